@@ -1,0 +1,184 @@
+//! `webinfer`: inspect and run TensorFlow.js models from the command line.
+//!
+//! ```text
+//! webinfer inspect MODEL_JSON
+//! webinfer predict MODEL_JSON --input X.npy [--input Y.npy ...] [--backend cpu|gpu|auto] [--out DIR] [--runs N]
+//! ```
+//! Any error prints one line, `webinfer: error: ...`, and exits with status 1 (2 for usage).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use webinfer::{npy, shape_text, BackendChoice, LoadOptions, Model, Tensor};
+
+const USAGE: &str = "usage:
+  webinfer inspect MODEL_JSON
+  webinfer predict MODEL_JSON --input X.npy [--input Y.npy ...] [--backend cpu|gpu|auto] [--out DIR] [--runs N]
+
+  inspect   inputs and outputs (names, shapes, dtypes), layers, weight count and bytes
+  predict   run the model on .npy inputs (float32 or int32, in the model's input order);
+            writes DIR/output_0.npy, output_1.npy, ... (float32) when --out is given;
+            prints each output's shape and first values, and the predict time
+            (--runs N: predict N times and print the median)";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("inspect") => inspect(&args[1..]),
+        Some("predict") => predict(&args[1..]),
+        Some("-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Some("--version" | "-V") => {
+            println!("webinfer {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(CliError::Usage(m)) => {
+            eprintln!("webinfer: {m}\n{USAGE}");
+            ExitCode::from(2)
+        }
+        Err(CliError::Run(m)) => {
+            // One line: the message with any newlines folded.
+            eprintln!("webinfer: error: {}", m.replace('\n', " "));
+            ExitCode::from(1)
+        }
+    }
+}
+
+enum CliError {
+    Usage(String),
+    Run(String),
+}
+
+impl From<webinfer::Error> for CliError {
+    fn from(e: webinfer::Error) -> Self {
+        CliError::Run(e.to_string())
+    }
+}
+
+struct Args {
+    model: PathBuf,
+    inputs: Vec<PathBuf>,
+    backend: BackendChoice,
+    out: Option<PathBuf>,
+    runs: usize,
+}
+
+fn parse(args: &[String], allow: &[&str]) -> Result<Args, CliError> {
+    let mut model = None;
+    let mut a = Args { model: PathBuf::new(), inputs: vec![], backend: BackendChoice::Auto, out: None, runs: 1 };
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let flag = arg.as_str();
+        if flag.starts_with("--") {
+            if !allow.contains(&flag) {
+                return Err(CliError::Usage(format!("unknown option {flag}")));
+            }
+            let value = it.next().ok_or_else(|| CliError::Usage(format!("{flag} needs a value")))?;
+            match flag {
+                "--input" => a.inputs.push(value.into()),
+                "--backend" => a.backend = value.parse().map_err(|e: webinfer::Error| CliError::Usage(e.to_string()))?,
+                "--out" => a.out = Some(value.into()),
+                "--runs" => a.runs = value.parse().ok().filter(|&n| n > 0).ok_or_else(|| CliError::Usage(format!("--runs needs a positive integer, got {value}")))?,
+                _ => unreachable!("checked against allow"),
+            }
+        } else if model.is_none() {
+            model = Some(PathBuf::from(arg));
+        } else {
+            return Err(CliError::Usage(format!("unexpected argument {arg}")));
+        }
+    }
+    a.model = model.ok_or_else(|| CliError::Usage("MODEL_JSON is required".into()))?;
+    Ok(a)
+}
+
+fn load(a: &Args) -> Result<(Model, f64), CliError> {
+    let opts = LoadOptions { backend: a.backend, ..Default::default() };
+    let t = Instant::now();
+    let model = futures::executor::block_on(Model::load_with(&a.model, &opts))?;
+    Ok((model, t.elapsed().as_secs_f64() * 1e3))
+}
+
+fn inspect(args: &[String]) -> Result<(), CliError> {
+    let a = parse(args, &["--backend"])?;
+    let (model, ms) = load(&a)?;
+    let s = model.stats();
+    println!("model      {}", a.model.display());
+    println!("format     {} ({}{})", s.format, s.model_class, s.keras_version.as_deref().map(|v| format!(", keras {v}")).unwrap_or_default());
+    if let Some(g) = &s.generated_by {
+        println!("generated  {g}");
+    }
+    if let Some(c) = &s.converted_by {
+        println!("converted  {c}");
+    }
+    for i in model.inputs() {
+        println!("input      {} {} {}", i.name, shape_text(&i.shape), i.dtype);
+    }
+    for o in model.outputs() {
+        println!("output     {} {} {}", o.name, shape_text(&o.shape), o.dtype);
+    }
+    let dtypes: Vec<String> = s.weight_dtypes.iter().map(|(d, n)| format!("{n} {d}")).collect();
+    println!("weights    {} tensors, {} bytes in {} shard(s) ({})", s.weight_count, s.weight_bytes, s.shard_count, dtypes.join(", "));
+    let mut classes: Vec<(String, usize)> = Vec::new();
+    for (_, c) in &s.layers {
+        match classes.iter_mut().find(|(n, _)| n == c) {
+            Some((_, k)) => *k += 1,
+            None => classes.push((c.clone(), 1)),
+        }
+    }
+    println!("layers     {} ({})", s.layers.len(), classes.iter().map(|(c, n)| format!("{n} {c}")).collect::<Vec<_>>().join(", "));
+    println!("ir         {}", s.ops.iter().map(|(o, n)| format!("{n} {o}")).collect::<Vec<_>>().join(", "));
+    println!("backend    {} (auto picks cpu: this build has no GPU backend yet)", model.backend_name());
+    println!("load       {ms:.1} ms");
+    Ok(())
+}
+
+fn predict(args: &[String]) -> Result<(), CliError> {
+    let a = parse(args, &["--input", "--backend", "--out", "--runs"])?;
+    let (model, load_ms) = load(&a)?;
+    if a.inputs.len() != model.inputs().len() {
+        let names: Vec<String> = model.inputs().iter().map(|i| format!("{} {}", i.name, shape_text(&i.shape))).collect();
+        return Err(CliError::Run(format!("the model takes {} input(s) ({}), {} --input given", names.len(), names.join(", "), a.inputs.len())));
+    }
+    let inputs: Vec<Tensor> = a
+        .inputs
+        .iter()
+        .map(|p| {
+            let bytes = std::fs::read(p).map_err(|e| CliError::Run(format!("{}: {e}", p.display())))?;
+            npy::from_bytes(&bytes, &p.display().to_string()).map_err(CliError::from)
+        })
+        .collect::<Result<_, _>>()?;
+    let mut times = Vec::with_capacity(a.runs);
+    let mut outputs = Vec::new();
+    for _ in 0..a.runs {
+        let t = Instant::now();
+        outputs = futures::executor::block_on(model.predict(&inputs))?;
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    for (i, (o, info)) in outputs.iter().zip(model.outputs()).enumerate() {
+        let head: Vec<String> = o.data().iter().take(8).map(|v| format!("{v:.6}")).collect();
+        println!("output_{i} {} {:?} [{}{}]", info.name, o.shape(), head.join(", "), if o.len() > 8 { ", ..." } else { "" });
+    }
+    if let Some(dir) = &a.out {
+        std::fs::create_dir_all(dir).map_err(|e| CliError::Run(format!("{}: {e}", dir.display())))?;
+        for (i, o) in outputs.iter().enumerate() {
+            let p = dir.join(format!("output_{i}.npy"));
+            std::fs::write(&p, npy::to_bytes(o)).map_err(|e| CliError::Run(format!("{}: {e}", p.display())))?;
+        }
+    }
+    let first = times[0];
+    let mut sorted = times.clone();
+    sorted.sort_by(f64::total_cmp);
+    let median = sorted[sorted.len() / 2];
+    println!("backend {}  load {load_ms:.1} ms  predict first {first:.2} ms  median {median:.2} ms over {} run(s)", model.backend_name(), a.runs);
+    Ok(())
+}

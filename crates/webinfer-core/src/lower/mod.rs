@@ -1,0 +1,400 @@
+//! Lowering Keras layers into the IR: a registry with one entry per layer class.
+//!
+//! Each layer family lives in its own module and registers its classes in [`REGISTRY`]. A
+//! lowering reads the layer's config through [`LayerCtx`] (typed accessors whose errors name
+//! the layer and key), takes its weights by name, and pushes IR ops. To add a layer: write a
+//! `fn(&mut LayerCtx, &[ValueId]) -> Result<Vec<ValueId>>`, add a [`LayerDef`] line, add a
+//! fixture in `tests/tfjs/generate-fixtures.mjs`.
+
+mod activations;
+mod conv;
+mod core_layers;
+mod merge;
+mod norm;
+mod pooling;
+mod reshaping;
+
+use std::collections::{HashMap, HashSet};
+
+use webinfer_tfjs::{DecodedWeight, LayerSpec, LayersModel, TensorData, TensorRef};
+
+use crate::error::{CoreError, Result};
+use crate::ir::{Activation, Graph, InputSpec, Op, Padding, ValueId};
+use crate::tensor::Tensor;
+
+/// How a layer class lowers.
+pub struct LayerDef {
+    /// Keras class names (the first is the canonical one).
+    pub classes: &'static [&'static str],
+    pub lower: fn(&mut LayerCtx, &[ValueId]) -> Result<Vec<ValueId>>,
+}
+
+/// Every supported layer class. `InputLayer` is handled by the model walker itself.
+pub static REGISTRY: &[LayerDef] = &[
+    core_layers::DENSE,
+    core_layers::IDENTITY,
+    core_layers::FLATTEN,
+    core_layers::RESHAPE,
+    core_layers::PERMUTE,
+    activations::ACTIVATION,
+    activations::RELU,
+    activations::LEAKY_RELU,
+    activations::ELU,
+    activations::PRELU,
+    activations::SOFTMAX,
+    activations::THRESHOLDED_RELU,
+    conv::CONV2D,
+    conv::DEPTHWISE_CONV2D,
+    conv::SEPARABLE_CONV2D,
+    conv::CONV2D_TRANSPOSE,
+    pooling::MAX_POOLING2D,
+    pooling::AVERAGE_POOLING2D,
+    pooling::GLOBAL_AVERAGE_POOLING2D,
+    pooling::GLOBAL_MAX_POOLING2D,
+    norm::BATCH_NORMALIZATION,
+    reshaping::ZERO_PADDING2D,
+    reshaping::CROPPING2D,
+    reshaping::UPSAMPLING2D,
+    merge::ADD,
+    merge::SUBTRACT,
+    merge::MULTIPLY,
+    merge::AVERAGE,
+    merge::MAXIMUM,
+    merge::MINIMUM,
+    merge::CONCATENATE,
+];
+
+/// The lowering of a Keras class name, if webinfer supports it.
+pub fn find_layer(class: &str) -> Option<&'static LayerDef> {
+    REGISTRY.iter().find(|d| d.classes.contains(&class))
+}
+
+/// All supported Keras class names (for docs and `webinfer inspect`).
+pub fn supported_layers() -> Vec<&'static str> {
+    let mut v: Vec<&str> = std::iter::once("InputLayer").chain(REGISTRY.iter().flat_map(|d| d.classes.iter().copied())).collect();
+    v.sort_unstable();
+    v
+}
+
+/// Weights by name, tracking which ones some layer used.
+pub struct WeightStore {
+    by_name: HashMap<String, DecodedWeight>,
+    used: HashSet<String>,
+    /// Already-created constant nodes, so a shared layer does not duplicate its weights.
+    nodes: HashMap<String, ValueId>,
+}
+
+impl WeightStore {
+    pub fn new(weights: Vec<DecodedWeight>) -> Self {
+        WeightStore { by_name: weights.into_iter().map(|w| (w.name.clone(), w)).collect(), used: HashSet::new(), nodes: HashMap::new() }
+    }
+
+    /// The manifest name of weight `short` of layer `layer`: `layer/short` exactly, else the one
+    /// name ending in `/layer/short` (converters prefix names with a model scope).
+    fn resolve(&self, layer: &str, short: &str) -> Option<String> {
+        let exact = format!("{layer}/{short}");
+        if self.by_name.contains_key(&exact) {
+            return Some(exact);
+        }
+        let suffix = format!("/{exact}");
+        let mut found = self.by_name.keys().filter(|k| k.ends_with(&suffix));
+        match (found.next(), found.next()) {
+            (Some(k), None) => Some(k.clone()),
+            _ => None,
+        }
+    }
+
+    fn unused(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.by_name.keys().filter(|k| !self.used.contains(*k)).cloned().collect();
+        v.sort();
+        v
+    }
+}
+
+fn to_tensor(w: &DecodedWeight) -> Result<Tensor> {
+    let data: Vec<f32> = match &w.data {
+        TensorData::F32(v) => v.clone(),
+        TensorData::I32(v) => v.iter().map(|&x| x as f32).collect(),
+        TensorData::Bool(v) => v.iter().map(|&b| if b { 1.0 } else { 0.0 }).collect(),
+    };
+    Tensor::new(w.shape.clone(), data)
+}
+
+/// What a layer's lowering works with: its spec, the graph being built and the weights.
+pub struct LayerCtx<'a> {
+    pub layer: &'a LayerSpec,
+    graph: &'a mut Graph,
+    ranks: &'a mut Vec<usize>,
+    weights: &'a mut WeightStore,
+}
+
+/// An activation as a layer config names it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Act {
+    Elementwise(Activation),
+    Softmax,
+    LogSoftmax,
+}
+
+impl<'a> LayerCtx<'a> {
+    pub fn name(&self) -> &str {
+        &self.layer.name
+    }
+
+    /// An error about this layer.
+    pub fn err(&self, message: impl Into<String>) -> CoreError {
+        CoreError::layer(&self.layer.name, &self.layer.class_name, message)
+    }
+
+    pub fn push(&mut self, op: Op, inputs: Vec<ValueId>) -> ValueId {
+        let ranks: Vec<usize> = inputs.iter().map(|&i| self.ranks[i]).collect();
+        self.ranks.push(op.output_rank(&ranks));
+        self.graph.push(op, inputs, &self.layer.name)
+    }
+
+    pub fn constant(&mut self, t: Tensor) -> ValueId {
+        self.push(Op::Constant(t), vec![])
+    }
+
+    pub fn rank(&self, v: ValueId) -> usize {
+        self.ranks[v]
+    }
+
+    /// The layer's single input.
+    pub fn one(&self, inputs: &[ValueId]) -> Result<ValueId> {
+        match inputs {
+            [x] => Ok(*x),
+            _ => Err(self.err(format!("expects 1 input, got {}", inputs.len()))),
+        }
+    }
+
+    /// Resolve a Keras axis (negative counts from the end) against rank `rank`.
+    pub fn axis(&self, axis: i64, rank: usize) -> Result<usize> {
+        let a = if axis < 0 { axis + rank as i64 } else { axis };
+        if a < 0 || a >= rank as i64 {
+            return Err(self.err(format!("axis {axis} is out of range for a rank-{rank} input")));
+        }
+        Ok(a as usize)
+    }
+
+    // ---- config accessors (errors name the layer and key) ----
+
+    pub fn usize_or(&self, key: &str, default: usize) -> Result<usize> {
+        Ok(self.layer.get_usize(key)?.unwrap_or(default))
+    }
+    pub fn pair_or(&self, key: &str, default: [usize; 2]) -> Result<[usize; 2]> {
+        Ok(self.layer.usize_pair(key)?.unwrap_or(default))
+    }
+    pub fn pair_required(&self, key: &str) -> Result<[usize; 2]> {
+        self.layer.usize_pair(key)?.ok_or_else(|| self.err(format!("config.{key} is required")))
+    }
+    pub fn f32_or(&self, key: &str, default: f32) -> Result<f32> {
+        Ok(self.layer.get_f32(key)?.unwrap_or(default))
+    }
+    pub fn bool_or(&self, key: &str, default: bool) -> Result<bool> {
+        Ok(self.layer.get_bool(key)?.unwrap_or(default))
+    }
+    pub fn str_opt(&self, key: &str) -> Result<Option<String>> {
+        Ok(self.layer.get_str(key)?.map(str::to_string))
+    }
+
+    /// Only `channels_last` is supported; `channels_first` is a clear error.
+    pub fn channels_last(&self) -> Result<()> {
+        match self.str_opt("data_format")?.as_deref() {
+            None | Some("channels_last") => Ok(()),
+            Some(other) => Err(self.err(format!("data_format \"{other}\" is not supported (webinfer runs channels_last models)"))),
+        }
+    }
+
+    pub fn padding(&self) -> Result<Padding> {
+        match self.str_opt("padding")?.as_deref() {
+            None | Some("valid") => Ok(Padding::Valid),
+            Some("same") => Ok(Padding::Same),
+            Some(other) => Err(self.err(format!("padding \"{other}\" is not supported (expected \"same\" or \"valid\")"))),
+        }
+    }
+
+    /// The layer's `activation` (absent = linear).
+    pub fn activation(&self) -> Result<Act> {
+        match self.layer.activation_name()? {
+            None => Ok(Act::Elementwise(Activation::Linear)),
+            Some(name) => activations::parse_activation(&name).ok_or_else(|| self.err(format!("activation \"{name}\" is not supported"))),
+        }
+    }
+
+    /// Apply an activation that could not be fused.
+    pub fn apply(&mut self, x: ValueId, act: Act) -> ValueId {
+        match act {
+            Act::Elementwise(Activation::Linear) => x,
+            Act::Elementwise(a) => self.push(Op::Unary(a), vec![x]),
+            Act::Softmax => {
+                let axis = self.rank(x).saturating_sub(1);
+                self.push(Op::Softmax { axis }, vec![x])
+            }
+            Act::LogSoftmax => {
+                let axis = self.rank(x).saturating_sub(1);
+                self.push(Op::LogSoftmax { axis }, vec![x])
+            }
+        }
+    }
+
+    // ---- weights ----
+
+    /// Weight `short` of this layer (`kernel`, `bias`, ...), checked against `expected`
+    /// (`None` entries are not checked).
+    pub fn weight(&mut self, short: &str, expected: &[Option<usize>]) -> Result<ValueId> {
+        self.weight_opt(short, expected)?
+            .ok_or_else(|| CoreError::MissingWeight { layer: self.layer.name.clone(), weight: format!("{}/{short}", self.layer.name) })
+    }
+
+    /// Like [`LayerCtx::weight`], but `None` when the manifest has no such weight.
+    pub fn weight_opt(&mut self, short: &str, expected: &[Option<usize>]) -> Result<Option<ValueId>> {
+        let Some(full) = self.weights.resolve(&self.layer.name, short) else { return Ok(None) };
+        if let Some(&v) = self.weights.nodes.get(&full) {
+            return Ok(Some(v));
+        }
+        let w = &self.weights.by_name[&full];
+        let fits = w.shape.len() == expected.len() && w.shape.iter().zip(expected).all(|(a, e)| e.is_none_or(|e| e == *a));
+        if !fits {
+            return Err(CoreError::WeightShape {
+                layer: self.layer.name.clone(),
+                weight: full,
+                expected: expected.iter().map(|e| e.unwrap_or(0)).collect(),
+                actual: w.shape.clone(),
+            });
+        }
+        let t = to_tensor(w)?;
+        self.weights.used.insert(full.clone());
+        let v = self.constant(t);
+        self.weights.nodes.insert(full, v);
+        Ok(Some(v))
+    }
+
+    /// Take weight `short` (if present) as a tensor rather than a graph node.
+    pub fn weight_tensor(&mut self, short: &str, expected: &[Option<usize>]) -> Result<Option<Tensor>> {
+        match self.weight_opt(short, expected)? {
+            Some(v) => Ok(self.graph.as_constant(v).cloned()),
+            None => Ok(None),
+        }
+    }
+}
+
+/// Parse the `batch_input_shape` of an InputLayer.
+fn input_spec(layer: &LayerSpec) -> Result<InputSpec> {
+    let shape = match layer.get_shape("batch_input_shape")? {
+        Some(s) => s,
+        None => layer
+            .get_shape("batch_shape")?
+            .ok_or_else(|| CoreError::layer(&layer.name, &layer.class_name, "config.batch_input_shape is required"))?,
+    };
+    let dtype = layer.get_str("dtype")?.unwrap_or("float32").to_string();
+    Ok(InputSpec { name: layer.name.clone(), shape, dtype })
+}
+
+/// Lower a parsed layers-model and its decoded weights into a [`Graph`].
+///
+/// Fails up front, naming every unsupported layer class at once; then checks every weight
+/// against its layer's config, rejects weights no layer uses, and infers every shape when the
+/// input shapes are known (so shape mismatches between layers surface at load).
+pub fn lower_layers_model(model: &LayersModel, weights: Vec<DecodedWeight>) -> Result<Graph> {
+    let unknown: Vec<(String, String)> = model
+        .layers
+        .iter()
+        .filter(|l| l.class_name != "InputLayer" && find_layer(&l.class_name).is_none())
+        .map(|l| (l.class_name.clone(), l.name.clone()))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(CoreError::UnknownLayers(unknown));
+    }
+
+    let mut graph = Graph::default();
+    let mut ranks = Vec::new();
+    let mut store = WeightStore::new(weights);
+    // (layer, node index) -> output values of that call.
+    let mut values: HashMap<(String, usize), Vec<ValueId>> = HashMap::new();
+
+    for (index, r) in model.inputs.iter().enumerate() {
+        let layer = model
+            .layers
+            .iter()
+            .find(|l| l.name == r.layer)
+            .ok_or_else(|| CoreError::Graph(format!("model input \"{}\" is not a layer", r.layer)))?;
+        if layer.class_name != "InputLayer" {
+            return Err(CoreError::Graph(format!("model input \"{}\" is a {}, not an InputLayer", r.layer, layer.class_name)));
+        }
+        let spec = input_spec(layer)?;
+        ranks.push(spec.shape.len());
+        let v = graph.push(Op::Input { index }, vec![], &layer.name);
+        graph.inputs.push(spec);
+        values.insert((layer.name.clone(), 0), vec![v]);
+    }
+
+    // Walk the calls (layer, node) until all are lowered; Keras lists layers in topological
+    // order, but shared layers and odd converters need a fixed-point loop.
+    let mut pending: Vec<(usize, usize)> = model
+        .layers
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.class_name != "InputLayer")
+        .flat_map(|(i, l)| (0..l.inbound_nodes.len()).map(move |n| (i, n)))
+        .collect();
+    for l in &model.layers {
+        if l.class_name == "InputLayer" && !values.contains_key(&(l.name.clone(), 0)) {
+            return Err(CoreError::Graph(format!("InputLayer \"{}\" is not among the model's inputs", l.name)));
+        }
+    }
+    while !pending.is_empty() {
+        let before = pending.len();
+        let mut rest = Vec::new();
+        for (li, ni) in pending {
+            let layer = &model.layers[li];
+            let refs = &layer.inbound_nodes[ni];
+            let resolved: Option<Vec<ValueId>> = refs.iter().map(|r| lookup(&values, r)).collect();
+            let Some(inputs) = resolved else {
+                rest.push((li, ni));
+                continue;
+            };
+            let def = find_layer(&layer.class_name).expect("checked above");
+            let mut ctx = LayerCtx { layer, graph: &mut graph, ranks: &mut ranks, weights: &mut store };
+            let outs = (def.lower)(&mut ctx, &inputs)?;
+            values.insert((layer.name.clone(), ni), outs);
+        }
+        if rest.len() == before {
+            let names: Vec<String> = rest.iter().map(|&(li, _)| format!("\"{}\"", model.layers[li].name)).collect();
+            return Err(CoreError::Graph(format!(
+                "layers {} have inputs that are never produced (a cycle, or a reference to a missing layer)",
+                names.join(", ")
+            )));
+        }
+        pending = rest;
+    }
+
+    for r in &model.outputs {
+        let v = lookup(&values, r).ok_or_else(|| CoreError::Graph(format!("model output \"{}\" is never produced", r.layer)))?;
+        graph.outputs.push(v);
+        graph.output_names.push(r.layer.clone());
+    }
+
+    let unused = store.unused();
+    if !unused.is_empty() {
+        return Err(CoreError::SurplusWeights(unused));
+    }
+
+    // Check every shape now when the inputs are static but for the batch.
+    if let Some(shapes) = static_input_shapes(&graph.inputs, 1) {
+        graph.infer_shapes(&shapes)?;
+    }
+    Ok(graph)
+}
+
+fn lookup(values: &HashMap<(String, usize), Vec<ValueId>>, r: &TensorRef) -> Option<ValueId> {
+    values.get(&(r.layer.clone(), r.node_index))?.get(r.tensor_index).copied()
+}
+
+/// The input shapes with the batch set to `batch`, when every other dim is known.
+pub fn static_input_shapes(inputs: &[InputSpec], batch: usize) -> Option<Vec<Vec<usize>>> {
+    inputs
+        .iter()
+        .map(|i| i.shape.iter().enumerate().map(|(k, d)| d.or(if k == 0 { Some(batch) } else { None })).collect::<Option<Vec<usize>>>())
+        .collect()
+}

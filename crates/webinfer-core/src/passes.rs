@@ -1,0 +1,161 @@
+//! Graph rewrites run once at load: fold per-channel affines (BatchNormalization) into the
+//! preceding convolution or matmul, fuse activations into their epilogues, drop dead nodes.
+//! Each pass keeps the graph's meaning; the conformance suite checks that against tfjs.
+
+use crate::ir::{Activation, Graph, Node, Op, ValueId};
+use crate::tensor::Tensor;
+
+/// Run every pass.
+pub fn optimize(g: &mut Graph) {
+    fold_affine(g);
+    fuse_activations(g);
+    compact(g);
+}
+
+/// How many node operands (and graph outputs) read each value.
+fn use_counts(g: &Graph) -> Vec<usize> {
+    let mut uses = vec![0; g.nodes.len()];
+    for n in &g.nodes {
+        for &i in &n.inputs {
+            uses[i] += 1;
+        }
+    }
+    for &o in &g.outputs {
+        uses[o] += 1;
+    }
+    uses
+}
+
+/// Make every reader of `from` read `to` instead.
+fn redirect(g: &mut Graph, from: ValueId, to: ValueId) {
+    for n in &mut g.nodes {
+        for i in &mut n.inputs {
+            if *i == from {
+                *i = to;
+            }
+        }
+    }
+    for o in &mut g.outputs {
+        if *o == from {
+            *o = to;
+        }
+    }
+}
+
+/// The number of output channels of a conv / matmul weight, where the flat weight index
+/// modulo it is the output channel (true for all three layouts).
+fn out_channels(op: &Op, w: &Tensor) -> Option<usize> {
+    let s = w.shape();
+    match op {
+        Op::Conv2d(c) if c.activation.is_linear() && s.len() == 4 => Some(s[3]),
+        Op::DepthwiseConv2d(c) if c.activation.is_linear() && s.len() == 4 => Some(s[2] * s[3]),
+        Op::MatMul { activation } if activation.is_linear() && s.len() == 2 => Some(s[1]),
+        _ => None,
+    }
+}
+
+/// `affine(conv(x, w) + b) = conv(x, w * scale) + (b * scale + shift)`.
+pub fn fold_affine(g: &mut Graph) {
+    let uses = use_counts(g);
+    for b in 0..g.nodes.len() {
+        if !matches!(g.nodes[b].op, Op::ChannelAffine) || g.nodes[b].inputs.len() != 3 {
+            continue;
+        }
+        let a = g.nodes[b].inputs[0];
+        if uses[a] != 1 {
+            continue;
+        }
+        let (Some(scale), Some(shift)) = (g.as_constant(g.nodes[b].inputs[1]), g.as_constant(g.nodes[b].inputs[2])) else { continue };
+        let producer = &g.nodes[a];
+        let Some(w) = producer.inputs.get(1).and_then(|&w| g.as_constant(w)) else { continue };
+        let Some(cout) = out_channels(&producer.op, w) else { continue };
+        if cout == 0 || scale.len() != cout || shift.len() != cout {
+            continue;
+        }
+        let bias = match producer.inputs.get(2) {
+            Some(&bv) => match g.as_constant(bv) {
+                Some(t) if t.len() == cout => Some(t.data().to_vec()),
+                _ => continue,
+            },
+            None => None,
+        };
+        let (scale, shift) = (scale.data().to_vec(), shift.data().to_vec());
+        let mut new_w = w.clone();
+        for (i, v) in new_w.data_mut().iter_mut().enumerate() {
+            *v *= scale[i % cout];
+        }
+        let new_b: Vec<f32> = (0..cout).map(|c| bias.as_ref().map_or(0.0, |b| b[c]) * scale[c] + shift[c]).collect();
+        let origin = g.nodes[a].origin.clone();
+        let wv = g.constant(new_w, &origin);
+        let bv = g.constant(Tensor::new(vec![cout], new_b).expect("cout elements"), &origin);
+        let x = g.nodes[a].inputs[0];
+        g.nodes[a].inputs = vec![x, wv, bv];
+        redirect(g, b, a);
+    }
+}
+
+/// `act(conv(x))` with a linear conv becomes the conv with a fused activation.
+pub fn fuse_activations(g: &mut Graph) {
+    let mut uses = use_counts(g);
+    for b in 0..g.nodes.len() {
+        let Op::Unary(act) = g.nodes[b].op else { continue };
+        let Some(&a) = g.nodes[b].inputs.first() else { continue };
+        if uses[a] != 1 {
+            continue;
+        }
+        let slot: &mut Activation = match &mut g.nodes[a].op {
+            Op::Conv2d(c) | Op::DepthwiseConv2d(c) | Op::Conv2dTranspose(c) => &mut c.activation,
+            Op::MatMul { activation } => activation,
+            _ => continue,
+        };
+        if !slot.is_linear() {
+            continue;
+        }
+        *slot = act;
+        uses[b] = 0;
+        redirect(g, b, a);
+        uses[a] = use_counts_of(g, a);
+    }
+}
+
+fn use_counts_of(g: &Graph, v: ValueId) -> usize {
+    g.nodes.iter().map(|n| n.inputs.iter().filter(|&&i| i == v).count()).sum::<usize>() + g.outputs.iter().filter(|&&o| o == v).count()
+}
+
+/// Drop nodes no output depends on; put constants first (so a pass may add constants at the
+/// end), then the other nodes in their order.
+pub fn compact(g: &mut Graph) {
+    let n = g.nodes.len();
+    let mut live = vec![false; n];
+    let mut stack: Vec<ValueId> = g.outputs.clone();
+    for (i, node) in g.nodes.iter().enumerate() {
+        if matches!(node.op, Op::Input { .. }) {
+            stack.push(i);
+        }
+    }
+    while let Some(v) = stack.pop() {
+        if !std::mem::replace(&mut live[v], true) {
+            stack.extend(g.nodes[v].inputs.iter().copied());
+        }
+    }
+    let is_const = |node: &Node| matches!(node.op, Op::Constant(_));
+    let order: Vec<usize> = (0..n).filter(|&i| live[i] && is_const(&g.nodes[i])).chain((0..n).filter(|&i| live[i] && !is_const(&g.nodes[i]))).collect();
+    let mut new_index = vec![usize::MAX; n];
+    for (k, &i) in order.iter().enumerate() {
+        new_index[i] = k;
+    }
+    let mut old: Vec<Option<Node>> = std::mem::take(&mut g.nodes).into_iter().map(Some).collect();
+    g.nodes = order
+        .iter()
+        .map(|&i| {
+            let mut node = old[i].take().expect("each node once");
+            for x in &mut node.inputs {
+                *x = new_index[*x];
+            }
+            node
+        })
+        .collect();
+    for o in &mut g.outputs {
+        *o = new_index[*o];
+    }
+}

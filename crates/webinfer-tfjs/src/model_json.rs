@@ -1,0 +1,280 @@
+//! `model.json`: the entry file of every TensorFlow.js model.
+//!
+//! ```json
+//! {"format": "layers-model", "generatedBy": "...", "convertedBy": null,
+//!  "modelTopology": {...}, "weightsManifest": [{"paths": [...], "weights": [...]}],
+//!  "signature": {...}, "userDefinedMetadata": {...}}
+//! ```
+//!
+//! The topology is kept as raw JSON; [`parse_layers_topology`](crate::parse_layers_topology)
+//! reads a layers-model's. The weights manifest is parsed and checked here.
+
+use serde_json::{Map, Value};
+
+use crate::error::{FormatError, Result};
+use crate::json::{get_non_null, type_name};
+use crate::limits::Limits;
+use crate::manifest::{parse_weights_manifest, WeightGroup};
+
+/// Which kind of model a `model.json` describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ModelFormat {
+    /// A Keras model (`tf.LayersModel`): `modelTopology` is Keras JSON.
+    LayersModel,
+    /// A converted TensorFlow graph (`tf.GraphModel`): `modelTopology` is a GraphDef as JSON.
+    GraphModel,
+}
+
+impl ModelFormat {
+    /// `layers-model` or `graph-model`, as in the `format` field.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelFormat::LayersModel => "layers-model",
+            ModelFormat::GraphModel => "graph-model",
+        }
+    }
+}
+
+/// A parsed `model.json`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelJson {
+    /// From `format`; when absent, `GraphModel` if the topology has a `node`,
+    /// `versions` or `library` key (a GraphDef), `LayersModel` otherwise.
+    pub format: ModelFormat,
+    pub generated_by: Option<String>,
+    pub converted_by: Option<String>,
+    /// `modelTopology`, as written.
+    pub topology: Value,
+    /// `weightsManifest`; empty when absent (a topology-only model).
+    pub weights_manifest: Vec<WeightGroup>,
+    pub signature: Option<Value>,
+    pub user_defined_metadata: Option<Value>,
+}
+
+impl ModelJson {
+    /// Exact number of stored bytes over all weight groups, i.e. the total
+    /// size of the shard files. Saturates at `u64::MAX`.
+    pub fn total_weight_bytes(&self) -> u64 {
+        self.weights_manifest.iter().fold(0u64, |acc, g| acc.saturating_add(g.byte_len()))
+    }
+
+    /// Every shard path, group by group, in the order the decoder wants them.
+    pub fn shard_paths(&self) -> impl Iterator<Item = &str> {
+        self.weights_manifest.iter().flat_map(|g| g.paths.iter().map(String::as_str))
+    }
+}
+
+/// Parses a `model.json` file.
+///
+/// Rejects texts over `limits.max_model_json_bytes` before parsing. A leading
+/// UTF-8 byte-order mark is skipped (browsers' `response.json()` does too).
+pub fn parse_model_json(bytes: &[u8], limits: &Limits) -> Result<ModelJson> {
+    if bytes.len() > limits.max_model_json_bytes {
+        return Err(FormatError::limit(
+            "model.json size in bytes",
+            bytes.len() as u64,
+            limits.max_model_json_bytes as u64,
+        ));
+    }
+    let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let value: Value = serde_json::from_slice(text).map_err(json_error)?;
+    let root = match value {
+        Value::Object(map) => map,
+        other => {
+            return Err(FormatError::invalid(
+                "(top level)",
+                format!("expected a JSON object, got {}", type_name(&other)),
+            ))
+        }
+    };
+    from_object(root, limits)
+}
+
+/// Parses an already-decoded `model.json` object (for hosts that hold the
+/// JSON as a value already).
+pub fn parse_model_json_value(value: Value, limits: &Limits) -> Result<ModelJson> {
+    match value {
+        Value::Object(map) => from_object(map, limits),
+        other => Err(FormatError::invalid("(top level)", format!("expected a JSON object, got {}", type_name(&other)))),
+    }
+}
+
+fn from_object(mut root: Map<String, Value>, limits: &Limits) -> Result<ModelJson> {
+    let topology = match root.remove("modelTopology") {
+        None | Some(Value::Null) => return Err(FormatError::MissingField { path: "modelTopology".into() }),
+        Some(t @ Value::Object(_)) => t,
+        Some(other) => {
+            return Err(FormatError::invalid(
+                "modelTopology",
+                format!("expected an object, got {}", type_name(&other)),
+            ))
+        }
+    };
+
+    let format = match get_non_null(&root, "format") {
+        None => detect_format(&topology),
+        Some(Value::String(s)) => match s.as_str() {
+            "layers-model" => ModelFormat::LayersModel,
+            "graph-model" => ModelFormat::GraphModel,
+            other => {
+                return Err(FormatError::invalid(
+                    "format",
+                    format!("unknown model format \"{other}\" (expected \"layers-model\" or \"graph-model\")"),
+                ))
+            }
+        },
+        Some(other) => {
+            return Err(FormatError::invalid("format", format!("expected a string, got {}", type_name(other))))
+        }
+    };
+
+    let generated_by = optional_string(&root, "generatedBy")?;
+    let converted_by = optional_string(&root, "convertedBy")?;
+
+    let weights_manifest = match get_non_null(&root, "weightsManifest") {
+        None => Vec::new(),
+        Some(m) => parse_weights_manifest(m, limits)?,
+    };
+
+    let mut take = |key: &str| match root.remove(key) {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(v),
+    };
+    let signature = take("signature");
+    let user_defined_metadata = take("userDefinedMetadata");
+
+    Ok(ModelJson { format, generated_by, converted_by, topology, weights_manifest, signature, user_defined_metadata })
+}
+
+/// tfjs writes `format` since 1.0; older files need a guess. A GraphDef in
+/// JSON has `node` (and usually `versions`, sometimes `library`).
+fn detect_format(topology: &Value) -> ModelFormat {
+    let is_graph = topology
+        .as_object()
+        .is_some_and(|t| t.contains_key("node") || t.contains_key("versions") || t.contains_key("library"));
+    if is_graph {
+        ModelFormat::GraphModel
+    } else {
+        ModelFormat::LayersModel
+    }
+}
+
+fn optional_string(root: &Map<String, Value>, key: &str) -> Result<Option<String>> {
+    match get_non_null(root, key) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(other) => Err(FormatError::invalid(key, format!("expected a string, got {}", type_name(other)))),
+    }
+}
+
+fn json_error(e: serde_json::Error) -> FormatError {
+    // serde_json appends " at line L column C"; we report those as fields.
+    let mut message = e.to_string();
+    let suffix = format!(" at line {} column {}", e.line(), e.column());
+    if message.ends_with(&suffix) {
+        message.truncate(message.len().saturating_sub(suffix.len()));
+    }
+    FormatError::Json { line: e.line(), column: e.column(), message }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<ModelJson> {
+        parse_model_json(s.as_bytes(), &Limits::default())
+    }
+
+    const LAYERS: &str = r#"{
+        "format": "layers-model",
+        "generatedBy": "TensorFlow.js tfjs-layers v4.22.0",
+        "convertedBy": null,
+        "modelTopology": {"class_name": "Sequential", "config": {"name": "s", "layers": []}},
+        "weightsManifest": [{"paths": ["group1-shard1of2.bin", "group1-shard2of2.bin"], "weights": [
+            {"name": "dense/kernel", "shape": [4, 2], "dtype": "float32"},
+            {"name": "dense/bias", "shape": [2], "dtype": "float32"}]},
+            {"paths": ["group2-shard1of1.bin"], "weights": [
+            {"name": "q", "shape": [3], "dtype": "float32", "quantization": {"dtype": "uint8", "scale": 1, "min": 0}}]}],
+        "userDefinedMetadata": {"k": "v"}
+    }"#;
+
+    #[test]
+    fn fields() {
+        let m = parse(LAYERS).unwrap();
+        assert_eq!(m.format, ModelFormat::LayersModel);
+        assert_eq!(m.generated_by.as_deref(), Some("TensorFlow.js tfjs-layers v4.22.0"));
+        assert_eq!(m.converted_by, None);
+        assert_eq!(m.topology["class_name"], "Sequential");
+        assert_eq!(m.weights_manifest.len(), 2);
+        assert_eq!(m.total_weight_bytes(), 32 + 8 + 3);
+        assert_eq!(m.shard_paths().collect::<Vec<_>>(), ["group1-shard1of2.bin", "group1-shard2of2.bin", "group2-shard1of1.bin"]);
+        assert_eq!(m.user_defined_metadata, Some(serde_json::json!({"k": "v"})));
+        assert_eq!(m.signature, None);
+    }
+
+    #[test]
+    fn format_detection() {
+        let graph = parse(r#"{"modelTopology": {"node": [], "versions": {"producer": 1}}, "weightsManifest": []}"#).unwrap();
+        assert_eq!(graph.format, ModelFormat::GraphModel);
+        let graph = parse(r#"{"modelTopology": {"library": {}}}"#).unwrap();
+        assert_eq!(graph.format, ModelFormat::GraphModel);
+        let layers = parse(r#"{"modelTopology": {"keras_version": "2.2.4", "model_config": {}}}"#).unwrap();
+        assert_eq!(layers.format, ModelFormat::LayersModel);
+        assert!(layers.weights_manifest.is_empty());
+        let explicit = parse(r#"{"format": "graph-model", "modelTopology": {}}"#).unwrap();
+        assert_eq!(explicit.format, ModelFormat::GraphModel);
+        assert!(parse(r#"{"format": "onnx", "modelTopology": {}}"#).is_err());
+        assert!(parse(r#"{"format": 1, "modelTopology": {}}"#).is_err());
+    }
+
+    #[test]
+    fn required_and_typed_fields() {
+        assert_eq!(parse(r#"{"weightsManifest": []}"#).unwrap_err(), FormatError::MissingField { path: "modelTopology".into() });
+        assert!(parse(r#"{"modelTopology": []}"#).is_err());
+        assert!(parse(r#"{"modelTopology": {}, "generatedBy": 3}"#).is_err());
+        assert!(parse(r#"[]"#).is_err());
+        let e = parse(r#"{"modelTopology": {}, "weightsManifest": [{"paths": [], "weights": [{"name": "s", "shape": [], "dtype": "string"}]}]}"#)
+            .unwrap_err();
+        assert_eq!(e, FormatError::UnsupportedDType { weight: "s".into(), dtype: "string".into() });
+    }
+
+    #[test]
+    fn malformed_json_reports_line_and_column() {
+        let e = parse("{\n  \"modelTopology\": {},\n  \"weightsManifest\": [,]\n}").unwrap_err();
+        match e {
+            FormatError::Json { line, column, ref message } => {
+                assert_eq!((line, column), (3, 23), "{message}");
+                assert!(!message.contains("at line"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(parse(""), Err(FormatError::Json { line: 1, column: 0, .. })));
+        assert!(matches!(parse_model_json(b"\xff\xfe{}", &Limits::default()), Err(FormatError::Json { .. })));
+    }
+
+    #[test]
+    fn byte_order_mark_and_size_limit() {
+        let mut with_bom = b"\xEF\xBB\xBF".to_vec();
+        with_bom.extend_from_slice(LAYERS.as_bytes());
+        assert!(parse_model_json(&with_bom, &Limits::default()).is_ok());
+        let limits = Limits { max_model_json_bytes: 10, ..Limits::default() };
+        let e = parse_model_json(LAYERS.as_bytes(), &limits).unwrap_err();
+        assert!(matches!(e, FormatError::Limit { limit: 10, .. }), "{e}");
+    }
+
+    #[test]
+    fn every_prefix_is_an_error_not_a_panic() {
+        let text = LAYERS.trim_end().as_bytes();
+        for cut in 0..text.len() {
+            assert!(parse_model_json(&text[..cut], &Limits::default()).is_err(), "prefix of {cut} bytes parsed");
+        }
+        assert!(parse_model_json(text, &Limits::default()).is_ok());
+    }
+
+    #[test]
+    fn value_entry_point() {
+        let v: Value = serde_json::from_str(LAYERS).unwrap();
+        assert_eq!(parse_model_json_value(v, &Limits::default()).unwrap(), parse(LAYERS).unwrap());
+        assert!(parse_model_json_value(Value::Null, &Limits::default()).is_err());
+    }
+}

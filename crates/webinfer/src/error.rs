@@ -1,0 +1,31 @@
+use thiserror::Error;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong loading or running a model.
+#[derive(Debug, Error)]
+pub enum Error {
+    #[error("{path}: {source}")]
+    Io { path: String, source: std::io::Error },
+
+    #[error("{path}: {source}")]
+    Format { path: String, source: webinfer_tfjs::FormatError },
+
+    #[error(transparent)]
+    Core(#[from] webinfer_core::CoreError),
+
+    #[error("{what}: {message}")]
+    Npy { what: String, message: String },
+
+    #[error("backend \"{requested}\" is not available: {reason}")]
+    BackendUnavailable { requested: String, reason: String },
+
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+impl From<webinfer_tfjs::FormatError> for Error {
+    fn from(source: webinfer_tfjs::FormatError) -> Self {
+        Error::Format { path: "model.json".into(), source }
+    }
+}
