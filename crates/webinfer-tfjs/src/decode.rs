@@ -17,7 +17,9 @@
 use std::borrow::Cow;
 
 use crate::error::{FormatError, Result};
-use crate::manifest::{check_unique_names, DType, QuantDType, WeightEntry, WeightGroup};
+use crate::manifest::{
+    check_unique_names, DType, QuantDType, Quantization, WeightEntry, WeightGroup,
+};
 
 /// The values of one decoded tensor, row-major.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,7 +66,11 @@ pub struct DecodedWeight {
 /// Checks that there is one shard per path and that the shard lengths add up
 /// to exactly [`WeightGroup::byte_len`]; tensors may straddle shard
 /// boundaries (only such tensors are copied before decoding).
-pub fn decode_group(group: &WeightGroup, group_index: usize, shards: &[&[u8]]) -> Result<Vec<DecodedWeight>> {
+pub fn decode_group(
+    group: &WeightGroup,
+    group_index: usize,
+    shards: &[&[u8]],
+) -> Result<Vec<DecodedWeight>> {
     if shards.len() != group.paths.len() {
         return Err(FormatError::ShardCount {
             group: group_index,
@@ -79,7 +85,12 @@ pub fn decode_group(group: &WeightGroup, group_index: usize, shards: &[&[u8]]) -
         .unwrap_or(u64::MAX);
     let expected = group.checked_byte_len().unwrap_or(u64::MAX);
     if actual != expected {
-        return Err(FormatError::ShardLength { group: group_index, paths: group.paths.clone(), expected, actual });
+        return Err(FormatError::ShardLength {
+            group: group_index,
+            paths: group.paths.clone(),
+            expected,
+            actual,
+        });
     }
 
     let mut reader = ShardReader::new(shards);
@@ -90,20 +101,37 @@ pub fn decode_group(group: &WeightGroup, group_index: usize, shards: &[&[u8]]) -
             .checked_stored_bytes()
             .and_then(|n| usize::try_from(n).ok())
             .ok_or_else(|| shard_overrun(group, group_index, expected, actual))?;
-        let bytes = reader.take(len).ok_or_else(|| shard_overrun(group, group_index, expected, actual))?;
-        out.push(DecodedWeight { name: entry.name.clone(), shape: entry.shape.clone(), data: decode_weight(entry, &bytes)? });
+        let bytes = reader
+            .take(len)
+            .ok_or_else(|| shard_overrun(group, group_index, expected, actual))?;
+        out.push(DecodedWeight {
+            name: entry.name.clone(),
+            shape: entry.shape.clone(),
+            data: decode_weight(entry, &bytes)?,
+        });
     }
     Ok(out)
 }
 
 /// Decodes every group; `shards[g]` holds group `g`'s shard bytes in `paths`
 /// order. Fails on duplicate weight names across the manifest.
-pub fn decode_weights(manifest: &[WeightGroup], shards: &[Vec<&[u8]>]) -> Result<Vec<DecodedWeight>> {
+pub fn decode_weights(
+    manifest: &[WeightGroup],
+    shards: &[Vec<&[u8]>],
+) -> Result<Vec<DecodedWeight>> {
     if manifest.len() != shards.len() {
-        return Err(FormatError::GroupCount { expected: manifest.len(), actual: shards.len() });
+        return Err(FormatError::GroupCount {
+            expected: manifest.len(),
+            actual: shards.len(),
+        });
     }
     check_unique_names(manifest)?;
-    let mut out = Vec::with_capacity(manifest.iter().map(|g| g.weights.len()).fold(0usize, usize::saturating_add));
+    let mut out = Vec::with_capacity(
+        manifest
+            .iter()
+            .map(|g| g.weights.len())
+            .fold(0usize, usize::saturating_add),
+    );
     for (g, (group, group_shards)) in manifest.iter().zip(shards).enumerate() {
         out.extend(decode_group(group, g, group_shards)?);
     }
@@ -113,52 +141,87 @@ pub fn decode_weights(manifest: &[WeightGroup], shards: &[Vec<&[u8]>]) -> Result
 /// Decodes one weight from exactly its stored bytes (for callers that stream
 /// shards and cut tensors out themselves).
 pub fn decode_weight(entry: &WeightEntry, bytes: &[u8]) -> Result<TensorData> {
-    let count = entry
-        .checked_stored_bytes()
-        .and_then(|_| usize::try_from(entry.element_count()).ok())
-        .ok_or_else(|| FormatError::limit(format!("weight \"{}\": number of elements", entry.name), u64::MAX, usize::MAX as u64))?;
     let expected = entry.checked_stored_bytes().unwrap_or(u64::MAX);
-    if u64::try_from(bytes.len()).ok() != Some(expected) {
-        return Err(FormatError::invalid(
-            format!("weight \"{}\"", entry.name),
-            format!("expected {expected} stored bytes, got {}", bytes.len()),
-        ));
+    let actual = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+    if actual != expected {
+        return Err(FormatError::WeightLength {
+            weight: entry.name.clone(),
+            expected,
+            actual,
+        });
     }
-
+    // From here on `bytes` holds exactly element_count × stored size bytes,
+    // so every output below has element_count elements.
     let data = match (&entry.quantization, entry.dtype) {
-        (None, DType::Float32) => TensorData::F32(bytes.chunks_exact(4).map(|c| f32::from_le_bytes(le4(c))).collect()),
-        (None, DType::Int32) => TensorData::I32(bytes.chunks_exact(4).map(|c| i32::from_le_bytes(le4(c))).collect()),
+        (None, DType::Float32) => TensorData::F32(
+            bytes
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes(le4(c)))
+                .collect(),
+        ),
+        (None, DType::Int32) => TensorData::I32(
+            bytes
+                .chunks_exact(4)
+                .map(|c| i32::from_le_bytes(le4(c)))
+                .collect(),
+        ),
         (None, DType::Bool) => TensorData::Bool(bytes.iter().map(|&b| b != 0).collect()),
-        (Some(q), dtype) => {
-            let raw: Box<dyn Iterator<Item = u16> + '_> = match q.dtype {
-                QuantDType::Uint8 => Box::new(bytes.iter().map(|&b| u16::from(b))),
-                QuantDType::Uint16 | QuantDType::Float16 => {
-                    Box::new(bytes.chunks_exact(2).map(|c| u16::from_le_bytes([byte(c, 0), byte(c, 1)])))
-                }
-            };
-            match (q.dtype, dtype) {
-                (QuantDType::Float16, DType::Float32) => TensorData::F32(raw.map(f16_bits_to_f32).collect()),
-                (QuantDType::Uint8 | QuantDType::Uint16, DType::Float32) => {
-                    TensorData::F32(raw.map(|v| dequantize(v, q.scale, q.min) as f32).collect())
-                }
-                (QuantDType::Uint8 | QuantDType::Uint16, DType::Int32) => {
-                    TensorData::I32(raw.map(|v| js_to_int32(js_round(dequantize(v, q.scale, q.min)))).collect())
-                }
-                (qd, dt) => {
-                    return Err(FormatError::Quantization {
-                        weight: entry.name.clone(),
-                        message: format!("{qd} quantization is not supported for {dt} weights"),
-                    })
-                }
+        (Some(q), dtype) => match q.dtype {
+            QuantDType::Uint8 => {
+                dequantize_all(entry, q, dtype, bytes.iter().map(|&b| u16::from(b)))?
             }
-        }
+            QuantDType::Uint16 | QuantDType::Float16 => dequantize_all(
+                entry,
+                q,
+                dtype,
+                bytes
+                    .chunks_exact(2)
+                    .map(|c| u16::from_le_bytes([byte(c, 0), byte(c, 1)])),
+            )?,
+        },
     };
-    debug_assert_eq!(data.len(), count);
     Ok(data)
 }
 
-fn shard_overrun(group: &WeightGroup, group_index: usize, expected: u64, actual: u64) -> FormatError {
-    FormatError::ShardLength { group: group_index, paths: group.paths.clone(), expected, actual }
+/// Decodes stored uint8/uint16/float16 values into `dtype`, as tfjs does.
+fn dequantize_all(
+    entry: &WeightEntry,
+    q: &Quantization,
+    dtype: DType,
+    raw: impl Iterator<Item = u16>,
+) -> Result<TensorData> {
+    Ok(match (q.dtype, dtype) {
+        (QuantDType::Float16, DType::Float32) => {
+            TensorData::F32(raw.map(f16_bits_to_f32).collect())
+        }
+        (QuantDType::Uint8 | QuantDType::Uint16, DType::Float32) => {
+            TensorData::F32(raw.map(|v| dequantize(v, q.scale, q.min) as f32).collect())
+        }
+        (QuantDType::Uint8 | QuantDType::Uint16, DType::Int32) => TensorData::I32(
+            raw.map(|v| js_to_int32(js_round(dequantize(v, q.scale, q.min))))
+                .collect(),
+        ),
+        (qd, dt) => {
+            return Err(FormatError::Quantization {
+                weight: entry.name.clone(),
+                message: format!("{qd} quantization is not supported for {dt} weights"),
+            })
+        }
+    })
+}
+
+fn shard_overrun(
+    group: &WeightGroup,
+    group_index: usize,
+    expected: u64,
+    actual: u64,
+) -> FormatError {
+    FormatError::ShardLength {
+        group: group_index,
+        paths: group.paths.clone(),
+        expected,
+        actual,
+    }
 }
 
 fn byte(c: &[u8], i: usize) -> u8 {
@@ -227,7 +290,11 @@ struct ShardReader<'a> {
 
 impl<'a> ShardReader<'a> {
     fn new(shards: &'a [&'a [u8]]) -> Self {
-        ShardReader { shards, index: 0, offset: 0 }
+        ShardReader {
+            shards,
+            index: 0,
+            offset: 0,
+        }
     }
 
     /// Moves past shards (including empty ones) that have no bytes left.
@@ -269,7 +336,7 @@ impl<'a> ShardReader<'a> {
 mod tests {
     use super::*;
     use crate::limits::Limits;
-    use crate::manifest::{parse_weights_manifest, Quantization};
+    use crate::manifest::parse_weights_manifest;
     use serde_json::{json, Value};
 
     fn manifest(v: Value) -> Vec<WeightGroup> {
@@ -291,7 +358,14 @@ mod tests {
         bytes.extend(i32::MAX.to_le_bytes());
         bytes.extend([0u8, 1, 7]);
         let d = decode_group(&m[0], 0, &[&bytes]).unwrap();
-        assert_eq!(d[0], DecodedWeight { name: "f".into(), shape: vec![2], data: TensorData::F32(vec![1.5, -2.25]) });
+        assert_eq!(
+            d[0],
+            DecodedWeight {
+                name: "f".into(),
+                shape: vec![2],
+                data: TensorData::F32(vec![1.5, -2.25])
+            }
+        );
         assert_eq!(d[1].data, TensorData::I32(vec![-7, i32::MAX]));
         assert_eq!(d[2].data, TensorData::Bool(vec![false, true, true]));
     }
@@ -311,7 +385,10 @@ mod tests {
         // Every split point of two shards gives the same result.
         for cut in 0..=all.len() {
             let (a, b) = all.split_at(cut);
-            let m2 = WeightGroup { paths: vec!["a".into(), "b".into()], weights: m[0].weights.clone() };
+            let m2 = WeightGroup {
+                paths: vec!["a".into(), "b".into()],
+                weights: m[0].weights.clone(),
+            };
             let d2 = decode_group(&m2, 0, &[a, b]).unwrap();
             assert_eq!(d2, d);
         }
@@ -327,7 +404,10 @@ mod tests {
              "quantization": {"dtype": "uint8", "scale": scale, "min": min, "original_dtype": "float32"}}]}]));
         let d = decode_group(&m[0], 0, &[&[0u8, 1, 128, 255]]).unwrap();
         // By hand: q*scale+min in doubles, then rounded to f32 once.
-        let want: Vec<f32> = [0.0f64, 1.0, 128.0, 255.0].iter().map(|q| (q * scale + min) as f32).collect();
+        let want: Vec<f32> = [0.0f64, 1.0, 128.0, 255.0]
+            .iter()
+            .map(|q| (q * scale + min) as f32)
+            .collect();
         assert_eq!(d[0].data, TensorData::F32(want.clone()));
         assert_eq!(want[0], -1.505_882_4_f32);
         // 128 * 3/255 - 1.5058823529411764 = 0.0 exactly (the nudged zero point).
@@ -337,16 +417,26 @@ mod tests {
         let all: Vec<u8> = (0..=255).collect();
         let m = WeightGroup {
             paths: vec!["s".into()],
-            weights: vec![WeightEntry { shape: vec![256], byte_len: 256, ..m[0].weights[0].clone() }],
+            weights: vec![WeightEntry {
+                shape: vec![256],
+                byte_len: 256,
+                ..m[0].weights[0].clone()
+            }],
         };
         let d = decode_group(&m, 0, &[&all]).unwrap();
-        let TensorData::F32(v) = &d[0].data else { panic!() };
-        let hash = v.iter().fold(0u32, |h, x| h.wrapping_mul(31).wrapping_add(x.to_bits()));
+        let TensorData::F32(v) = &d[0].data else {
+            panic!()
+        };
+        let hash = v
+            .iter()
+            .fold(0u32, |h, x| h.wrapping_mul(31).wrapping_add(x.to_bits()));
         assert_eq!(hash, 2_423_806_283);
         assert_eq!(v[1].to_bits(), 3_216_981_823);
         // Rounding scale and min to f32 first, as a naive port would, differs
         // from tfjs on 137 of the 256 codes.
-        let naive = (0..=255u8).filter(|&q| f32::from(q) * (scale as f32) + (min as f32) != v[usize::from(q)]).count();
+        let naive = (0..=255u8)
+            .filter(|&q| f32::from(q) * (scale as f32) + (min as f32) != v[usize::from(q)])
+            .count();
         assert_eq!(naive, 137);
     }
 
@@ -355,7 +445,10 @@ mod tests {
         let m = manifest(json!([{"paths": ["s"], "weights": [
             {"name": "q", "shape": [3], "dtype": "float32",
              "quantization": {"dtype": "uint16", "scale": 0.001, "min": -2}}]}]));
-        let raw: Vec<u8> = [0u16, 1000, 65535].iter().flat_map(|v| v.to_le_bytes()).collect();
+        let raw: Vec<u8> = [0u16, 1000, 65535]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
         let d = decode_group(&m[0], 0, &[&raw]).unwrap();
         // 0 -> -2; 1000*0.001-2 = -1 (0.001*1000 = 1.0 exactly in doubles); 65535*0.001-2 = 63.535
         assert_eq!(d[0].data, TensorData::F32(vec![-2.0, -1.0, 63.535_f32]));
@@ -387,7 +480,9 @@ mod tests {
         let bits: [u16; 7] = [0x3c00, 0xc000, 0x7bff, 0x0001, 0x8000, 0x7c00, 0x3555];
         let raw: Vec<u8> = bits.iter().flat_map(|v| v.to_le_bytes()).collect();
         let d = decode_group(&m[0], 0, &[&raw]).unwrap();
-        let TensorData::F32(v) = &d[0].data else { panic!() };
+        let TensorData::F32(v) = &d[0].data else {
+            panic!()
+        };
         assert_eq!(v[0..3], [1.0, -2.0, 65504.0]);
         assert_eq!(v[3], 2f32.powi(-24));
         assert!(v[4] == 0.0 && v[4].is_sign_negative());
@@ -453,15 +548,44 @@ mod tests {
             }
         );
         let msg = short.to_string();
-        assert!(msg.contains("group 1") && msg.contains("group2-shard2of2.bin") && msg.contains("12"), "{msg}");
+        assert!(
+            msg.contains("group 1") && msg.contains("group2-shard2of2.bin") && msg.contains("12"),
+            "{msg}"
+        );
         let long = decode_group(&m[1], 1, &[&[0u8; 8], &[0u8; 5]]).unwrap_err();
-        assert!(matches!(long, FormatError::ShardLength { expected: 12, actual: 13, .. }), "{long}");
+        assert!(
+            matches!(
+                long,
+                FormatError::ShardLength {
+                    expected: 12,
+                    actual: 13,
+                    ..
+                }
+            ),
+            "{long}"
+        );
         let count = decode_group(&m[1], 1, &[&[0u8; 12]]).unwrap_err();
-        assert!(matches!(count, FormatError::ShardCount { expected: 2, actual: 1, .. }), "{count}");
+        assert!(
+            matches!(
+                count,
+                FormatError::ShardCount {
+                    expected: 2,
+                    actual: 1,
+                    ..
+                }
+            ),
+            "{count}"
+        );
         // Through decode_weights: group count, and the group index is carried.
-        assert!(matches!(decode_weights(&m, &[vec![]]).unwrap_err(), FormatError::GroupCount { .. }));
+        assert!(matches!(
+            decode_weights(&m, &[vec![]]).unwrap_err(),
+            FormatError::GroupCount { .. }
+        ));
         let e = decode_weights(&m, &[vec![&[]], vec![&[0u8; 12], &[1u8]]]).unwrap_err();
-        assert!(matches!(e, FormatError::ShardLength { group: 1, .. }), "{e}");
+        assert!(
+            matches!(e, FormatError::ShardLength { group: 1, .. }),
+            "{e}"
+        );
         let ok = decode_weights(&m, &[vec![&[]], vec![&[0u8; 12], &[]]]).unwrap();
         assert_eq!(ok.len(), 1);
     }
@@ -492,11 +616,24 @@ mod tests {
             byte_len: 1,
         };
         let m = vec![
-            WeightGroup { paths: vec!["a".into()], weights: vec![w(0)] },
-            WeightGroup { paths: vec!["b".into()], weights: vec![w(1)] },
+            WeightGroup {
+                paths: vec!["a".into()],
+                weights: vec![w(0)],
+            },
+            WeightGroup {
+                paths: vec!["b".into()],
+                weights: vec![w(1)],
+            },
         ];
         let e = decode_weights(&m, &[vec![&[1]], vec![&[0]]]).unwrap_err();
-        assert_eq!(e, FormatError::DuplicateWeight { name: "dup".into(), first_group: 0, second_group: 1 });
+        assert_eq!(
+            e,
+            FormatError::DuplicateWeight {
+                name: "dup".into(),
+                first_group: 0,
+                second_group: 1
+            }
+        );
     }
 
     #[test]
@@ -510,15 +647,39 @@ mod tests {
             byte_offset: 0,
             byte_len: 0,
         };
-        let g = WeightGroup { paths: vec!["a".into()], weights: vec![w.clone()] };
+        let g = WeightGroup {
+            paths: vec!["a".into()],
+            weights: vec![w.clone()],
+        };
         assert!(decode_group(&g, 0, &[&[0u8; 8]]).is_err());
         assert!(decode_weight(&w, &[0u8; 8]).is_err());
+        let ok = WeightEntry {
+            shape: vec![2],
+            ..w.clone()
+        };
+        assert_eq!(
+            decode_weight(&ok, &[0u8; 7]).unwrap_err(),
+            FormatError::WeightLength {
+                weight: "x".into(),
+                expected: 8,
+                actual: 7
+            }
+        );
+        assert_eq!(
+            decode_weight(&ok, &[0u8; 8]).unwrap(),
+            TensorData::F32(vec![0.0, 0.0])
+        );
         // A float16 int32 or a quantized bool built by hand is an error, not a panic.
         let q = |dtype, qd| WeightEntry {
             name: "q".into(),
             shape: vec![1],
             dtype,
-            quantization: Some(Quantization { dtype: qd, scale: 1.0, min: 0.0, original_dtype: None }),
+            quantization: Some(Quantization {
+                dtype: qd,
+                scale: 1.0,
+                min: 0.0,
+                original_dtype: None,
+            }),
             group: 0,
             byte_offset: 0,
             byte_len: 2,

@@ -15,7 +15,11 @@ pub type Result<T, E = FormatError> = std::result::Result<T, E>;
 pub enum FormatError {
     /// `model.json` is not JSON at all.
     #[error("model.json is not valid JSON (line {line}, column {column}): {message}")]
-    Json { line: usize, column: usize, message: String },
+    Json {
+        line: usize,
+        column: usize,
+        message: String,
+    },
 
     /// A required field is absent. `path` is the JSON path, e.g. `modelTopology`.
     #[error("model.json: missing required field `{path}`")]
@@ -27,7 +31,9 @@ pub enum FormatError {
     Invalid { path: String, message: String },
 
     /// A weight's dtype is one we cannot represent (`string`, `complex64`, or unknown).
-    #[error("weight \"{weight}\": unsupported dtype \"{dtype}\" (supported: float32, int32, bool)")]
+    #[error(
+        "weight \"{weight}\": unsupported dtype \"{dtype}\" (supported: float32, int32, bool)"
+    )]
     UnsupportedDType { weight: String, dtype: String },
 
     /// A weight's `quantization` block is unusable.
@@ -36,7 +42,11 @@ pub enum FormatError {
 
     /// Two manifest entries share a name (weights are matched to layers by name).
     #[error("weight \"{name}\" appears twice in the weights manifest (group {first_group} and group {second_group})")]
-    DuplicateWeight { name: String, first_group: usize, second_group: usize },
+    DuplicateWeight {
+        name: String,
+        first_group: usize,
+        second_group: usize,
+    },
 
     /// The caller passed a number of shard lists different from the number of weight groups.
     #[error("weights manifest has {expected} group(s), but shard bytes were given for {actual}")]
@@ -44,16 +54,38 @@ pub enum FormatError {
 
     /// The caller passed a number of shards different from the group's `paths`.
     #[error("weight group {group} [{}]: expected {expected} shard(s), got {actual}", .paths.join(", "))]
-    ShardCount { group: usize, paths: Vec<String>, expected: usize, actual: usize },
+    ShardCount {
+        group: usize,
+        paths: Vec<String>,
+        expected: usize,
+        actual: usize,
+    },
 
     /// The shards of a group do not hold exactly the bytes the manifest describes.
     #[error("weight group {group} [{}]: the shards hold {actual} bytes, the manifest describes exactly {expected} ({})",
         .paths.join(", "), if .actual < .expected { "file truncated or wrong file?" } else { "extra bytes: wrong file or wrong manifest?" })]
-    ShardLength { group: usize, paths: Vec<String>, expected: u64, actual: u64 },
+    ShardLength {
+        group: usize,
+        paths: Vec<String>,
+        expected: u64,
+        actual: u64,
+    },
+
+    /// [`decode_weight`](crate::decode_weight) was given a byte slice of the wrong length.
+    #[error("weight \"{weight}\": expected {expected} stored bytes, got {actual}")]
+    WeightLength {
+        weight: String,
+        expected: u64,
+        actual: u64,
+    },
 
     /// A declared size or count exceeds a [`Limits`](crate::Limits) bound.
     #[error("{what}: {value} exceeds the limit of {limit}")]
-    Limit { what: String, value: u64, limit: u64 },
+    Limit {
+        what: String,
+        value: u64,
+        limit: u64,
+    },
 
     /// The layers-model topology is malformed. `path` locates the problem,
     /// e.g. `layer "conv1" (index 3): inbound_nodes[0][1]`.
@@ -62,19 +94,33 @@ pub enum FormatError {
 
     /// A layer's `config` entry has the wrong type or value.
     #[error("layer \"{layer}\": config.{key}: {message}")]
-    LayerConfig { layer: String, key: String, message: String },
+    LayerConfig {
+        layer: String,
+        key: String,
+        message: String,
+    },
 }
 
 impl FormatError {
     pub(crate) fn invalid(path: impl Into<String>, message: impl Into<String>) -> Self {
-        FormatError::Invalid { path: path.into(), message: message.into() }
+        FormatError::Invalid {
+            path: path.into(),
+            message: message.into(),
+        }
     }
 
     pub(crate) fn topology(path: impl Into<String>, message: impl Into<String>) -> Self {
-        FormatError::Topology { path: path.into(), message: message.into() }
+        FormatError::Topology {
+            path: path.into(),
+            message: message.into(),
+        }
     }
 
     pub(crate) fn limit(what: impl Into<String>, value: u64, limit: u64) -> Self {
-        FormatError::Limit { what: what.into(), value, limit }
+        FormatError::Limit {
+            what: what.into(),
+            value,
+            limit,
+        }
     }
 }

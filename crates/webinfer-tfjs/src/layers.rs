@@ -41,7 +41,11 @@ pub struct TensorRef {
 
 impl TensorRef {
     pub fn new(layer: impl Into<String>, node_index: usize, tensor_index: usize) -> Self {
-        TensorRef { layer: layer.into(), node_index, tensor_index }
+        TensorRef {
+            layer: layer.into(),
+            node_index,
+            tensor_index,
+        }
     }
 }
 
@@ -81,19 +85,28 @@ const INPUT_LAYER: &str = "InputLayer";
 /// Parses and normalizes a layers-model `modelTopology`.
 pub fn parse_layers_topology(topology: &Value, limits: &Limits) -> Result<LayersModel> {
     let root = topology.as_object().ok_or_else(|| {
-        FormatError::topology("modelTopology", format!("expected an object, got {}", type_name(topology)))
+        FormatError::topology(
+            "modelTopology",
+            format!("expected an object, got {}", type_name(topology)),
+        )
     })?;
     let (model, model_path) = match get_non_null(root, "model_config") {
         Some(mc) => {
             let obj = mc.as_object().ok_or_else(|| {
-                FormatError::topology("model_config", format!("expected an object, got {}", type_name(mc)))
+                FormatError::topology(
+                    "model_config",
+                    format!("expected an object, got {}", type_name(mc)),
+                )
             })?;
             (obj, "model_config.")
         }
         None => (root, ""),
     };
     let string_field = |key: &str| {
-        root.get(key).or_else(|| model.get(key)).and_then(Value::as_str).map(str::to_owned)
+        root.get(key)
+            .or_else(|| model.get(key))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
     };
     let keras_version = string_field("keras_version");
     let backend = string_field("backend");
@@ -122,7 +135,9 @@ pub fn parse_layers_topology(topology: &Value, limits: &Limits) -> Result<Layers
         other => {
             return Err(FormatError::topology(
                 format!("{model_path}class_name"),
-                format!("unsupported model class \"{other}\" (expected Sequential, Model or Functional)"),
+                format!(
+                "unsupported model class \"{other}\" (expected Sequential, Model or Functional)"
+            ),
             ))
         }
     };
@@ -140,7 +155,11 @@ fn parse_sequential(config: &Value, path: &str, limits: &Limits) -> Result<Layer
     let (name, layers_v, build_input_shape) = match config {
         Value::Array(layers) => ("sequential".to_owned(), layers, None),
         Value::Object(obj) => {
-            let name = obj.get("name").and_then(Value::as_str).unwrap_or("sequential").to_owned();
+            let name = obj
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("sequential")
+                .to_owned();
             let layers = match obj.get("layers") {
                 Some(Value::Array(a)) => a,
                 Some(v) => {
@@ -156,7 +175,10 @@ fn parse_sequential(config: &Value, path: &str, limits: &Limits) -> Result<Layer
         other => {
             return Err(FormatError::topology(
                 path,
-                format!("expected an object with `layers` or an array of layers, got {}", type_name(other)),
+                format!(
+                    "expected an object with `layers` or an array of layers, got {}",
+                    type_name(other)
+                ),
             ))
         }
     };
@@ -171,28 +193,45 @@ fn parse_sequential(config: &Value, path: &str, limits: &Limits) -> Result<Layer
                 "an InputLayer may only be the first layer of a Sequential model",
             ));
         }
-        specs.push(LayerSpec { class_name, name: lname, config, inbound_nodes: Vec::new() });
+        specs.push(LayerSpec {
+            class_name,
+            name: lname,
+            config,
+            inbound_nodes: Vec::new(),
+        });
     }
 
-    let first = specs
-        .first_mut()
-        .ok_or_else(|| FormatError::topology(format!("{path}.layers"), "a Sequential model needs at least one layer"))?;
+    let first = specs.first_mut().ok_or_else(|| {
+        FormatError::topology(
+            format!("{path}.layers"),
+            "a Sequential model needs at least one layer",
+        )
+    })?;
     if first.class_name == INPUT_LAYER {
         normalize_input_config(first, limits)?;
     } else {
-        let batch_input_shape = sequential_input_shape(first, build_input_shape)?.ok_or_else(|| {
-            FormatError::topology(
+        let batch_input_shape =
+            sequential_input_shape(first, build_input_shape)?.ok_or_else(|| {
+                FormatError::topology(
                 layer_path(&first.name, 0),
                 "the first layer of a Sequential model needs `batch_input_shape`, `batch_shape` or \
                  `input_shape` in its config (or an InputLayer before it)",
             )
-        })?;
+            })?;
         let input_name = format!("{}_input", first.name);
         let mut config = Map::new();
         config.insert("batch_input_shape".into(), batch_input_shape);
-        config.insert("dtype".into(), Value::String(dtype_name(first.config.get("dtype"))));
+        // tfjs: `dtype`, else Keras 1's `input_dtype`, else float32.
+        let dtype = get_non_null(&first.config, "dtype")
+            .or_else(|| get_non_null(&first.config, "input_dtype"));
+        config.insert("dtype".into(), Value::String(dtype_name(dtype)));
         config.insert("name".into(), Value::String(input_name.clone()));
-        let mut input = LayerSpec { class_name: INPUT_LAYER.into(), name: input_name, config, inbound_nodes: vec![] };
+        let mut input = LayerSpec {
+            class_name: INPUT_LAYER.into(),
+            name: input_name,
+            config,
+            inbound_nodes: vec![],
+        };
         normalize_input_config(&mut input, limits)?;
         specs.insert(0, input);
     }
@@ -205,8 +244,14 @@ fn parse_sequential(config: &Value, path: &str, limits: &Limits) -> Result<Layer
         }
         prev = Some(spec.name.clone());
     }
-    let inputs = specs.first().map(|l| vec![TensorRef::new(l.name.clone(), 0, 0)]).unwrap_or_default();
-    let outputs = specs.last().map(|l| vec![TensorRef::new(l.name.clone(), 0, 0)]).unwrap_or_default();
+    let inputs = specs
+        .first()
+        .map(|l| vec![TensorRef::new(l.name.clone(), 0, 0)])
+        .unwrap_or_default();
+    let outputs = specs
+        .last()
+        .map(|l| vec![TensorRef::new(l.name.clone(), 0, 0)])
+        .unwrap_or_default();
     Ok(LayersModel {
         class_name: String::new(),
         name,
@@ -220,7 +265,10 @@ fn parse_sequential(config: &Value, path: &str, limits: &Limits) -> Result<Layer
 
 /// The batch input shape a Sequential model's first (non-input) layer
 /// declares, as a JSON array with the batch dimension first.
-fn sequential_input_shape(first: &LayerSpec, build_input_shape: Option<&Value>) -> Result<Option<Value>> {
+fn sequential_input_shape(
+    first: &LayerSpec,
+    build_input_shape: Option<&Value>,
+) -> Result<Option<Value>> {
     if let Some(v) = shape_from_config(&first.config) {
         return Ok(Some(v));
     }
@@ -240,9 +288,12 @@ fn shape_from_config(config: &Map<String, Value>) -> Option<Value> {
     if let Some(v) = get_non_null(config, "batch_shape") {
         return Some(v.clone());
     }
-    let input_shape = get_non_null(config, "input_shape").or_else(|| get_non_null(config, "shape"))?;
+    let input_shape =
+        get_non_null(config, "input_shape").or_else(|| get_non_null(config, "shape"))?;
     let dims = input_shape.as_array()?;
-    let batch = get_non_null(config, "batch_size").cloned().unwrap_or(Value::Null);
+    let batch = get_non_null(config, "batch_size")
+        .cloned()
+        .unwrap_or(Value::Null);
     let mut out = Vec::with_capacity(dims.len().saturating_add(1));
     out.push(batch);
     out.extend(dims.iter().cloned());
@@ -286,10 +337,17 @@ fn normalize_input_config(layer: &mut LayerSpec, limits: &Limits) -> Result<()> 
 // Functional
 
 fn parse_functional(config: &Value, path: &str, limits: &Limits) -> Result<LayersModel> {
-    let obj = config
-        .as_object()
-        .ok_or_else(|| FormatError::topology(path, format!("expected an object, got {}", type_name(config))))?;
-    let name = obj.get("name").and_then(Value::as_str).unwrap_or("model").to_owned();
+    let obj = config.as_object().ok_or_else(|| {
+        FormatError::topology(
+            path,
+            format!("expected an object, got {}", type_name(config)),
+        )
+    })?;
+    let name = obj
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or("model")
+        .to_owned();
     let layers_v = match obj.get("layers") {
         Some(Value::Array(a)) => a,
         Some(v) => {
@@ -310,7 +368,12 @@ fn parse_functional(config: &Value, path: &str, limits: &Limits) -> Result<Layer
             None | Some(Value::Null) => Vec::new(),
             Some(v) => parse_inbound_nodes(v, &here)?,
         };
-        let mut spec = LayerSpec { class_name, name: lname, config, inbound_nodes };
+        let mut spec = LayerSpec {
+            class_name,
+            name: lname,
+            config,
+            inbound_nodes,
+        };
         if spec.class_name == INPUT_LAYER {
             if !spec.inbound_nodes.is_empty() {
                 return Err(FormatError::topology(
@@ -325,12 +388,23 @@ fn parse_functional(config: &Value, path: &str, limits: &Limits) -> Result<Layer
 
     let inputs = parse_ref_list(obj.get("input_layers"), &format!("{path}.input_layers"))?;
     let outputs = parse_ref_list(obj.get("output_layers"), &format!("{path}.output_layers"))?;
-    Ok(LayersModel { class_name: String::new(), name, keras_version: None, backend: None, layers, inputs, outputs })
+    Ok(LayersModel {
+        class_name: String::new(),
+        name,
+        keras_version: None,
+        backend: None,
+        layers,
+        inputs,
+        outputs,
+    })
 }
 
 fn parse_inbound_nodes(v: &Value, here: &str) -> Result<Vec<Vec<TensorRef>>> {
     let nodes = v.as_array().ok_or_else(|| {
-        FormatError::topology(format!("{here}: inbound_nodes"), format!("expected an array, got {}", type_name(v)))
+        FormatError::topology(
+            format!("{here}: inbound_nodes"),
+            format!("expected an array, got {}", type_name(v)),
+        )
     })?;
     nodes
         .iter()
@@ -375,11 +449,19 @@ fn collect_keras_tensors(v: &Value, path: &str, out: &mut Vec<TensorRef>) -> Res
                 collect_keras_tensors(item, &format!("{path}[{i}]"), out)?;
             }
         }
-        Value::Object(obj) if obj.get("class_name").and_then(Value::as_str) == Some("__keras_tensor__") => {
-            let history = obj.get("config").and_then(|c| c.get("keras_history")).ok_or_else(|| {
-                FormatError::topology(path, "a __keras_tensor__ without config.keras_history")
-            })?;
-            out.push(parse_triple(history, &format!("{path}.config.keras_history"))?);
+        Value::Object(obj)
+            if obj.get("class_name").and_then(Value::as_str) == Some("__keras_tensor__") =>
+        {
+            let history = obj
+                .get("config")
+                .and_then(|c| c.get("keras_history"))
+                .ok_or_else(|| {
+                    FormatError::topology(path, "a __keras_tensor__ without config.keras_history")
+                })?;
+            out.push(parse_triple(
+                history,
+                &format!("{path}.config.keras_history"),
+            )?);
         }
         // Constants passed as call arguments carry no graph edge.
         _ => {}
@@ -392,7 +474,10 @@ fn parse_triple(v: &Value, path: &str) -> Result<TensorRef> {
     let bad = || {
         FormatError::topology(
             path,
-            format!("expected [layer name, node index, tensor index], got {}", preview(v)),
+            format!(
+                "expected [layer name, node index, tensor index], got {}",
+                preview(v)
+            ),
         )
     };
     let a = v.as_array().ok_or_else(bad)?;
@@ -427,12 +512,18 @@ fn parse_ref_list(v: Option<&Value>, path: &str) -> Result<Vec<TensorRef>> {
         Some(other) => {
             return Err(FormatError::topology(
                 path,
-                format!("expected a list of [layer name, node index, tensor index], got {}", type_name(other)),
+                format!(
+                    "expected a list of [layer name, node index, tensor index], got {}",
+                    type_name(other)
+                ),
             ))
         }
     };
     if refs.is_empty() {
-        return Err(FormatError::topology(path, "empty: a model needs at least one"));
+        return Err(FormatError::topology(
+            path,
+            "empty: a model needs at least one",
+        ));
     }
     Ok(refs)
 }
@@ -442,7 +533,11 @@ fn parse_ref_list(v: Option<&Value>, path: &str) -> Result<Vec<TensorRef>> {
 
 fn check_layer_count(n: usize, limits: &Limits) -> Result<()> {
     if n > limits.max_layers {
-        return Err(FormatError::limit("model topology: number of layers", n as u64, limits.max_layers as u64));
+        return Err(FormatError::limit(
+            "model topology: number of layers",
+            n as u64,
+            limits.max_layers as u64,
+        ));
     }
     Ok(())
 }
@@ -453,9 +548,12 @@ fn layer_path(name: &str, index: usize) -> String {
 
 /// `class_name`, name and `config` of one layer entry.
 fn parse_layer_head(v: &Value, path: &str) -> Result<(String, String, Map<String, Value>)> {
-    let obj = v
-        .as_object()
-        .ok_or_else(|| FormatError::topology(path, format!("expected a layer object, got {}", type_name(v))))?;
+    let obj = v.as_object().ok_or_else(|| {
+        FormatError::topology(
+            path,
+            format!("expected a layer object, got {}", type_name(v)),
+        )
+    })?;
     let config = match obj.get("config") {
         Some(Value::Object(c)) => c.clone(),
         None | Some(Value::Null) => Map::new(),
@@ -470,17 +568,30 @@ fn parse_layer_head(v: &Value, path: &str) -> Result<(String, String, Map<String
         .get("name")
         .and_then(Value::as_str)
         .or_else(|| config.get("name").and_then(Value::as_str))
-        .ok_or_else(|| FormatError::topology(path, "layer without a name (neither `name` nor `config.name`)"))?
+        .ok_or_else(|| {
+            FormatError::topology(
+                path,
+                "layer without a name (neither `name` nor `config.name`)",
+            )
+        })?
         .to_owned();
     let class_name = match obj.get("class_name") {
         Some(Value::String(s)) => s.clone(),
         Some(other) => {
             return Err(FormatError::topology(
                 format!("{path}.class_name"),
-                format!("layer \"{name}\": expected a string, got {}", type_name(other)),
+                format!(
+                    "layer \"{name}\": expected a string, got {}",
+                    type_name(other)
+                ),
             ))
         }
-        None => return Err(FormatError::topology(format!("{path}.class_name"), format!("layer \"{name}\": missing"))),
+        None => {
+            return Err(FormatError::topology(
+                format!("{path}.class_name"),
+                format!("layer \"{name}\": missing"),
+            ))
+        }
     };
     Ok((class_name, name, config))
 }
@@ -496,10 +607,20 @@ fn validate(model: &LayersModel) -> Result<()> {
         }
     }
     let check_ref = |r: &TensorRef, at: &str| -> Result<&LayerSpec> {
-        let target = by_name.get(r.layer.as_str()).and_then(|&i| model.layers.get(i)).ok_or_else(|| {
-            FormatError::topology(at, format!("refers to layer \"{}\", which does not exist", r.layer))
-        })?;
-        let nodes = if target.class_name == INPUT_LAYER { 1 } else { target.inbound_nodes.len() };
+        let target = by_name
+            .get(r.layer.as_str())
+            .and_then(|&i| model.layers.get(i))
+            .ok_or_else(|| {
+                FormatError::topology(
+                    at,
+                    format!("refers to layer \"{}\", which does not exist", r.layer),
+                )
+            })?;
+        let nodes = if target.class_name == INPUT_LAYER {
+            1
+        } else {
+            target.inbound_nodes.len()
+        };
         if r.node_index >= nodes {
             return Err(FormatError::topology(
                 at,
@@ -514,7 +635,10 @@ fn validate(model: &LayersModel) -> Result<()> {
         if target.class_name == INPUT_LAYER && r.tensor_index != 0 {
             return Err(FormatError::topology(
                 at,
-                format!("refers to tensor {} of InputLayer \"{}\", which has one output", r.tensor_index, r.layer),
+                format!(
+                    "refers to tensor {} of InputLayer \"{}\", which has one output",
+                    r.tensor_index, r.layer
+                ),
             ));
         }
         Ok(target)
@@ -522,7 +646,10 @@ fn validate(model: &LayersModel) -> Result<()> {
     for (i, l) in model.layers.iter().enumerate() {
         for (n, node) in l.inbound_nodes.iter().enumerate() {
             for (k, r) in node.iter().enumerate() {
-                check_ref(r, &format!("{}: inbound_nodes[{n}][{k}]", layer_path(&l.name, i)))?;
+                check_ref(
+                    r,
+                    &format!("{}: inbound_nodes[{n}][{k}]", layer_path(&l.name, i)),
+                )?;
             }
         }
     }
@@ -531,7 +658,10 @@ fn validate(model: &LayersModel) -> Result<()> {
         if target.class_name != INPUT_LAYER {
             return Err(FormatError::topology(
                 format!("model input {i}"),
-                format!("layer \"{}\" is a {}, not an InputLayer", r.layer, target.class_name),
+                format!(
+                    "layer \"{}\" is a {}, not an InputLayer",
+                    r.layer, target.class_name
+                ),
             ));
         }
     }
@@ -556,7 +686,11 @@ impl LayerSpec {
     }
 
     fn config_error(&self, key: &str, message: impl Into<String>) -> FormatError {
-        FormatError::LayerConfig { layer: self.name.clone(), key: key.to_owned(), message: message.into() }
+        FormatError::LayerConfig {
+            layer: self.name.clone(),
+            key: key.to_owned(),
+            message: message.into(),
+        }
     }
 
     fn expected(&self, key: &str, what: &str, got: &Value) -> FormatError {
@@ -572,19 +706,27 @@ impl LayerSpec {
 
     /// An integer, possibly negative (axes).
     pub fn get_i64(&self, key: &str) -> Result<Option<i64>> {
-        self.get(key).map(|v| as_int(v).ok_or_else(|| self.expected(key, "an integer", v))).transpose()
+        self.get(key)
+            .map(|v| as_int(v).ok_or_else(|| self.expected(key, "an integer", v)))
+            .transpose()
     }
 
     /// A pair such as `kernel_size` or `strides`: an integer `n` (read as
     /// `[n, n]`), `[n]` (likewise) or `[a, b]`.
     pub fn usize_pair(&self, key: &str) -> Result<Option<[usize; 2]>> {
-        let Some(v) = self.get(key) else { return Ok(None) };
+        let Some(v) = self.get(key) else {
+            return Ok(None);
+        };
         let what = "an integer or an array of 2 integers";
         if let Some(n) = as_usize(v) {
             return Ok(Some([n, n]));
         }
         let a = v.as_array().ok_or_else(|| self.expected(key, what, v))?;
-        let ints = a.iter().map(as_usize).collect::<Option<Vec<_>>>().ok_or_else(|| self.expected(key, what, v))?;
+        let ints = a
+            .iter()
+            .map(as_usize)
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| self.expected(key, what, v))?;
         match ints.as_slice() {
             [n] => Ok(Some([*n, *n])),
             [a, b] => Ok(Some([*a, *b])),
@@ -599,29 +741,42 @@ impl LayerSpec {
 
     /// A number, at full precision (`null` is `None`).
     pub fn get_f64(&self, key: &str) -> Result<Option<f64>> {
-        self.get(key).map(|v| v.as_f64().ok_or_else(|| self.expected(key, "a number", v))).transpose()
+        self.get(key)
+            .map(|v| v.as_f64().ok_or_else(|| self.expected(key, "a number", v)))
+            .transpose()
     }
 
     /// A string.
     pub fn get_str(&self, key: &str) -> Result<Option<&str>> {
-        self.get(key).map(|v| v.as_str().ok_or_else(|| self.expected(key, "a string", v))).transpose()
+        self.get(key)
+            .map(|v| v.as_str().ok_or_else(|| self.expected(key, "a string", v)))
+            .transpose()
     }
 
     /// A boolean.
     pub fn get_bool(&self, key: &str) -> Result<Option<bool>> {
-        self.get(key).map(|v| v.as_bool().ok_or_else(|| self.expected(key, "a boolean", v))).transpose()
+        self.get(key)
+            .map(|v| {
+                v.as_bool()
+                    .ok_or_else(|| self.expected(key, "a boolean", v))
+            })
+            .transpose()
     }
 
     /// A shape such as `batch_input_shape`: `null` entries (unknown
     /// dimensions, usually the batch) are `None`.
     pub fn get_shape(&self, key: &str) -> Result<Option<Vec<Option<usize>>>> {
-        let Some(v) = self.get(key) else { return Ok(None) };
+        let Some(v) = self.get(key) else {
+            return Ok(None);
+        };
         let what = "an array of non-negative integers or nulls";
         let a = v.as_array().ok_or_else(|| self.expected(key, what, v))?;
         a.iter()
             .map(|d| match d {
                 Value::Null => Ok(None),
-                d => as_usize(d).map(Some).ok_or_else(|| self.expected(key, what, v)),
+                d => as_usize(d)
+                    .map(Some)
+                    .ok_or_else(|| self.expected(key, what, v)),
             })
             .collect::<Result<Vec<_>>>()
             .map(Some)
@@ -630,13 +785,19 @@ impl LayerSpec {
     /// A list of integers, possibly negative (`target_shape` with -1, `dims`,
     /// `axis`). A single integer is read as a one-element list.
     pub fn get_int_list(&self, key: &str) -> Result<Option<Vec<i64>>> {
-        let Some(v) = self.get(key) else { return Ok(None) };
+        let Some(v) = self.get(key) else {
+            return Ok(None);
+        };
         if let Some(n) = as_int(v) {
             return Ok(Some(vec![n]));
         }
         let what = "an integer or an array of integers";
         let a = v.as_array().ok_or_else(|| self.expected(key, what, v))?;
-        a.iter().map(as_int).collect::<Option<Vec<_>>>().map(Some).ok_or_else(|| self.expected(key, what, v))
+        a.iter()
+            .map(as_int)
+            .collect::<Option<Vec<_>>>()
+            .map(Some)
+            .ok_or_else(|| self.expected(key, what, v))
     }
 
     /// The `activation` key as a name (`"relu"`). Reads a plain string, or a
@@ -645,7 +806,9 @@ impl LayerSpec {
     /// `None` when absent or `null`.
     pub fn activation_name(&self) -> Result<Option<String>> {
         const KEY: &str = "activation";
-        let Some(v) = self.get(KEY) else { return Ok(None) };
+        let Some(v) = self.get(KEY) else {
+            return Ok(None);
+        };
         match v {
             Value::String(s) => Ok(Some(s.clone())),
             Value::Object(o) => {
@@ -657,7 +820,9 @@ impl LayerSpec {
                 from_config
                     .or_else(|| o.get("class_name").and_then(Value::as_str))
                     .map(|s| Some(s.to_owned()))
-                    .ok_or_else(|| self.expected(KEY, "an activation name or a serialized activation", v))
+                    .ok_or_else(|| {
+                        self.expected(KEY, "an activation name or a serialized activation", v)
+                    })
             }
             other => Err(self.expected(KEY, "an activation name", other)),
         }
@@ -674,7 +839,8 @@ mod tests {
     }
 
     fn dense(name: &str, extra: Value) -> Value {
-        let mut config = json!({"name": name, "units": 2, "activation": "linear", "use_bias": true});
+        let mut config =
+            json!({"name": name, "units": 2, "activation": "linear", "use_bias": true});
         if let (Some(c), Value::Object(e)) = (config.as_object_mut(), extra) {
             c.extend(e);
         }
@@ -703,10 +869,19 @@ mod tests {
         assert_eq!(names(&m), ["d1_input", "d1", "d2"]);
         let input = &m.layers[0];
         assert!(input.is_input_layer());
-        assert_eq!(input.get_shape("batch_input_shape").unwrap(), Some(vec![None, Some(4)]));
+        assert_eq!(
+            input.get_shape("batch_input_shape").unwrap(),
+            Some(vec![None, Some(4)])
+        );
         assert_eq!(input.get_str("dtype").unwrap(), Some("float32"));
-        assert_eq!(m.layers[1].inbound_nodes, vec![vec![TensorRef::new("d1_input", 0, 0)]]);
-        assert_eq!(m.layers[2].inbound_nodes, vec![vec![TensorRef::new("d1", 0, 0)]]);
+        assert_eq!(
+            m.layers[1].inbound_nodes,
+            vec![vec![TensorRef::new("d1_input", 0, 0)]]
+        );
+        assert_eq!(
+            m.layers[2].inbound_nodes,
+            vec![vec![TensorRef::new("d1", 0, 0)]]
+        );
         assert_eq!(m.inputs, vec![TensorRef::new("d1_input", 0, 0)]);
         assert_eq!(m.outputs, vec![TensorRef::new("d2", 0, 0)]);
     }
@@ -726,7 +901,10 @@ mod tests {
         assert_eq!(m.keras_version.as_deref(), Some("2.4.0"));
         assert_eq!(m.inputs, vec![TensorRef::new("in", 0, 0)]);
         assert!(m.layers[0].inbound_nodes.is_empty());
-        assert_eq!(m.layers[1].inbound_nodes, vec![vec![TensorRef::new("in", 0, 0)]]);
+        assert_eq!(
+            m.layers[1].inbound_nodes,
+            vec![vec![TensorRef::new("in", 0, 0)]]
+        );
     }
 
     #[test]
@@ -735,7 +913,10 @@ mod tests {
         let m = parse(json!({"class_name": "Sequential", "config": [
             dense("d", json!({"input_shape": [5], "batch_size": 2}))]}))
         .unwrap();
-        assert_eq!(m.layers[0].get_shape("batch_input_shape").unwrap(), Some(vec![Some(2), Some(5)]));
+        assert_eq!(
+            m.layers[0].get_shape("batch_input_shape").unwrap(),
+            Some(vec![Some(2), Some(5)])
+        );
         assert_eq!(m.name, "sequential");
         // Keras 3: InputLayer with batch_shape gets batch_input_shape too.
         let m = parse(json!({"class_name": "Sequential", "config": {"name": "k3", "layers": [
@@ -743,24 +924,41 @@ mod tests {
              "config": {"batch_shape": [null, 7], "dtype": "float32", "name": "input_layer"}},
             dense("d", json!({"dtype": {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"}}}))]}}))
         .unwrap();
-        assert_eq!(m.layers[0].get_shape("batch_input_shape").unwrap(), Some(vec![None, Some(7)]));
+        assert_eq!(
+            m.layers[0].get_shape("batch_input_shape").unwrap(),
+            Some(vec![None, Some(7)])
+        );
         // Keras 3 DTypePolicy on the first layer: the synthesized input gets the plain name.
         let m = parse(json!({"class_name": "Sequential", "config": {"layers": [
             dense("d", json!({"batch_shape": [null, 1], "dtype": {"class_name": "DTypePolicy", "config": {"name": "int32"}}}))]}}))
+        .unwrap();
+        assert_eq!(m.layers[0].get_str("dtype").unwrap(), Some("int32"));
+        // Keras 1's input_dtype.
+        let m = parse(json!({"class_name": "Sequential", "config": [
+            dense("d", json!({"input_shape": [1], "input_dtype": "int32"}))]}))
         .unwrap();
         assert_eq!(m.layers[0].get_str("dtype").unwrap(), Some("int32"));
         // build_input_shape as the last resort.
         let m = parse(json!({"class_name": "Sequential", "config": {"name": "b", "layers": [dense("d", json!({}))],
             "build_input_shape": [null, 9]}}))
         .unwrap();
-        assert_eq!(m.layers[0].get_shape("batch_input_shape").unwrap(), Some(vec![None, Some(9)]));
+        assert_eq!(
+            m.layers[0].get_shape("batch_input_shape").unwrap(),
+            Some(vec![None, Some(9)])
+        );
     }
 
     #[test]
     fn sequential_without_input_shape_is_a_clear_error() {
-        let e = parse(json!({"class_name": "Sequential", "config": {"layers": [dense("d", json!({}))]}})).unwrap_err();
+        let e = parse(
+            json!({"class_name": "Sequential", "config": {"layers": [dense("d", json!({}))]}}),
+        )
+        .unwrap_err();
         let msg = e.to_string();
-        assert!(msg.contains("layer \"d\" (index 0)") && msg.contains("input_shape"), "{msg}");
+        assert!(
+            msg.contains("layer \"d\" (index 0)") && msg.contains("input_shape"),
+            "{msg}"
+        );
         let e = parse(json!({"class_name": "Sequential", "config": {"layers": []}})).unwrap_err();
         assert!(e.to_string().contains("at least one layer"), "{e}");
         let e = parse(json!({"class_name": "Sequential", "config": {"layers": [
@@ -787,13 +985,28 @@ mod tests {
 
     #[test]
     fn functional_two_inputs_two_outputs() {
-        let m = parse(two_in_two_out(json!([["a", 0, 0], ["b", 0, 0]]), json!([["shared", 0, 0], ["shared", 1, 0]])))
-            .unwrap();
+        let m = parse(two_in_two_out(
+            json!([["a", 0, 0], ["b", 0, 0]]),
+            json!([["shared", 0, 0], ["shared", 1, 0]]),
+        ))
+        .unwrap();
         assert_eq!(m.class_name, "Model");
         assert_eq!(m.name, "m2");
-        assert_eq!(m.inputs, vec![TensorRef::new("a", 0, 0), TensorRef::new("b", 0, 0)]);
-        assert_eq!(m.outputs, vec![TensorRef::new("shared", 0, 0), TensorRef::new("shared", 1, 0)]);
-        assert_eq!(m.layers[2].inbound_nodes, vec![vec![TensorRef::new("a", 0, 0), TensorRef::new("b", 0, 0)]]);
+        assert_eq!(
+            m.inputs,
+            vec![TensorRef::new("a", 0, 0), TensorRef::new("b", 0, 0)]
+        );
+        assert_eq!(
+            m.outputs,
+            vec![
+                TensorRef::new("shared", 0, 0),
+                TensorRef::new("shared", 1, 0)
+            ]
+        );
+        assert_eq!(
+            m.layers[2].inbound_nodes,
+            vec![vec![TensorRef::new("a", 0, 0), TensorRef::new("b", 0, 0)]]
+        );
         assert_eq!(m.layers[3].inbound_nodes.len(), 2);
         assert_eq!(m.layer("sum").map(|l| l.class_name.as_str()), Some("Add"));
     }
@@ -804,8 +1017,15 @@ mod tests {
         assert_eq!(m.inputs, vec![TensorRef::new("a", 0, 0)]);
         assert_eq!(m.outputs, vec![TensorRef::new("shared", 1, 0)]);
         // Dict form (Keras 3), keys in sorted order.
-        let m = parse(two_in_two_out(json!({"y": ["b", 0, 0], "x": ["a", 0, 0]}), json!([["sum", 0, 0]]))).unwrap();
-        assert_eq!(m.inputs, vec![TensorRef::new("a", 0, 0), TensorRef::new("b", 0, 0)]);
+        let m = parse(two_in_two_out(
+            json!({"y": ["b", 0, 0], "x": ["a", 0, 0]}),
+            json!([["sum", 0, 0]]),
+        ))
+        .unwrap();
+        assert_eq!(
+            m.inputs,
+            vec![TensorRef::new("a", 0, 0), TensorRef::new("b", 0, 0)]
+        );
     }
 
     #[test]
@@ -839,10 +1059,22 @@ mod tests {
             "output_layers": ["add", 0, 0]
         }}))
         .unwrap();
-        assert_eq!(m.layers[0].get_shape("batch_input_shape").unwrap(), Some(vec![None, Some(2)]));
-        assert_eq!(m.layers[2].inbound_nodes, vec![vec![TensorRef::new("x", 0, 0)]]);
-        assert_eq!(m.layers[3].inbound_nodes, vec![vec![TensorRef::new("d", 0, 0), TensorRef::new("y", 0, 0)]]);
-        assert_eq!(m.layers[2].activation_name().unwrap().as_deref(), Some("relu"));
+        assert_eq!(
+            m.layers[0].get_shape("batch_input_shape").unwrap(),
+            Some(vec![None, Some(2)])
+        );
+        assert_eq!(
+            m.layers[2].inbound_nodes,
+            vec![vec![TensorRef::new("x", 0, 0)]]
+        );
+        assert_eq!(
+            m.layers[3].inbound_nodes,
+            vec![vec![TensorRef::new("d", 0, 0), TensorRef::new("y", 0, 0)]]
+        );
+        assert_eq!(
+            m.layers[2].activation_name().unwrap().as_deref(),
+            Some("relu")
+        );
         assert_eq!(m.outputs, vec![TensorRef::new("add", 0, 0)]);
     }
 
@@ -856,7 +1088,10 @@ mod tests {
         };
         let err = |inbound, outputs| parse(base(inbound, outputs)).unwrap_err().to_string();
         let e = err(json!([[["nope", 0, 0, {}]]]), json!([["d", 0, 0]]));
-        assert!(e.contains("layer \"d\" (index 1): inbound_nodes[0][0]") && e.contains("\"nope\""), "{e}");
+        assert!(
+            e.contains("layer \"d\" (index 1): inbound_nodes[0][0]") && e.contains("\"nope\""),
+            "{e}"
+        );
         let e = err(json!([[["in", 1, 0, {}]]]), json!([["d", 0, 0]]));
         assert!(e.contains("node 1") && e.contains("1 node"), "{e}");
         let e = err(json!([[["in", 0, 1, {}]]]), json!([["d", 0, 0]]));
@@ -864,7 +1099,10 @@ mod tests {
         let e = err(json!([[["in", 0, 0, {}]]]), json!([["d", 1, 0]]));
         assert!(e.contains("model output 0"), "{e}");
         let e = err(json!([[["in", 0]]]), json!([["d", 0, 0]]));
-        assert!(e.contains("expected [layer name, node index, tensor index]"), "{e}");
+        assert!(
+            e.contains("expected [layer name, node index, tensor index]"),
+            "{e}"
+        );
         let e = err(json!([[]]), json!([["d", 0, 0]]));
         assert!(e.contains("without input tensors"), "{e}");
         let e = err(json!([[["in", -1, 0]]]), json!([["d", 0, 0]]));
@@ -887,18 +1125,28 @@ mod tests {
     fn model_level_errors() {
         assert!(parse(json!([])).is_err());
         assert!(parse(json!({"class_name": "Sequential"})).is_err());
-        let e = parse(json!({"class_name": "Graph", "config": {}})).unwrap_err().to_string();
+        let e = parse(json!({"class_name": "Graph", "config": {}}))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("unsupported model class \"Graph\""), "{e}");
-        let e = parse(json!({"node": [], "versions": {}})).unwrap_err().to_string();
+        let e = parse(json!({"node": [], "versions": {}}))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("graph-model"), "{e}");
-        let limits = Limits { max_layers: 1, ..Limits::default() };
+        let limits = Limits {
+            max_layers: 1,
+            ..Limits::default()
+        };
         let e = parse_layers_topology(
             &json!({"class_name": "Sequential", "config": [dense("d", json!({"input_shape": [1]}))]}),
             &limits,
         )
         .unwrap_err();
         assert!(matches!(e, FormatError::Limit { .. }), "{e}");
-        let limits = Limits { max_rank: 2, ..Limits::default() };
+        let limits = Limits {
+            max_rank: 2,
+            ..Limits::default()
+        };
         let e = parse_layers_topology(
             &json!({"class_name": "Sequential", "config": [dense("d", json!({"input_shape": [1, 2]}))]}),
             &limits,
@@ -932,7 +1180,10 @@ mod tests {
         assert_eq!(l.get_f32("momentum").unwrap(), None);
         assert_eq!(l.get_str("padding").unwrap(), Some("same"));
         assert_eq!(l.get_bool("use_bias").unwrap(), Some(false));
-        assert_eq!(l.get_shape("batch_input_shape").unwrap(), Some(vec![None, Some(28), Some(28), Some(1)]));
+        assert_eq!(
+            l.get_shape("batch_input_shape").unwrap(),
+            Some(vec![None, Some(28), Some(28), Some(1)])
+        );
         assert_eq!(l.get_int_list("target_shape").unwrap(), Some(vec![-1, 4]));
         assert_eq!(l.get_int_list("axis").unwrap(), Some(vec![-1]));
         assert_eq!(l.get_i64("axis").unwrap(), Some(-1));
@@ -940,7 +1191,9 @@ mod tests {
 
         let e = l.usize_pair("bad_pair").unwrap_err();
         assert_eq!(e.to_string(), "layer \"conv1\": config.bad_pair: expected an integer or an array of 2 integers, got [1,2,3]");
-        assert!(matches!(e, FormatError::LayerConfig { ref layer, ref key, .. } if layer == "conv1" && key == "bad_pair"));
+        assert!(
+            matches!(e, FormatError::LayerConfig { ref layer, ref key, .. } if layer == "conv1" && key == "bad_pair")
+        );
         assert!(l.get_usize("neg").is_err());
         assert!(l.get_usize("padding").is_err());
         assert!(l.get_str("filters").is_err());
@@ -958,12 +1211,24 @@ mod tests {
             config: json!({ "activation": a }).as_object().cloned().unwrap(),
             inbound_nodes: vec![],
         };
-        assert_eq!(with(json!("relu")).activation_name().unwrap().as_deref(), Some("relu"));
         assert_eq!(
-            with(json!({"class_name": "Activation", "config": {"name": "sigmoid"}})).activation_name().unwrap().as_deref(),
+            with(json!("relu")).activation_name().unwrap().as_deref(),
+            Some("relu")
+        );
+        assert_eq!(
+            with(json!({"class_name": "Activation", "config": {"name": "sigmoid"}}))
+                .activation_name()
+                .unwrap()
+                .as_deref(),
             Some("sigmoid")
         );
-        assert_eq!(with(json!({"class_name": "softmax"})).activation_name().unwrap().as_deref(), Some("softmax"));
+        assert_eq!(
+            with(json!({"class_name": "softmax"}))
+                .activation_name()
+                .unwrap()
+                .as_deref(),
+            Some("softmax")
+        );
         assert!(with(json!(3)).activation_name().is_err());
         assert!(with(json!({"config": {}})).activation_name().is_err());
     }

@@ -46,7 +46,13 @@
 
 #![cfg_attr(
     not(test),
-    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects
+    )
 )]
 #![warn(missing_debug_implementations)]
 
@@ -62,5 +68,7 @@ pub use decode::{decode_group, decode_weight, decode_weights, DecodedWeight, Ten
 pub use error::{FormatError, Result};
 pub use layers::{parse_layers_topology, LayerSpec, LayersModel, TensorRef};
 pub use limits::Limits;
-pub use manifest::{parse_weights_manifest, DType, QuantDType, Quantization, WeightEntry, WeightGroup};
+pub use manifest::{
+    parse_weights_manifest, DType, QuantDType, Quantization, WeightEntry, WeightGroup,
+};
 pub use model_json::{parse_model_json, parse_model_json_value, ModelFormat, ModelJson};

@@ -219,7 +219,10 @@ pub(crate) fn check_unique_names(manifest: &[WeightGroup]) -> Result<()> {
 pub fn parse_weights_manifest(value: &Value, limits: &Limits) -> Result<Vec<WeightGroup>> {
     const ROOT: &str = "weightsManifest";
     let groups = value.as_array().ok_or_else(|| {
-        FormatError::invalid(ROOT, format!("expected an array of groups, got {}", type_name(value)))
+        FormatError::invalid(
+            ROOT,
+            format!("expected an array of groups, got {}", type_name(value)),
+        )
     })?;
 
     let mut total_shards = 0usize;
@@ -230,12 +233,15 @@ pub fn parse_weights_manifest(value: &Value, limits: &Limits) -> Result<Vec<Weig
     for (g, group) in groups.iter().enumerate() {
         let gpath = format!("{ROOT}[{g}]");
         let obj = group.as_object().ok_or_else(|| {
-            FormatError::invalid(&gpath, format!("expected an object, got {}", type_name(group)))
+            FormatError::invalid(
+                &gpath,
+                format!("expected an object, got {}", type_name(group)),
+            )
         })?;
 
-        let paths_v = obj
-            .get("paths")
-            .ok_or_else(|| FormatError::MissingField { path: format!("{gpath}.paths") })?;
+        let paths_v = obj.get("paths").ok_or_else(|| FormatError::MissingField {
+            path: format!("{gpath}.paths"),
+        })?;
         let paths_a = paths_v.as_array().ok_or_else(|| {
             FormatError::invalid(
                 format!("{gpath}.paths"),
@@ -265,11 +271,16 @@ pub fn parse_weights_manifest(value: &Value, limits: &Limits) -> Result<Vec<Weig
 
         let weights_v = obj
             .get("weights")
-            .ok_or_else(|| FormatError::MissingField { path: format!("{gpath}.weights") })?;
+            .ok_or_else(|| FormatError::MissingField {
+                path: format!("{gpath}.weights"),
+            })?;
         let weights_a = weights_v.as_array().ok_or_else(|| {
             FormatError::invalid(
                 format!("{gpath}.weights"),
-                format!("expected an array of weight entries, got {}", type_name(weights_v)),
+                format!(
+                    "expected an array of weight entries, got {}",
+                    type_name(weights_v)
+                ),
             )
         })?;
         total_weights = total_weights.saturating_add(weights_a.len());
@@ -288,9 +299,13 @@ pub fn parse_weights_manifest(value: &Value, limits: &Limits) -> Result<Vec<Weig
             let mut w = parse_entry(entry, &epath, g, limits)?;
             w.byte_offset = offset;
             offset = offset.checked_add(w.byte_len).ok_or_else(|| {
-                FormatError::limit(format!("weight group {g}: total bytes"), u64::MAX, limits.max_total_weight_bytes)
+                FormatError::limit(
+                    format!("weight group {g}: total bytes"),
+                    u64::MAX,
+                    limits.max_total_weight_bytes,
+                )
             })?;
-            total_bytes = total_bytes.checked_add(w.byte_len).unwrap_or(u64::MAX);
+            total_bytes = total_bytes.saturating_add(w.byte_len);
             if total_bytes > limits.max_total_weight_bytes {
                 return Err(FormatError::limit(
                     "weights manifest: total weight bytes",
@@ -309,7 +324,10 @@ pub fn parse_weights_manifest(value: &Value, limits: &Limits) -> Result<Vec<Weig
 
 fn parse_entry(entry: &Value, epath: &str, group: usize, limits: &Limits) -> Result<WeightEntry> {
     let obj = entry.as_object().ok_or_else(|| {
-        FormatError::invalid(epath, format!("expected an object, got {}", type_name(entry)))
+        FormatError::invalid(
+            epath,
+            format!("expected an object, got {}", type_name(entry)),
+        )
     })?;
 
     let name = match obj.get("name") {
@@ -320,7 +338,11 @@ fn parse_entry(entry: &Value, epath: &str, group: usize, limits: &Limits) -> Res
                 format!("expected a string, got {}", type_name(other)),
             ))
         }
-        None => return Err(FormatError::MissingField { path: format!("{epath}.name") }),
+        None => {
+            return Err(FormatError::MissingField {
+                path: format!("{epath}.name"),
+            })
+        }
     };
 
     let shape = parse_shape(obj, epath, &name, limits)?;
@@ -330,10 +352,17 @@ fn parse_entry(entry: &Value, epath: &str, group: usize, limits: &Limits) -> Res
         Some(other) => {
             return Err(FormatError::invalid(
                 format!("{epath}.dtype"),
-                format!("weight \"{name}\": expected a dtype string, got {}", preview(other)),
+                format!(
+                    "weight \"{name}\": expected a dtype string, got {}",
+                    preview(other)
+                ),
             ))
         }
-        None => return Err(FormatError::MissingField { path: format!("{epath}.dtype") }),
+        None => {
+            return Err(FormatError::MissingField {
+                path: format!("{epath}.dtype"),
+            })
+        }
     };
     let dtype = DType::parse(dtype_s).ok_or_else(|| FormatError::UnsupportedDType {
         weight: name.clone(),
@@ -345,26 +374,54 @@ fn parse_entry(entry: &Value, epath: &str, group: usize, limits: &Limits) -> Res
         Some(q) => Some(parse_quantization(q, &name, dtype)?),
     };
 
-    let mut w = WeightEntry { name, shape, dtype, quantization, group, byte_offset: 0, byte_len: 0 };
+    let mut w = WeightEntry {
+        name,
+        shape,
+        dtype,
+        quantization,
+        group,
+        byte_offset: 0,
+        byte_len: 0,
+    };
     let elements = checked_element_count(&w.shape).unwrap_or(u64::MAX);
     if elements > limits.max_tensor_elements {
         return Err(FormatError::limit(
-            format!("weight \"{}\" (shape {:?}): number of elements", w.name, w.shape),
+            format!(
+                "weight \"{}\" (shape {:?}): number of elements",
+                w.name, w.shape
+            ),
             elements,
             limits.max_tensor_elements,
         ));
     }
     w.byte_len = w.checked_stored_bytes().ok_or_else(|| {
-        FormatError::limit(format!("weight \"{}\": stored bytes", w.name), u64::MAX, limits.max_total_weight_bytes)
+        FormatError::limit(
+            format!("weight \"{}\": stored bytes", w.name),
+            u64::MAX,
+            limits.max_total_weight_bytes,
+        )
     })?;
     Ok(w)
 }
 
-fn parse_shape(obj: &Map<String, Value>, epath: &str, name: &str, limits: &Limits) -> Result<Vec<usize>> {
+fn parse_shape(
+    obj: &Map<String, Value>,
+    epath: &str,
+    name: &str,
+    limits: &Limits,
+) -> Result<Vec<usize>> {
     let spath = format!("{epath}.shape");
-    let v = obj.get("shape").ok_or_else(|| FormatError::MissingField { path: spath.clone() })?;
+    let v = obj.get("shape").ok_or_else(|| FormatError::MissingField {
+        path: spath.clone(),
+    })?;
     let dims = v.as_array().ok_or_else(|| {
-        FormatError::invalid(&spath, format!("weight \"{name}\": expected an array of integers, got {}", type_name(v)))
+        FormatError::invalid(
+            &spath,
+            format!(
+                "weight \"{name}\": expected an array of integers, got {}",
+                type_name(v)
+            ),
+        )
     })?;
     if dims.len() > limits.max_rank {
         return Err(FormatError::limit(
@@ -385,11 +442,18 @@ fn parse_shape(obj: &Map<String, Value>, epath: &str, name: &str, limits: &Limit
                     limits.max_tensor_elements,
                 )),
                 Some(u) => usize::try_from(u).map_err(|_| {
-                    FormatError::limit(format!("weight \"{name}\": dimension {i}"), u, usize::MAX as u64)
+                    FormatError::limit(
+                        format!("weight \"{name}\": dimension {i}"),
+                        u,
+                        usize::MAX as u64,
+                    )
                 }),
                 None => Err(FormatError::invalid(
                     format!("{spath}[{i}]"),
-                    format!("weight \"{name}\": expected a non-negative integer, got {}", preview(d)),
+                    format!(
+                        "weight \"{name}\": expected a non-negative integer, got {}",
+                        preview(d)
+                    ),
                 )),
             }
         })
@@ -397,19 +461,32 @@ fn parse_shape(obj: &Map<String, Value>, epath: &str, name: &str, limits: &Limit
 }
 
 fn parse_quantization(q: &Value, name: &str, dtype: DType) -> Result<Quantization> {
-    let qerr = |message: String| FormatError::Quantization { weight: name.to_owned(), message };
+    let qerr = |message: String| FormatError::Quantization {
+        weight: name.to_owned(),
+        message,
+    };
     let obj = q
         .as_object()
         .ok_or_else(|| qerr(format!("expected an object, got {}", type_name(q))))?;
     let qdtype = match obj.get("dtype") {
         Some(Value::String(s)) => QuantDType::parse(s).ok_or_else(|| {
-            qerr(format!("unknown quantization dtype \"{s}\" (supported: uint8, uint16, float16)"))
+            qerr(format!(
+                "unknown quantization dtype \"{s}\" (supported: uint8, uint16, float16)"
+            ))
         })?,
-        Some(other) => return Err(qerr(format!("dtype: expected a string, got {}", preview(other)))),
+        Some(other) => {
+            return Err(qerr(format!(
+                "dtype: expected a string, got {}",
+                preview(other)
+            )))
+        }
         None => return Err(qerr("missing `dtype`".to_owned())),
     };
     // tfjs ignores original_dtype; keep it when readable, never fail on it.
-    let original_dtype = obj.get("original_dtype").and_then(Value::as_str).and_then(DType::parse);
+    let original_dtype = obj
+        .get("original_dtype")
+        .and_then(Value::as_str)
+        .and_then(DType::parse);
 
     match qdtype {
         QuantDType::Float16 => {
@@ -418,11 +495,18 @@ fn parse_quantization(q: &Value, name: &str, dtype: DType) -> Result<Quantizatio
                     "float16 quantization only supports float32 weights, not {dtype}"
                 )));
             }
-            Ok(Quantization { dtype: qdtype, scale: 0.0, min: 0.0, original_dtype })
+            Ok(Quantization {
+                dtype: qdtype,
+                scale: 0.0,
+                min: 0.0,
+                original_dtype,
+            })
         }
         QuantDType::Uint8 | QuantDType::Uint16 => {
             if dtype == DType::Bool {
-                return Err(qerr(format!("{qdtype} quantization is not supported for bool weights")));
+                return Err(qerr(format!(
+                    "{qdtype} quantization is not supported for bool weights"
+                )));
             }
             let number = |key: &str| -> Result<f64> {
                 match obj.get(key) {
@@ -430,7 +514,10 @@ fn parse_quantization(q: &Value, name: &str, dtype: DType) -> Result<Quantizatio
                         .as_f64()
                         .filter(|f| f.is_finite())
                         .ok_or_else(|| qerr(format!("`{key}` is not a finite number"))),
-                    Some(other) => Err(qerr(format!("`{key}`: expected a number, got {}", preview(other)))),
+                    Some(other) => Err(qerr(format!(
+                        "`{key}`: expected a number, got {}",
+                        preview(other)
+                    ))),
                     None => Err(qerr(format!(
                         "{qdtype} quantization needs `scale` and `min`, but `{key}` is missing"
                     ))),
@@ -438,7 +525,12 @@ fn parse_quantization(q: &Value, name: &str, dtype: DType) -> Result<Quantizatio
             };
             let scale = number("scale")?;
             let min = number("min")?;
-            Ok(Quantization { dtype: qdtype, scale, min, original_dtype })
+            Ok(Quantization {
+                dtype: qdtype,
+                scale,
+                min,
+                original_dtype,
+            })
         }
     }
 }
@@ -477,15 +569,53 @@ mod tests {
         assert_eq!(m[1].weights[0].group, 1);
         assert_eq!(g0[3].element_count(), 1);
         let q = g0[1].quantization.unwrap();
-        assert_eq!((q.dtype, q.scale, q.min, q.original_dtype), (QuantDType::Uint8, 0.5, -1.0, Some(DType::Float32)));
+        assert_eq!(
+            (q.dtype, q.scale, q.min, q.original_dtype),
+            (QuantDType::Uint8, 0.5, -1.0, Some(DType::Float32))
+        );
         assert_eq!(g0[2].quantization.unwrap().scale, 0.0);
+    }
+
+    #[test]
+    fn scale_and_min_are_parsed_correctly_rounded() {
+        // Values from the nsfwjs mobilenet_v2 / inception_v3 manifests that serde_json
+        // reads 1 ULP off without its `float_roundtrip` feature; tfjs (JSON.parse) reads
+        // them correctly rounded, and de-quantized weights would differ.
+        for text in [
+            "0.40248510241508484",
+            "0.023198612531026206",
+            "-1.1432858060388003",
+            "-14.455297470092773",
+        ] {
+            let json = format!(
+                r#"[{{"paths": [], "weights": [{{"name": "w", "shape": [1], "dtype": "float32",
+                    "quantization": {{"dtype": "uint8", "scale": {text}, "min": {text}}}}}]}}]"#
+            );
+            let m = parse(serde_json::from_str(&json).unwrap()).unwrap();
+            let q = m[0].weights[0].quantization.unwrap();
+            let want: f64 = text.parse().unwrap();
+            assert_eq!(
+                (q.scale.to_bits(), q.min.to_bits()),
+                (want.to_bits(), want.to_bits()),
+                "{text}"
+            );
+        }
     }
 
     #[test]
     fn unsupported_dtypes_name_the_weight() {
         for dt in ["string", "complex64", "float64"] {
-            let e = parse(json!([{"paths": [], "weights": [{"name": "w/x", "shape": [1], "dtype": dt}]}])).unwrap_err();
-            assert_eq!(e, FormatError::UnsupportedDType { weight: "w/x".into(), dtype: dt.into() });
+            let e = parse(
+                json!([{"paths": [], "weights": [{"name": "w/x", "shape": [1], "dtype": dt}]}]),
+            )
+            .unwrap_err();
+            assert_eq!(
+                e,
+                FormatError::UnsupportedDType {
+                    weight: "w/x".into(),
+                    dtype: dt.into()
+                }
+            );
             assert!(e.to_string().contains("w/x"));
         }
     }
@@ -496,13 +626,34 @@ mod tests {
             parse(json!([{"paths": [], "weights": [{"name": "w", "shape": [1], "dtype": dtype, "quantization": q}]}]))
                 .unwrap_err()
         };
-        assert!(matches!(bad(json!({"dtype": "uint8", "min": 0}), "float32"), FormatError::Quantization { .. }));
-        assert!(matches!(bad(json!({"dtype": "uint16", "scale": 1}), "float32"), FormatError::Quantization { .. }));
-        assert!(matches!(bad(json!({"dtype": "int4"}), "float32"), FormatError::Quantization { .. }));
-        assert!(matches!(bad(json!({"dtype": "float16"}), "int32"), FormatError::Quantization { .. }));
-        assert!(matches!(bad(json!({"dtype": "uint8", "scale": 1, "min": 0}), "bool"), FormatError::Quantization { .. }));
-        assert!(matches!(bad(json!({"scale": 1, "min": 0}), "float32"), FormatError::Quantization { .. }));
-        assert!(matches!(bad(json!("uint8"), "float32"), FormatError::Quantization { .. }));
+        assert!(matches!(
+            bad(json!({"dtype": "uint8", "min": 0}), "float32"),
+            FormatError::Quantization { .. }
+        ));
+        assert!(matches!(
+            bad(json!({"dtype": "uint16", "scale": 1}), "float32"),
+            FormatError::Quantization { .. }
+        ));
+        assert!(matches!(
+            bad(json!({"dtype": "int4"}), "float32"),
+            FormatError::Quantization { .. }
+        ));
+        assert!(matches!(
+            bad(json!({"dtype": "float16"}), "int32"),
+            FormatError::Quantization { .. }
+        ));
+        assert!(matches!(
+            bad(json!({"dtype": "uint8", "scale": 1, "min": 0}), "bool"),
+            FormatError::Quantization { .. }
+        ));
+        assert!(matches!(
+            bad(json!({"scale": 1, "min": 0}), "float32"),
+            FormatError::Quantization { .. }
+        ));
+        assert!(matches!(
+            bad(json!("uint8"), "float32"),
+            FormatError::Quantization { .. }
+        ));
         // quantization: null is the same as absent.
         let m = parse(json!([{"paths": [], "weights": [{"name": "w", "shape": [1], "dtype": "float32", "quantization": null}]}]))
             .unwrap();
@@ -513,11 +664,26 @@ mod tests {
     fn bad_entries_give_json_paths() {
         let e = parse(json!([{"paths": ["a"], "weights": [{"name": "w", "shape": [2, -1], "dtype": "float32"}]}]))
             .unwrap_err();
-        assert!(e.to_string().contains("weightsManifest[0].weights[0].shape[1]"), "{e}");
-        let e = parse(json!([{"paths": ["a"], "weights": [{"shape": [2], "dtype": "float32"}]}])).unwrap_err();
-        assert_eq!(e, FormatError::MissingField { path: "weightsManifest[0].weights[0].name".into() });
+        assert!(
+            e.to_string()
+                .contains("weightsManifest[0].weights[0].shape[1]"),
+            "{e}"
+        );
+        let e = parse(json!([{"paths": ["a"], "weights": [{"shape": [2], "dtype": "float32"}]}]))
+            .unwrap_err();
+        assert_eq!(
+            e,
+            FormatError::MissingField {
+                path: "weightsManifest[0].weights[0].name".into()
+            }
+        );
         let e = parse(json!([{"weights": []}])).unwrap_err();
-        assert_eq!(e, FormatError::MissingField { path: "weightsManifest[0].paths".into() });
+        assert_eq!(
+            e,
+            FormatError::MissingField {
+                path: "weightsManifest[0].paths".into()
+            }
+        );
         let e = parse(json!([{"paths": [3], "weights": []}])).unwrap_err();
         assert!(e.to_string().contains("weightsManifest[0].paths[0]"), "{e}");
         let e = parse(json!({"paths": []})).unwrap_err();
@@ -531,7 +697,14 @@ mod tests {
             {"paths": ["b"], "weights": [{"name": "w", "shape": [1], "dtype": "float32"}]}
         ]))
         .unwrap_err();
-        assert_eq!(e, FormatError::DuplicateWeight { name: "w".into(), first_group: 0, second_group: 1 });
+        assert_eq!(
+            e,
+            FormatError::DuplicateWeight {
+                name: "w".into(),
+                first_group: 0,
+                second_group: 1
+            }
+        );
     }
 
     #[test]
@@ -542,7 +715,10 @@ mod tests {
         assert!(e.to_string().contains("huge"), "{e}");
         // Overflowing u64 in the product.
         let big = u64::MAX / 2;
-        let limits = Limits { max_tensor_elements: u64::MAX, ..Limits::default() };
+        let limits = Limits {
+            max_tensor_elements: u64::MAX,
+            ..Limits::default()
+        };
         let e = parse_weights_manifest(
             &json!([{"paths": ["a"], "weights": [{"name": "o", "shape": [big, big, big], "dtype": "float32"}]}]),
             &limits,
@@ -550,7 +726,10 @@ mod tests {
         .unwrap_err();
         assert!(matches!(e, FormatError::Limit { .. }), "{e}");
         // Many small tensors that add up past the total.
-        let limits = Limits { max_total_weight_bytes: 100, ..Limits::default() };
+        let limits = Limits {
+            max_total_weight_bytes: 100,
+            ..Limits::default()
+        };
         let e = parse_weights_manifest(
             &json!([{"paths": ["a"], "weights": [
                 {"name": "a", "shape": [20], "dtype": "float32"},
@@ -558,17 +737,49 @@ mod tests {
             &limits,
         )
         .unwrap_err();
-        assert!(matches!(e, FormatError::Limit { value: 160, limit: 100, .. }), "{e}");
-        let limits = Limits { max_rank: 2, ..Limits::default() };
+        assert!(
+            matches!(
+                e,
+                FormatError::Limit {
+                    value: 160,
+                    limit: 100,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let limits = Limits {
+            max_rank: 2,
+            ..Limits::default()
+        };
         let e = parse_weights_manifest(
             &json!([{"paths": ["a"], "weights": [{"name": "r", "shape": [1, 1, 1], "dtype": "float32"}]}]),
             &limits,
         )
         .unwrap_err();
-        assert!(matches!(e, FormatError::Limit { value: 3, limit: 2, .. }), "{e}");
-        let limits = Limits { max_shards: 1, ..Limits::default() };
-        assert!(parse_weights_manifest(&json!([{"paths": ["a", "b"], "weights": []}]), &limits).is_err());
-        let limits = Limits { max_weights: 1, ..Limits::default() };
+        assert!(
+            matches!(
+                e,
+                FormatError::Limit {
+                    value: 3,
+                    limit: 2,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let limits = Limits {
+            max_shards: 1,
+            ..Limits::default()
+        };
+        assert!(
+            parse_weights_manifest(&json!([{"paths": ["a", "b"], "weights": []}]), &limits)
+                .is_err()
+        );
+        let limits = Limits {
+            max_weights: 1,
+            ..Limits::default()
+        };
         assert!(parse_weights_manifest(
             &json!([{"paths": ["a"], "weights": [
                 {"name": "a", "shape": [], "dtype": "bool"}, {"name": "b", "shape": [], "dtype": "bool"}]}]),
@@ -590,7 +801,10 @@ mod tests {
         };
         assert_eq!(w.element_count(), u64::MAX);
         assert_eq!(w.stored_bytes(), u64::MAX);
-        let g = WeightGroup { paths: vec![], weights: vec![w.clone(), w] };
+        let g = WeightGroup {
+            paths: vec![],
+            weights: vec![w.clone(), w],
+        };
         assert_eq!(g.byte_len(), u64::MAX);
     }
 }

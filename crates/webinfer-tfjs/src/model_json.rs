@@ -55,12 +55,16 @@ impl ModelJson {
     /// Exact number of stored bytes over all weight groups, i.e. the total
     /// size of the shard files. Saturates at `u64::MAX`.
     pub fn total_weight_bytes(&self) -> u64 {
-        self.weights_manifest.iter().fold(0u64, |acc, g| acc.saturating_add(g.byte_len()))
+        self.weights_manifest
+            .iter()
+            .fold(0u64, |acc, g| acc.saturating_add(g.byte_len()))
     }
 
     /// Every shard path, group by group, in the order the decoder wants them.
     pub fn shard_paths(&self) -> impl Iterator<Item = &str> {
-        self.weights_manifest.iter().flat_map(|g| g.paths.iter().map(String::as_str))
+        self.weights_manifest
+            .iter()
+            .flat_map(|g| g.paths.iter().map(String::as_str))
     }
 }
 
@@ -95,13 +99,20 @@ pub fn parse_model_json(bytes: &[u8], limits: &Limits) -> Result<ModelJson> {
 pub fn parse_model_json_value(value: Value, limits: &Limits) -> Result<ModelJson> {
     match value {
         Value::Object(map) => from_object(map, limits),
-        other => Err(FormatError::invalid("(top level)", format!("expected a JSON object, got {}", type_name(&other)))),
+        other => Err(FormatError::invalid(
+            "(top level)",
+            format!("expected a JSON object, got {}", type_name(&other)),
+        )),
     }
 }
 
 fn from_object(mut root: Map<String, Value>, limits: &Limits) -> Result<ModelJson> {
     let topology = match root.remove("modelTopology") {
-        None | Some(Value::Null) => return Err(FormatError::MissingField { path: "modelTopology".into() }),
+        None | Some(Value::Null) => {
+            return Err(FormatError::MissingField {
+                path: "modelTopology".into(),
+            })
+        }
         Some(t @ Value::Object(_)) => t,
         Some(other) => {
             return Err(FormatError::invalid(
@@ -111,25 +122,23 @@ fn from_object(mut root: Map<String, Value>, limits: &Limits) -> Result<ModelJso
         }
     };
 
-    let format = match get_non_null(&root, "format") {
-        None => detect_format(&topology),
-        Some(Value::String(s)) => match s.as_str() {
-            "layers-model" => ModelFormat::LayersModel,
-            "graph-model" => ModelFormat::GraphModel,
-            other => {
-                return Err(FormatError::invalid(
-                    "format",
-                    format!("unknown model format \"{other}\" (expected \"layers-model\" or \"graph-model\")"),
-                ))
-            }
-        },
-        Some(other) => {
-            return Err(FormatError::invalid("format", format!("expected a string, got {}", type_name(other))))
-        }
+    // tfjs itself never reads `format` (the caller picks loadLayersModel or
+    // loadGraphModel), so an unknown value falls back to detection.
+    let format = match get_non_null(&root, "format").and_then(Value::as_str) {
+        Some("layers-model") => ModelFormat::LayersModel,
+        Some("graph-model") => ModelFormat::GraphModel,
+        _ => detect_format(&topology),
     };
 
-    let generated_by = optional_string(&root, "generatedBy")?;
-    let converted_by = optional_string(&root, "convertedBy")?;
+    // Informational only: a non-string is dropped, not an error.
+    let generated_by = root
+        .get("generatedBy")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let converted_by = root
+        .get("convertedBy")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
 
     let weights_manifest = match get_non_null(&root, "weightsManifest") {
         None => Vec::new(),
@@ -143,27 +152,27 @@ fn from_object(mut root: Map<String, Value>, limits: &Limits) -> Result<ModelJso
     let signature = take("signature");
     let user_defined_metadata = take("userDefinedMetadata");
 
-    Ok(ModelJson { format, generated_by, converted_by, topology, weights_manifest, signature, user_defined_metadata })
+    Ok(ModelJson {
+        format,
+        generated_by,
+        converted_by,
+        topology,
+        weights_manifest,
+        signature,
+        user_defined_metadata,
+    })
 }
 
 /// tfjs writes `format` since 1.0; older files need a guess. A GraphDef in
 /// JSON has `node` (and usually `versions`, sometimes `library`).
 fn detect_format(topology: &Value) -> ModelFormat {
-    let is_graph = topology
-        .as_object()
-        .is_some_and(|t| t.contains_key("node") || t.contains_key("versions") || t.contains_key("library"));
+    let is_graph = topology.as_object().is_some_and(|t| {
+        t.contains_key("node") || t.contains_key("versions") || t.contains_key("library")
+    });
     if is_graph {
         ModelFormat::GraphModel
     } else {
         ModelFormat::LayersModel
-    }
-}
-
-fn optional_string(root: &Map<String, Value>, key: &str) -> Result<Option<String>> {
-    match get_non_null(root, key) {
-        None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(other) => Err(FormatError::invalid(key, format!("expected a string, got {}", type_name(other)))),
     }
 }
 
@@ -174,7 +183,11 @@ fn json_error(e: serde_json::Error) -> FormatError {
     if message.ends_with(&suffix) {
         message.truncate(message.len().saturating_sub(suffix.len()));
     }
-    FormatError::Json { line: e.line(), column: e.column(), message }
+    FormatError::Json {
+        line: e.line(),
+        column: e.column(),
+        message,
+    }
 }
 
 #[cfg(test)]
@@ -202,12 +215,22 @@ mod tests {
     fn fields() {
         let m = parse(LAYERS).unwrap();
         assert_eq!(m.format, ModelFormat::LayersModel);
-        assert_eq!(m.generated_by.as_deref(), Some("TensorFlow.js tfjs-layers v4.22.0"));
+        assert_eq!(
+            m.generated_by.as_deref(),
+            Some("TensorFlow.js tfjs-layers v4.22.0")
+        );
         assert_eq!(m.converted_by, None);
         assert_eq!(m.topology["class_name"], "Sequential");
         assert_eq!(m.weights_manifest.len(), 2);
         assert_eq!(m.total_weight_bytes(), 32 + 8 + 3);
-        assert_eq!(m.shard_paths().collect::<Vec<_>>(), ["group1-shard1of2.bin", "group1-shard2of2.bin", "group2-shard1of1.bin"]);
+        assert_eq!(
+            m.shard_paths().collect::<Vec<_>>(),
+            [
+                "group1-shard1of2.bin",
+                "group1-shard2of2.bin",
+                "group2-shard1of1.bin"
+            ]
+        );
         assert_eq!(m.user_defined_metadata, Some(serde_json::json!({"k": "v"})));
         assert_eq!(m.signature, None);
     }
@@ -218,38 +241,82 @@ mod tests {
         assert_eq!(graph.format, ModelFormat::GraphModel);
         let graph = parse(r#"{"modelTopology": {"library": {}}}"#).unwrap();
         assert_eq!(graph.format, ModelFormat::GraphModel);
-        let layers = parse(r#"{"modelTopology": {"keras_version": "2.2.4", "model_config": {}}}"#).unwrap();
+        let layers =
+            parse(r#"{"modelTopology": {"keras_version": "2.2.4", "model_config": {}}}"#).unwrap();
         assert_eq!(layers.format, ModelFormat::LayersModel);
         assert!(layers.weights_manifest.is_empty());
         let explicit = parse(r#"{"format": "graph-model", "modelTopology": {}}"#).unwrap();
         assert_eq!(explicit.format, ModelFormat::GraphModel);
-        assert!(parse(r#"{"format": "onnx", "modelTopology": {}}"#).is_err());
-        assert!(parse(r#"{"format": 1, "modelTopology": {}}"#).is_err());
+        // Unknown or mistyped `format` values are ignored, as tfjs ignores them.
+        let unknown = parse(r#"{"format": "onnx", "modelTopology": {"node": []}}"#).unwrap();
+        assert_eq!(unknown.format, ModelFormat::GraphModel);
+        let mistyped = parse(r#"{"format": 1, "modelTopology": {}}"#).unwrap();
+        assert_eq!(mistyped.format, ModelFormat::LayersModel);
     }
 
     #[test]
     fn required_and_typed_fields() {
-        assert_eq!(parse(r#"{"weightsManifest": []}"#).unwrap_err(), FormatError::MissingField { path: "modelTopology".into() });
+        assert_eq!(
+            parse(r#"{"weightsManifest": []}"#).unwrap_err(),
+            FormatError::MissingField {
+                path: "modelTopology".into()
+            }
+        );
         assert!(parse(r#"{"modelTopology": []}"#).is_err());
-        assert!(parse(r#"{"modelTopology": {}, "generatedBy": 3}"#).is_err());
+        assert_eq!(
+            parse(r#"{"modelTopology": {}, "generatedBy": 3}"#)
+                .unwrap()
+                .generated_by,
+            None
+        );
         assert!(parse(r#"[]"#).is_err());
         let e = parse(r#"{"modelTopology": {}, "weightsManifest": [{"paths": [], "weights": [{"name": "s", "shape": [], "dtype": "string"}]}]}"#)
             .unwrap_err();
-        assert_eq!(e, FormatError::UnsupportedDType { weight: "s".into(), dtype: "string".into() });
+        assert_eq!(
+            e,
+            FormatError::UnsupportedDType {
+                weight: "s".into(),
+                dtype: "string".into()
+            }
+        );
     }
 
     #[test]
     fn malformed_json_reports_line_and_column() {
         let e = parse("{\n  \"modelTopology\": {},\n  \"weightsManifest\": [,]\n}").unwrap_err();
         match e {
-            FormatError::Json { line, column, ref message } => {
+            FormatError::Json {
+                line,
+                column,
+                ref message,
+            } => {
                 assert_eq!((line, column), (3, 23), "{message}");
                 assert!(!message.contains("at line"), "{message}");
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(parse(""), Err(FormatError::Json { line: 1, column: 0, .. })));
-        assert!(matches!(parse_model_json(b"\xff\xfe{}", &Limits::default()), Err(FormatError::Json { .. })));
+        assert!(matches!(
+            parse(""),
+            Err(FormatError::Json {
+                line: 1,
+                column: 0,
+                ..
+            })
+        ));
+        assert!(matches!(
+            parse_model_json(b"\xff\xfe{}", &Limits::default()),
+            Err(FormatError::Json { .. })
+        ));
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let deep = format!(
+            "{{\"modelTopology\": {}{}}}",
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        assert!(matches!(parse(&deep), Err(FormatError::Json { .. })));
     }
 
     #[test]
@@ -257,7 +324,10 @@ mod tests {
         let mut with_bom = b"\xEF\xBB\xBF".to_vec();
         with_bom.extend_from_slice(LAYERS.as_bytes());
         assert!(parse_model_json(&with_bom, &Limits::default()).is_ok());
-        let limits = Limits { max_model_json_bytes: 10, ..Limits::default() };
+        let limits = Limits {
+            max_model_json_bytes: 10,
+            ..Limits::default()
+        };
         let e = parse_model_json(LAYERS.as_bytes(), &limits).unwrap_err();
         assert!(matches!(e, FormatError::Limit { limit: 10, .. }), "{e}");
     }
@@ -266,7 +336,10 @@ mod tests {
     fn every_prefix_is_an_error_not_a_panic() {
         let text = LAYERS.trim_end().as_bytes();
         for cut in 0..text.len() {
-            assert!(parse_model_json(&text[..cut], &Limits::default()).is_err(), "prefix of {cut} bytes parsed");
+            assert!(
+                parse_model_json(&text[..cut], &Limits::default()).is_err(),
+                "prefix of {cut} bytes parsed"
+            );
         }
         assert!(parse_model_json(text, &Limits::default()).is_ok());
     }
@@ -274,7 +347,10 @@ mod tests {
     #[test]
     fn value_entry_point() {
         let v: Value = serde_json::from_str(LAYERS).unwrap();
-        assert_eq!(parse_model_json_value(v, &Limits::default()).unwrap(), parse(LAYERS).unwrap());
+        assert_eq!(
+            parse_model_json_value(v, &Limits::default()).unwrap(),
+            parse(LAYERS).unwrap()
+        );
         assert!(parse_model_json_value(Value::Null, &Limits::default()).is_err());
     }
 }

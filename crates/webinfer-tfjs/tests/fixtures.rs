@@ -14,9 +14,14 @@ fn workspace_tests_dir() -> PathBuf {
 
 /// Model directories (those holding a `model.json`) under `dir`, sorted.
 fn model_dirs(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = fs::read_dir(dir) else { return Vec::new() };
-    let mut dirs: Vec<PathBuf> =
-        entries.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.join("model.json").is_file()).collect();
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut dirs: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.join("model.json").is_file())
+        .collect();
     dirs.sort();
     dirs
 }
@@ -32,31 +37,57 @@ fn load(dir: &Path) -> Loaded {
     let bytes = fs::read(dir.join("model.json")).unwrap();
     let limits = Limits::default();
     let model = parse_model_json(&bytes, &limits).unwrap_or_else(|e| panic!("{name}: {e}"));
-    let topology = (model.format == ModelFormat::LayersModel)
-        .then(|| parse_layers_topology(&model.topology, &limits).unwrap_or_else(|e| panic!("{name}: {e}")));
+    let topology = (model.format == ModelFormat::LayersModel).then(|| {
+        parse_layers_topology(&model.topology, &limits).unwrap_or_else(|e| panic!("{name}: {e}"))
+    });
 
     let files: Vec<Vec<Vec<u8>>> = model
         .weights_manifest
         .iter()
-        .map(|g| g.paths.iter().map(|p| fs::read(dir.join(p)).unwrap_or_else(|e| panic!("{name}/{p}: {e}"))).collect())
+        .map(|g| {
+            g.paths
+                .iter()
+                .map(|p| fs::read(dir.join(p)).unwrap_or_else(|e| panic!("{name}/{p}: {e}")))
+                .collect()
+        })
         .collect();
     let on_disk: u64 = files.iter().flatten().map(|f| f.len() as u64).sum();
-    assert_eq!(on_disk, model.total_weight_bytes(), "{name}: shard bytes on disk vs manifest");
-    let shards: Vec<Vec<&[u8]>> = files.iter().map(|g| g.iter().map(Vec::as_slice).collect()).collect();
-    let weights = decode_weights(&model.weights_manifest, &shards).unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert_eq!(
+        on_disk,
+        model.total_weight_bytes(),
+        "{name}: shard bytes on disk vs manifest"
+    );
+    let shards: Vec<Vec<&[u8]>> = files
+        .iter()
+        .map(|g| g.iter().map(Vec::as_slice).collect())
+        .collect();
+    let weights =
+        decode_weights(&model.weights_manifest, &shards).unwrap_or_else(|e| panic!("{name}: {e}"));
 
-    let entries: Vec<&WeightEntry> = model.weights_manifest.iter().flat_map(|g| &g.weights).collect();
+    let entries: Vec<&WeightEntry> = model
+        .weights_manifest
+        .iter()
+        .flat_map(|g| &g.weights)
+        .collect();
     assert_eq!(weights.len(), entries.len(), "{name}");
     for (w, e) in weights.iter().zip(&entries) {
         assert_eq!(w.name, e.name);
         assert_eq!(w.data.len() as u64, e.element_count(), "{name}: {}", e.name);
         assert_eq!(w.data.dtype(), e.dtype);
         if let TensorData::F32(v) = &w.data {
-            assert!(v.iter().all(|x| x.is_finite()), "{name}: {} has non-finite values", e.name);
+            assert!(
+                v.iter().all(|x| x.is_finite()),
+                "{name}: {} has non-finite values",
+                e.name
+            );
         }
     }
     // A shard that is one byte short is reported, never decoded.
-    if let Some((g, group)) = files.iter().enumerate().find(|(_, g)| g.iter().any(|f| !f.is_empty())) {
+    if let Some((g, group)) = files
+        .iter()
+        .enumerate()
+        .find(|(_, g)| g.iter().any(|f| !f.is_empty()))
+    {
         let mut short: Vec<&[u8]> = group.iter().map(Vec::as_slice).collect();
         if let Some(last) = short.iter_mut().rev().find(|s| !s.is_empty()) {
             *last = &last[..last.len() - 1];
@@ -64,7 +95,11 @@ fn load(dir: &Path) -> Loaded {
         let e = decode_group(&model.weights_manifest[g], g, &short).unwrap_err();
         assert!(matches!(e, FormatError::ShardLength { .. }), "{name}: {e}");
     }
-    Loaded { model, topology, weights }
+    Loaded {
+        model,
+        topology,
+        weights,
+    }
 }
 
 fn names(refs: &[TensorRef]) -> Vec<String> {
@@ -84,11 +119,21 @@ fn generated_fixtures_parse_and_decode() {
     for dir in &dirs {
         let name = dir.display();
         let loaded = load(dir);
-        let topology = loaded.topology.as_ref().unwrap_or_else(|| panic!("{name}: fixtures are layers-models"));
-        let Ok(text) = fs::read_to_string(dir.join("fixture.json")) else { continue };
+        let topology = loaded
+            .topology
+            .as_ref()
+            .unwrap_or_else(|| panic!("{name}: fixtures are layers-models"));
+        let Ok(text) = fs::read_to_string(dir.join("fixture.json")) else {
+            continue;
+        };
         let fixture: Value = serde_json::from_str(&text).unwrap();
         let strings = |key: &str| -> Option<Vec<String>> {
-            fixture.get(key)?.as_array()?.iter().map(|v| v.as_str().map(str::to_owned)).collect()
+            fixture
+                .get(key)?
+                .as_array()?
+                .iter()
+                .map(|v| v.as_str().map(str::to_owned))
+                .collect()
         };
         if let Some(inputs) = strings("input_names") {
             assert_eq!(names(&topology.inputs), inputs, "{name}: model inputs");
@@ -98,12 +143,20 @@ fn generated_fixtures_parse_and_decode() {
         }
         if let Some(classes) = strings("layers") {
             for class in classes {
-                assert!(topology.layers.iter().any(|l| l.class_name == class), "{name}: no {class} layer");
+                assert!(
+                    topology.layers.iter().any(|l| l.class_name == class),
+                    "{name}: no {class} layer"
+                );
             }
         }
         if let Some(dtype) = fixture.get("weight_dtype").and_then(Value::as_str) {
             let want = QuantDType::parse(dtype);
-            for w in loaded.model.weights_manifest.iter().flat_map(|g| &g.weights) {
+            for w in loaded
+                .model
+                .weights_manifest
+                .iter()
+                .flat_map(|g| &g.weights)
+            {
                 assert_eq!(w.quantization.map(|q| q.dtype), want, "{name}: {}", w.name);
             }
             quantized += usize::from(want.is_some());
@@ -112,9 +165,15 @@ fn generated_fixtures_parse_and_decode() {
             assert_eq!(loaded.model.shard_paths().count() as u64, shards, "{name}");
         }
         // Weights decode to the shape of their manifest entry.
-        assert!(loaded.weights.iter().all(|w| w.shape.iter().product::<usize>() == w.data.len()));
+        assert!(loaded
+            .weights
+            .iter()
+            .all(|w| w.shape.iter().product::<usize>() == w.data.len()));
     }
-    assert!(quantized >= 3, "expected the uint8, uint16 and float16 fixtures");
+    assert!(
+        quantized >= 3,
+        "expected the uint8, uint16 and float16 fixtures"
+    );
 }
 
 #[test]
@@ -127,13 +186,23 @@ fn real_models_parse_and_decode_when_present() {
     }
     for dir in &dirs {
         let loaded = load(dir);
-        let Ok(text) = fs::read_to_string(dir.join("reference.json")) else { continue };
+        let Ok(text) = fs::read_to_string(dir.join("reference.json")) else {
+            continue;
+        };
         let reference: Value = serde_json::from_str(&text).unwrap();
         let format = reference.get("format").and_then(Value::as_str);
-        assert_eq!(format, Some(loaded.model.format.as_str()), "{}", dir.display());
+        assert_eq!(
+            format,
+            Some(loaded.model.format.as_str()),
+            "{}",
+            dir.display()
+        );
         if let Some(topology) = &loaded.topology {
             let input = reference.get("input_name").and_then(Value::as_str).unwrap();
-            let output = reference.get("output_name").and_then(Value::as_str).unwrap();
+            let output = reference
+                .get("output_name")
+                .and_then(Value::as_str)
+                .unwrap();
             assert_eq!(names(&topology.inputs), [input]);
             assert_eq!(names(&topology.outputs), [output]);
         }
@@ -146,8 +215,14 @@ fn real_models_parse_and_decode_when_present() {
 fn mutated_fixture_topologies_never_panic() {
     let root = workspace_tests_dir().join("fixtures");
     let limits = Limits::default();
-    let replacements =
-        [Value::Null, Value::from(-1), Value::from(1e300), Value::from("x"), Value::Array(vec![]), serde_json::json!({})];
+    let replacements = [
+        Value::Null,
+        Value::from(-1),
+        Value::from(1e300),
+        Value::from("x"),
+        Value::Array(vec![]),
+        serde_json::json!({}),
+    ];
     let mut runs = 0usize;
     for dir in model_dirs(&root) {
         let bytes = fs::read(dir.join("model.json")).unwrap();
@@ -155,7 +230,10 @@ fn mutated_fixture_topologies_never_panic() {
         let mut paths = Vec::new();
         collect_paths(&model.topology, &mut Vec::new(), &mut paths);
         // Skip the bulky parts of layer configs that parsing never reads.
-        paths.retain(|p| !p.iter().any(|k| k.ends_with("_initializer") || k.ends_with("_regularizer")));
+        paths.retain(|p| {
+            !p.iter()
+                .any(|k| k.ends_with("_initializer") || k.ends_with("_regularizer"))
+        });
         for path in &paths {
             for r in &replacements {
                 let mut t = model.topology.clone();
@@ -166,8 +244,18 @@ fn mutated_fixture_topologies_never_panic() {
                     // Accessors on whatever parsed must not panic either.
                     for l in &m.layers {
                         for key in l.config.keys() {
-                            let _ = (l.get_usize(key), l.usize_pair(key), l.get_f32(key), l.get_shape(key));
-                            let _ = (l.get_int_list(key), l.get_str(key), l.get_bool(key), l.get_i64(key));
+                            let _ = (
+                                l.get_usize(key),
+                                l.usize_pair(key),
+                                l.get_f32(key),
+                                l.get_shape(key),
+                            );
+                            let _ = (
+                                l.get_int_list(key),
+                                l.get_str(key),
+                                l.get_bool(key),
+                                l.get_i64(key),
+                            );
                         }
                         let _ = l.activation_name();
                     }
@@ -177,6 +265,70 @@ fn mutated_fixture_topologies_never_panic() {
         }
     }
     eprintln!("{runs} mutated topologies parsed without panicking");
+}
+
+/// Same for whole model.json values (the weights manifest included) of the
+/// multi-group and quantized fixtures, decoded against their real shards.
+#[test]
+fn mutated_manifests_never_panic() {
+    let root = workspace_tests_dir().join("fixtures");
+    let limits = Limits::default();
+    let replacements = [
+        Value::Null,
+        Value::from(-1),
+        Value::from(0),
+        Value::from(1e12),
+        Value::from(u64::MAX),
+        Value::from("uint8"),
+        Value::Array(vec![]),
+        serde_json::json!({}),
+    ];
+    for name in [
+        "multi_shard",
+        "cnn_rich_uint8",
+        "cnn_rich_uint16",
+        "cnn_rich_float16",
+    ] {
+        let dir = root.join(name);
+        let Ok(bytes) = fs::read(dir.join("model.json")) else {
+            continue;
+        };
+        let mut value: Value = serde_json::from_slice(&bytes).unwrap();
+        value["modelTopology"] = serde_json::json!({});
+        let model = parse_model_json_value(value.clone(), &limits).unwrap();
+        let files: Vec<Vec<Vec<u8>>> = model
+            .weights_manifest
+            .iter()
+            .map(|g| {
+                g.paths
+                    .iter()
+                    .map(|p| fs::read(dir.join(p)).unwrap())
+                    .collect()
+            })
+            .collect();
+        let mut paths = Vec::new();
+        collect_paths(&value, &mut Vec::new(), &mut paths);
+        for path in &paths {
+            for r in &replacements {
+                let mut v = value.clone();
+                if let Some(slot) = pointer_mut(&mut v, path) {
+                    *slot = r.clone();
+                }
+                let Ok(m) = parse_model_json_value(v, &limits) else {
+                    continue;
+                };
+                let shards: Vec<Vec<&[u8]>> = (0..m.weights_manifest.len())
+                    .map(|g| {
+                        files
+                            .get(g)
+                            .map(|f| f.iter().map(Vec::as_slice).collect())
+                            .unwrap_or_default()
+                    })
+                    .collect();
+                let _ = decode_weights(&m.weights_manifest, &shards);
+            }
+        }
+    }
 }
 
 /// Every prefix of every fixture's model.json and of its first shard is an
@@ -190,7 +342,11 @@ fn truncated_fixture_files_are_errors() {
         let trimmed = text.trim_ascii_end();
         let stride = (trimmed.len() / 2000).max(1);
         for cut in (0..trimmed.len()).step_by(stride) {
-            assert!(parse_model_json(&trimmed[..cut], &limits).is_err(), "{}: prefix {cut}", dir.display());
+            assert!(
+                parse_model_json(&trimmed[..cut], &limits).is_err(),
+                "{}: prefix {cut}",
+                dir.display()
+            );
         }
         let model = parse_model_json(&text, &limits).unwrap();
         for (g, group) in model.weights_manifest.iter().enumerate() {
@@ -200,7 +356,11 @@ fn truncated_fixture_files_are_errors() {
             let shard = fs::read(dir.join(&group.paths[0])).unwrap();
             let stride = (shard.len() / 500).max(1);
             for cut in (0..shard.len()).step_by(stride) {
-                assert!(decode_group(group, g, &[&shard[..cut]]).is_err(), "{}: shard prefix {cut}", dir.display());
+                assert!(
+                    decode_group(group, g, &[&shard[..cut]]).is_err(),
+                    "{}: shard prefix {cut}",
+                    dir.display()
+                );
             }
         }
     }
