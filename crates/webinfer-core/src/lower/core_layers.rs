@@ -47,7 +47,18 @@ fn flatten(cx: &mut LayerCtx, inputs: &[ValueId]) -> Result<Vec<ValueId>> {
 
 fn reshape(cx: &mut LayerCtx, inputs: &[ValueId]) -> Result<Vec<ValueId>> {
     let x = cx.one(inputs)?;
-    let target = cx.layer.get_int_list("target_shape")?.ok_or_else(|| cx.err("config.target_shape is required"))?;
+    // tfjs writes the inferred dimension as null, Keras as -1.
+    let target: Vec<i64> = match cx.layer.config.get("target_shape") {
+        Some(serde_json::Value::Array(a)) => a
+            .iter()
+            .map(|v| match v {
+                serde_json::Value::Null => Some(-1),
+                v => v.as_i64(),
+            })
+            .collect::<Option<Vec<i64>>>()
+            .ok_or_else(|| cx.err("config.target_shape: expected a list of integers (or null / -1 for one inferred dimension)"))?,
+        _ => return Err(cx.err("config.target_shape is required")),
+    };
     let mut shape = vec![0i64];
     for &d in &target {
         if d == 0 || d < -1 {
@@ -56,7 +67,7 @@ fn reshape(cx: &mut LayerCtx, inputs: &[ValueId]) -> Result<Vec<ValueId>> {
         shape.push(d);
     }
     if shape.iter().filter(|&&d| d == -1).count() > 1 {
-        return Err(cx.err(format!("config.target_shape {target:?} has more than one -1")));
+        return Err(cx.err(format!("config.target_shape {target:?} has more than one inferred dimension")));
     }
     Ok(vec![cx.push(Op::Reshape { shape }, vec![x])])
 }
