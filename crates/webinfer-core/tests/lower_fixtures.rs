@@ -20,7 +20,23 @@ fn fixtures_lower_with_tfjs_output_shapes() {
     let index: Vec<String> = serde_json::from_str(&std::fs::read_to_string(root.join("index.json")).unwrap()).unwrap();
     assert!(index.len() >= 30, "expected the full fixture set, found {}", index.len());
     for name in index {
-        let dir = root.join(&name);
+        check(&root.join(&name), &name);
+    }
+}
+
+/// The real nsfwjs layers-models, when scripts/fetch-models.sh has fetched them.
+#[test]
+fn real_models_lower_with_tfjs_output_shapes() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/real/models");
+    for name in ["mobilenet_v2", "inception_v3"] {
+        if root.join(name).join("expected_0.npy").exists() {
+            check(&root.join(name), name);
+        }
+    }
+}
+
+fn check(dir: &Path, name: &str) {
+    {
         let mj = parse_model_json(&std::fs::read(dir.join("model.json")).unwrap(), &Limits::default()).unwrap();
         let model = parse_layers_topology(&mj.topology, &Limits::default()).unwrap();
         let mut weights = Vec::new();
