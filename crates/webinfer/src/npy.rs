@@ -16,14 +16,15 @@ pub fn from_bytes(bytes: &[u8], what: &str) -> Result<Tensor> {
         return Err(bad(what, "not a .npy file (bad magic)"));
     }
     let (header_len, start) = match bytes[6] {
-        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10usize),
         2 | 3 if bytes.len() >= 12 => (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12),
         v => return Err(bad(what, format!("unsupported .npy version {v}"))),
     };
     let end = start.checked_add(header_len).filter(|&e| e <= bytes.len()).ok_or_else(|| bad(what, "truncated header"))?;
     let header = std::str::from_utf8(&bytes[start..end]).map_err(|_| bad(what, "header is not text"))?;
     let descr = dict_value(header, "descr").ok_or_else(|| bad(what, "header has no 'descr'"))?;
-    let descr = descr.trim_matches(|c| c == '\'' || c == '"');
+    let quote = descr.chars().next().filter(|c| *c == '\'' || *c == '"').ok_or_else(|| bad(what, "'descr' is not a string"))?;
+    let descr = descr[1..].split(quote).next().unwrap_or("");
     if dict_value(header, "fortran_order").is_some_and(|v| v.starts_with("True")) {
         return Err(bad(what, "Fortran-ordered arrays are not supported"));
     }

@@ -1,0 +1,613 @@
+//! Convolutions (regular, depthwise, transposed) and MatMul, on NHWC `f32` tensors, each with
+//! its bias + activation epilogue fused.
+//!
+//! - Conv2d: a 1x1 stride-1 unpadded convolution is one GEMM on the input as it lies
+//!   (`[n*h*w, cin] x [cin, cout]`); anything else goes through im2col, chunked over output
+//!   rows so that the patch buffer stays under [`SCRATCH_FLOATS`]. The weight
+//!   `[kh, kw, cin/groups, cout]` is the GEMM's `B` as it lies (groups take column slices).
+//! - DepthwiseConv2d: a direct kernel, output rows split over threads, channels innermost.
+//! - Conv2dTranspose: `[n*h*w, cin] x W^T [cin, kh*kw*cout]`, then a col2im scatter-add.
+
+use std::cell::RefCell;
+
+use crate::activation::apply_activation;
+use crate::gemm::{bias_act, gemm, Mat};
+use crate::par::{for_rows, Ctx};
+use crate::simd::{dispatch, madd};
+use webinfer_core::ir::{resolve_window, Conv2d, Padding};
+use webinfer_core::{Activation, Tensor};
+
+/// The largest im2col / col2im buffer, in `f32`s (8 MiB); one output row may exceed it.
+const SCRATCH_FLOATS: usize = 2 << 20;
+
+/// Output rows per GEMM + epilogue step of a pointwise convolution (keeps the epilogue's
+/// pass over the output in cache without making the GEMMs small).
+const POINTWISE_ROWS: usize = 1024;
+
+thread_local! {
+    /// A per-thread scratch buffer reused across calls: an 8 MiB allocation per convolution
+    /// would otherwise cost its page faults every time.
+    static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Run `f` on a scratch slice of `len` floats (contents unspecified).
+fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    let mut buf = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
+    if buf.len() < len {
+        buf.resize(len, 0.0);
+    }
+    let r = f(&mut buf[..len]);
+    // Keep a buffer of ordinary size for the next call; let an oversized one go.
+    if buf.len() <= 2 * SCRATCH_FLOATS {
+        SCRATCH.with(|s| *s.borrow_mut() = buf);
+    }
+    r
+}
+
+/// The resolved geometry of a window op (convolution, pooling) on one NHWC input.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Geo {
+    pub n: usize,
+    pub h: usize,
+    pub w: usize,
+    pub c: usize,
+    pub oh: usize,
+    pub ow: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub sh: usize,
+    pub sw: usize,
+    pub dh: usize,
+    pub dw: usize,
+    pub pt: usize,
+    pub pl: usize,
+}
+
+impl Geo {
+    pub fn of_conv(p: &Conv2d, x: &[usize], out_shape: &[usize]) -> Result<Geo, String> {
+        Geo::new(p.padding, p.kernel, p.stride, p.dilation, x, out_shape)
+    }
+
+    pub fn new(padding: Padding, kernel: [usize; 2], stride: [usize; 2], dilation: [usize; 2], x: &[usize], out_shape: &[usize]) -> Result<Geo, String> {
+        if stride.contains(&0) || dilation.contains(&0) {
+            return Err(format!("strides {stride:?} and dilations {dilation:?} must be positive"));
+        }
+        let win = resolve_window(padding, [x[1], x[2]], kernel, stride, dilation).ok_or_else(|| format!("window {kernel:?} does not fit input {x:?}"))?;
+        debug_assert_eq!([win.out_h, win.out_w], [out_shape[1], out_shape[2]]);
+        Ok(Geo {
+            n: x[0],
+            h: x[1],
+            w: x[2],
+            c: x[3],
+            oh: out_shape[1],
+            ow: out_shape[2],
+            kh: kernel[0],
+            kw: kernel[1],
+            sh: stride[0],
+            sw: stride[1],
+            dh: dilation[0],
+            dw: dilation[1],
+            pt: win.pad_top,
+            pl: win.pad_left,
+        })
+    }
+
+    /// The taps `lo..hi` of the kernel row (`vertical`) or column that land inside the input
+    /// for output position `o`.
+    pub fn taps(&self, vertical: bool, o: usize) -> (usize, usize) {
+        let (s, d, pad, size, k) = if vertical { (self.sh, self.dh, self.pt, self.h, self.kh) } else { (self.sw, self.dw, self.pl, self.w, self.kw) };
+        tap_range(o * s, d, pad, size, k)
+    }
+}
+
+/// Taps `t` in `lo..hi` with `pad <= base + t*d < size + pad` (`d >= 1`).
+pub(crate) fn tap_range(base: usize, d: usize, pad: usize, size: usize, k: usize) -> (usize, usize) {
+    let lo = if base >= pad { 0 } else { (pad - base).div_ceil(d) };
+    let hi = if size + pad > base { (size + pad - base).div_ceil(d).min(k) } else { 0 };
+    (lo.min(hi), hi)
+}
+
+/// `Op::Conv2d`: operands `x [n,h,w,cin]`, `w [kh,kw,cin/groups,cout]`, optional `bias [cout]`.
+pub(crate) fn conv2d(_ctx: Ctx, p: &Conv2d, x: &Tensor, w: &Tensor, bias: Option<&Tensor>, out_shape: &[usize]) -> Result<Tensor, String> {
+    let g = Geo::of_conv(p, x.shape(), out_shape)?;
+    let (cin_g, cout) = (w.shape()[2], w.shape()[3]);
+    let groups = p.groups.max(1);
+    if cout % groups != 0 {
+        return Err(format!("{cout} output channels are not divisible into {groups} groups"));
+    }
+    let cout_g = cout / groups;
+    let (x, w, bias) = (x.data(), w.data(), bias.map(Tensor::data));
+    let mut out = vec![0.0f32; g.n * g.oh * g.ow * cout];
+    if out.is_empty() {
+        return Tensor::new(out_shape.to_vec(), out).map_err(|e| e.to_string());
+    }
+    let pointwise = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.pt == 0 && g.pl == 0 && g.oh == g.h && g.ow == g.w;
+    if pointwise {
+        // The input is the GEMM's A as it lies: [n*h*w, cin].
+        for (ci, chunk) in out.chunks_mut(POINTWISE_ROWS * cout).enumerate() {
+            let r0 = ci * POINTWISE_ROWS;
+            let m = chunk.len() / cout;
+            for gi in 0..groups {
+                let a = Mat::rows(&x[r0 * g.c + gi * cin_g..], g.c);
+                gemm(m, cin_g, cout_g, a, Mat::rows(&w[gi * cout_g..], cout), &mut chunk[gi * cout_g..], cout);
+            }
+            bias_act(chunk, cout, bias, p.activation);
+        }
+    } else {
+        let k_len = g.kh * g.kw * cin_g;
+        let patch_row = g.ow.checked_mul(k_len).ok_or("im2col row too large")?;
+        let rows_per_chunk = (SCRATCH_FLOATS / patch_row.max(1)).clamp(1, g.n * g.oh);
+        let out_row = g.ow * cout;
+        with_scratch(rows_per_chunk * patch_row, |patches| {
+            for (ci, chunk) in out.chunks_mut(rows_per_chunk * out_row).enumerate() {
+                let r0 = ci * rows_per_chunk;
+                let rows = chunk.len() / out_row;
+                let m = rows * g.ow;
+                for gi in 0..groups {
+                    let patches = &mut patches[..m * k_len];
+                    im2col(&g, x, gi * cin_g, cin_g, r0, rows, patches);
+                    gemm(m, k_len, cout_g, Mat::rows(patches, k_len), Mat::rows(&w[gi * cout_g..], cout), &mut chunk[gi * cout_g..], cout);
+                }
+                bias_act(chunk, cout, bias, p.activation);
+            }
+        });
+    }
+    Tensor::new(out_shape.to_vec(), out).map_err(|e| e.to_string())
+}
+
+/// Patch matrix rows for output rows `r0 .. r0 + rows` (global over batch x out height):
+/// one row per output pixel, laid out `[ky][kx][c]` over channels `c0 .. c0 + cg`.
+fn im2col(g: &Geo, x: &[f32], c0: usize, cg: usize, r0: usize, rows: usize, out: &mut [f32]) {
+    let k_len = g.kh * g.kw * cg;
+    if k_len == 0 {
+        return;
+    }
+    let mut dst = out.chunks_exact_mut(k_len);
+    for r in r0..r0 + rows {
+        let (b, oy) = (r / g.oh, r % g.oh);
+        let (ky0, ky1) = g.taps(true, oy);
+        for ox in 0..g.ow {
+            let Some(patch) = dst.next() else { return };
+            let (kx0, kx1) = g.taps(false, ox);
+            if ky1 - ky0 < g.kh || kx1 - kx0 < g.kw {
+                patch.fill(0.0);
+            }
+            for ky in ky0..ky1 {
+                let iy = oy * g.sh + ky * g.dh - g.pt;
+                for kx in kx0..kx1 {
+                    let ix = ox * g.sw + kx * g.dw - g.pl;
+                    let src = ((b * g.h + iy) * g.w + ix) * g.c + c0;
+                    patch[(ky * g.kw + kx) * cg..][..cg].copy_from_slice(&x[src..src + cg]);
+                }
+            }
+        }
+    }
+}
+
+/// `Op::DepthwiseConv2d`: operands `x [n,h,w,c]`, `w [kh,kw,c,mult]`, optional
+/// `bias [c*mult]`; output channel `c*mult + m`.
+pub(crate) fn depthwise(ctx: Ctx, p: &Conv2d, x: &Tensor, w: &Tensor, bias: Option<&Tensor>, out_shape: &[usize]) -> Result<Tensor, String> {
+    let g = Geo::of_conv(p, x.shape(), out_shape)?;
+    let mult = w.shape()[3];
+    let cm = g.c * mult;
+    let row_len = g.ow * cm;
+    let mut out = vec![0.0f32; g.n * g.oh * row_len];
+    let args = DwArgs { g, x: x.data(), w: w.data(), bias: bias.map(Tensor::data), mult, act: p.activation };
+    for_rows(ctx, &mut out, row_len, row_len * g.kh * g.kw, |r0, rows| {
+        for (i, orow) in rows.chunks_exact_mut(row_len).enumerate() {
+            depthwise_row(&args, r0 + i, orow);
+        }
+    });
+    Tensor::new(out_shape.to_vec(), out).map_err(|e| e.to_string())
+}
+
+struct DwArgs<'a> {
+    g: Geo,
+    x: &'a [f32],
+    w: &'a [f32],
+    bias: Option<&'a [f32]>,
+    mult: usize,
+    act: Activation,
+}
+
+/// Channels per register block of the depthwise kernel.
+const DW_BLOCK: usize = 16;
+
+dispatch! {
+    /// One output row `r` (global over batch x out height) of a depthwise convolution.
+    fn depthwise_row<FMA>(a: &DwArgs, r: usize, orow: &mut [f32]) {
+        let g = &a.g;
+        let (c, mult) = (g.c, a.mult);
+        let cm = c * mult;
+        if cm == 0 {
+            return;
+        }
+        let (b, oy) = (r / g.oh, r % g.oh);
+        let (ky0, ky1) = g.taps(true, oy);
+        for (ox, acc) in orow.chunks_exact_mut(cm).enumerate() {
+            let (kx0, kx1) = g.taps(false, ox);
+            // Offsets of the valid taps' input pixels and weights.
+            let tap = |ky: usize, kx: usize| {
+                let iy = oy * g.sh + ky * g.dh - g.pt;
+                let ix = ox * g.sw + kx * g.dw - g.pl;
+                (((b * g.h + iy) * g.w + ix) * c, (ky * g.kw + kx) * cm)
+            };
+            if mult == 1 {
+                // Register-blocked: DW_BLOCK accumulators live across all taps.
+                let mut c0 = 0;
+                while c0 + DW_BLOCK <= c {
+                    let mut s = [0.0f32; DW_BLOCK];
+                    if let Some(bias) = a.bias {
+                        s.copy_from_slice(&bias[c0..c0 + DW_BLOCK]);
+                    }
+                    for ky in ky0..ky1 {
+                        for kx in kx0..kx1 {
+                            let (xo, wo) = tap(ky, kx);
+                            let xs = &a.x[xo + c0..xo + c0 + DW_BLOCK];
+                            let ws = &a.w[wo + c0..wo + c0 + DW_BLOCK];
+                            for j in 0..DW_BLOCK {
+                                s[j] = madd::<FMA>(xs[j], ws[j], s[j]);
+                            }
+                        }
+                    }
+                    acc[c0..c0 + DW_BLOCK].copy_from_slice(&s);
+                    c0 += DW_BLOCK;
+                }
+                let rest = &mut acc[c0..];
+                match a.bias {
+                    Some(bias) => rest.copy_from_slice(&bias[c0..c]),
+                    None => rest.fill(0.0),
+                }
+                for ky in ky0..ky1 {
+                    for kx in kx0..kx1 {
+                        let (xo, wo) = tap(ky, kx);
+                        let xs = &a.x[xo + c0..xo + c];
+                        let ws = &a.w[wo + c0..wo + c];
+                        for ((s, &xv), &wv) in rest.iter_mut().zip(xs).zip(ws) {
+                            *s = madd::<FMA>(xv, wv, *s);
+                        }
+                    }
+                }
+            } else {
+                match a.bias {
+                    Some(bias) => acc.copy_from_slice(bias),
+                    None => acc.fill(0.0),
+                }
+                for ky in ky0..ky1 {
+                    for kx in kx0..kx1 {
+                        let (xo, wo) = tap(ky, kx);
+                        let xs = &a.x[xo..xo + c];
+                        let ws = &a.w[wo..wo + cm];
+                        for ((s, w), &xv) in acc.chunks_exact_mut(mult).zip(ws.chunks_exact(mult)).zip(xs) {
+                            for (s, &wv) in s.iter_mut().zip(w) {
+                                *s = madd::<FMA>(xv, wv, *s);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        apply_activation(a.act, orow);
+    }
+}
+
+/// `Op::Conv2dTranspose`: operands `x [n,h,w,cin]`, `w [kh,kw,cout,cin]`, optional `bias [cout]`.
+pub(crate) fn conv2d_transpose(_ctx: Ctx, p: &Conv2d, x: &Tensor, w: &Tensor, bias: Option<&Tensor>, out_shape: &[usize]) -> Result<Tensor, String> {
+    if p.dilation != [1, 1] {
+        return Err(format!("dilation {:?} is not supported by transposed convolution", p.dilation));
+    }
+    if p.groups > 1 {
+        return Err(format!("{} groups are not supported by transposed convolution", p.groups));
+    }
+    let [n, h, wd, cin] = x.shape().try_into().map_err(|_| "input must be rank 4")?;
+    let [kh, kw, cout, _] = w.shape().try_into().map_err(|_| "kernel must be rank 4")?;
+    let (oh, ow) = (out_shape[1], out_shape[2]);
+    let [sh, sw] = p.stride;
+    // Padding of the forward convolution that maps the output back onto the input (as TF).
+    let pad = |i: usize, k: usize, s: usize, o: usize, explicit: usize| match p.padding {
+        Padding::Valid => 0,
+        Padding::Same => ((i.saturating_sub(1)) * s + k).saturating_sub(o) / 2,
+        Padding::Explicit(_) => explicit,
+    };
+    let (ep_top, ep_left) = match p.padding {
+        Padding::Explicit(e) => (e[0], e[2]),
+        _ => (0, 0),
+    };
+    let pt = pad(h, kh, sh, oh, ep_top);
+    let pl = pad(wd, kw, sw, ow, ep_left);
+    let mut out = vec![0.0f32; n * oh * ow * cout];
+    let kcols = kh * kw * cout;
+    if out.is_empty() || kcols == 0 {
+        return Tensor::new(out_shape.to_vec(), out).map_err(|e| e.to_string());
+    }
+    let (xd, wdat) = (x.data(), w.data());
+    let cols_row = wd.checked_mul(kcols).ok_or("col2im row too large")?;
+    let rows_per_chunk = (SCRATCH_FLOATS / cols_row.max(1)).clamp(1, (n * h).max(1));
+    with_scratch(rows_per_chunk * cols_row, |cols| {
+        let mut r0 = 0;
+        while r0 < n * h {
+            let rows = rows_per_chunk.min(n * h - r0);
+            let m = rows * wd;
+            let cols = &mut cols[..m * kcols];
+            // cols[pixel, (ky, kx, co)] = sum_ci x[pixel, ci] * w[ky, kx, co, ci]
+            gemm(m, cin, kcols, Mat::rows(&xd[r0 * wd * cin..], cin), Mat { data: wdat, rs: 1, cs: cin }, cols, kcols);
+            // Scatter-add each input pixel's contributions into the output image.
+            for (pi, col) in cols.chunks_exact(kcols).enumerate() {
+                let r = r0 + pi / wd;
+                let (b, iy, ix) = (r / h, r % h, pi % wd);
+                for ky in 0..kh {
+                    let Some(oy) = (iy * sh + ky).checked_sub(pt).filter(|&y| y < oh) else { continue };
+                    for kx in 0..kw {
+                        let Some(ox) = (ix * sw + kx).checked_sub(pl).filter(|&x| x < ow) else { continue };
+                        let dst = &mut out[((b * oh + oy) * ow + ox) * cout..][..cout];
+                        add_into(dst, &col[(ky * kw + kx) * cout..][..cout]);
+                    }
+                }
+            }
+            r0 += rows;
+        }
+    });
+    bias_act(&mut out, cout, bias.map(Tensor::data), p.activation);
+    Tensor::new(out_shape.to_vec(), out).map_err(|e| e.to_string())
+}
+
+dispatch! {
+    /// `dst += src`.
+    fn add_into<FMA>(dst: &mut [f32], src: &[f32]) {
+        for (d, &s) in dst.iter_mut().zip(src) {
+            *d += s;
+        }
+    }
+}
+
+/// `Op::MatMul`: operands `x [..., k]`, `w [k, n]`, optional `bias [n]`.
+pub(crate) fn matmul(act: Activation, x: &Tensor, w: &Tensor, bias: Option<&Tensor>, out_shape: &[usize]) -> Result<Tensor, String> {
+    let [k, n] = w.shape().try_into().map_err(|_| "kernel must be rank 2")?;
+    let m: usize = x.shape()[..x.rank().saturating_sub(1)].iter().product();
+    let mut out = vec![0.0f32; m * n];
+    gemm(m, k, n, Mat::rows(x.data(), k), Mat::rows(w.data(), n), &mut out, n);
+    bias_act(&mut out, n, bias.map(Tensor::data), act);
+    Tensor::new(out_shape.to_vec(), out).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::activation::apply_activation;
+    use crate::testutil::{assert_close, assert_close_tol, Rng};
+    use crate::{eval_op, Op};
+
+    /// Signed input coordinate of tap `k` for output `o`.
+    fn coord(o: usize, k: usize, s: usize, d: usize, pad: usize) -> isize {
+        (o * s + k * d) as isize - pad as isize
+    }
+
+    /// Conv2d from the definition (also depthwise when `depthwise`), in f64.
+    fn naive_conv(p: &Conv2d, x: &Tensor, w: &Tensor, bias: Option<&Tensor>, depthwise: bool) -> (Vec<usize>, Vec<f32>) {
+        let [n, h, wd, cin]: [usize; 4] = x.shape().try_into().unwrap();
+        let [kh, kw, wc, wm]: [usize; 4] = w.shape().try_into().unwrap();
+        let win = resolve_window(p.padding, [h, wd], p.kernel, p.stride, p.dilation).unwrap();
+        let cout = if depthwise { wc * wm } else { wm };
+        let groups = p.groups.max(1);
+        let mut out = Vec::new();
+        for b in 0..n {
+            for oy in 0..win.out_h {
+                for ox in 0..win.out_w {
+                    for co in 0..cout {
+                        let mut s = bias.map_or(0.0, |t| t.data()[co] as f64);
+                        for ky in 0..kh {
+                            for kx in 0..kw {
+                                let iy = coord(oy, ky, p.stride[0], p.dilation[0], win.pad_top);
+                                let ix = coord(ox, kx, p.stride[1], p.dilation[1], win.pad_left);
+                                if iy < 0 || ix < 0 || iy >= h as isize || ix >= wd as isize {
+                                    continue;
+                                }
+                                let px = ((b * h + iy as usize) * wd + ix as usize) * cin;
+                                if depthwise {
+                                    let (c, m) = (co / wm, co % wm);
+                                    s += x.data()[px + c] as f64 * w.data()[((ky * kw + kx) * wc + c) * wm + m] as f64;
+                                } else {
+                                    let cin_g = wc;
+                                    let g = co / (cout / groups);
+                                    for ci in 0..cin_g {
+                                        s += x.data()[px + g * cin_g + ci] as f64 * w.data()[((ky * kw + kx) * cin_g + ci) * cout + co] as f64;
+                                    }
+                                }
+                            }
+                        }
+                        out.push(s as f32);
+                    }
+                }
+            }
+        }
+        apply_activation(p.activation, &mut out);
+        (vec![n, win.out_h, win.out_w, cout], out)
+    }
+
+    /// Transposed convolution from its scatter definition: `y[i*s + a - pad] += x[i] * K[a]`.
+    fn naive_transpose(p: &Conv2d, x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> (Vec<usize>, Vec<f32>) {
+        let [n, h, wd, cin]: [usize; 4] = x.shape().try_into().unwrap();
+        let [kh, kw, cout, _]: [usize; 4] = w.shape().try_into().unwrap();
+        let [sh, sw] = p.stride;
+        let size = |i: usize, k: usize, s: usize| if p.padding == Padding::Same { i * s } else { i * s + k.saturating_sub(s) };
+        let (oh, ow) = (size(h, kh, sh), size(wd, kw, sw));
+        let pad = |i: usize, k: usize, s: usize, o: usize| if p.padding == Padding::Same { ((i - 1) * s + k).saturating_sub(o) / 2 } else { 0 };
+        let (pt, pl) = (pad(h, kh, sh, oh), pad(wd, kw, sw, ow));
+        let mut acc = vec![0.0f64; n * oh * ow * cout];
+        for b in 0..n {
+            for iy in 0..h {
+                for ix in 0..wd {
+                    for ky in 0..kh {
+                        for kx in 0..kw {
+                            let oy = (iy * sh + ky) as isize - pt as isize;
+                            let ox = (ix * sw + kx) as isize - pl as isize;
+                            if oy < 0 || ox < 0 || oy >= oh as isize || ox >= ow as isize {
+                                continue;
+                            }
+                            for co in 0..cout {
+                                for ci in 0..cin {
+                                    acc[((b * oh + oy as usize) * ow + ox as usize) * cout + co] +=
+                                        x.data()[((b * h + iy) * wd + ix) * cin + ci] as f64 * w.data()[((ky * kw + kx) * cout + co) * cin + ci] as f64;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let mut out: Vec<f32> = acc.iter().enumerate().map(|(i, &v)| (v + bias.map_or(0.0, |t| t.data()[i % cout] as f64)) as f32).collect();
+        apply_activation(p.activation, &mut out);
+        (vec![n, oh, ow, cout], out)
+    }
+
+    const ACTS: [Activation; 5] = [Activation::Linear, Activation::Relu, Activation::Relu6, Activation::Sigmoid, Activation::LeakyRelu(0.2)];
+
+    fn random_conv(rng: &mut Rng, case: usize) -> Conv2d {
+        let kernel = [rng.int(1, 3), rng.int(1, 3)];
+        let stride = [rng.int(1, 2), rng.int(1, 2)];
+        let dilation = if case % 4 == 3 { [2, rng.int(1, 2)] } else { [1, 1] };
+        let padding = match case % 3 {
+            0 => Padding::Valid,
+            1 => Padding::Same,
+            _ => Padding::Explicit([rng.int(0, 2), rng.int(0, 2), rng.int(0, 2), rng.int(0, 2)]),
+        };
+        Conv2d { kernel, stride, dilation, padding, groups: 1, activation: ACTS[case % ACTS.len()] }
+    }
+
+    /// An input big enough for the window, with odd sizes mixed in.
+    fn input_for(rng: &mut Rng, p: &Conv2d, c: usize) -> Tensor {
+        let eff = |k: usize, d: usize| (k - 1) * d + 1;
+        let h = rng.int(eff(p.kernel[0], p.dilation[0]), 9);
+        let w = rng.int(eff(p.kernel[1], p.dilation[1]), 8);
+        let n = rng.int(1, 2);
+        rng.tensor(&[n, h, w, c])
+    }
+
+    #[test]
+    fn conv2d_matches_naive() {
+        let mut rng = Rng::new(61);
+        for case in 0..150 {
+            let mut p = random_conv(&mut rng, case);
+            p.groups = rng.pick(&[1, 1, 2, 3]);
+            let cin_g = rng.int(1, 4);
+            let cout = p.groups * rng.int(1, 5);
+            let x = input_for(&mut rng, &p, cin_g * p.groups);
+            let w = rng.tensor(&[p.kernel[0], p.kernel[1], cin_g, cout]);
+            let bias = rng.bool().then(|| rng.tensor(&[cout]));
+            let (shape, want) = naive_conv(&p, &x, &w, bias.as_ref(), false);
+            let mut ins = vec![&x, &w];
+            ins.extend(bias.as_ref());
+            let got = eval_op(&Op::Conv2d(p.clone()), &ins, &shape).unwrap();
+            assert_close(&format!("conv2d case {case} {p:?} x{:?} w{:?}", x.shape(), w.shape()), &got, &shape, &want);
+        }
+    }
+
+    #[test]
+    fn conv2d_pointwise_and_chunked_paths() {
+        let mut rng = Rng::new(62);
+        // Pointwise (plain GEMM) over more than one row chunk, with groups and without.
+        for groups in [1, 2] {
+            let p = Conv2d { kernel: [1, 1], stride: [1, 1], dilation: [1, 1], padding: Padding::Same, groups, activation: Activation::Relu };
+            let x = rng.tensor(&[2, 23, 31, 8]);
+            let w = rng.tensor(&[1, 1, 8 / groups, 6]);
+            let b = rng.tensor(&[6]);
+            let (shape, want) = naive_conv(&p, &x, &w, Some(&b), false);
+            let got = eval_op(&Op::Conv2d(p.clone()), &[&x, &w, &b], &shape).unwrap();
+            assert_close(&format!("pointwise groups {groups}"), &got, &shape, &want);
+        }
+        // A 1x1 stride-2 conv goes through im2col.
+        let p = Conv2d { kernel: [1, 1], stride: [2, 2], dilation: [1, 1], padding: Padding::Valid, groups: 1, activation: Activation::Linear };
+        let x = rng.tensor(&[1, 7, 6, 5]);
+        let w = rng.tensor(&[1, 1, 5, 3]);
+        let (shape, want) = naive_conv(&p, &x, &w, None, false);
+        assert_close("1x1 stride 2", &eval_op(&Op::Conv2d(p), &[&x, &w], &shape).unwrap(), &shape, &want);
+        // im2col chunked over output rows (one row of patches is 64*576 floats).
+        let p = Conv2d { kernel: [3, 3], stride: [1, 1], dilation: [1, 1], padding: Padding::Same, groups: 1, activation: Activation::Relu6 };
+        let x = rng.tensor(&[1, 64, 64, 64]);
+        let w = rng.tensor(&[3, 3, 64, 8]);
+        let (shape, want) = naive_conv(&p, &x, &w, None, false);
+        assert!(SCRATCH_FLOATS / (64 * 576) < 64, "the case must span several chunks");
+        // 576-term f32 dot products: allow their rounding drift.
+        assert_close_tol("chunked im2col", &eval_op(&Op::Conv2d(p), &[&x, &w], &shape).unwrap(), &shape, &want, 1e-4);
+    }
+
+    #[test]
+    fn conv2d_rejects_bad_groups() {
+        let p = Conv2d { kernel: [1, 1], stride: [1, 1], dilation: [1, 1], padding: Padding::Valid, groups: 2, activation: Activation::Linear };
+        let x = Tensor::zeros(vec![1, 2, 2, 4]);
+        let w = Tensor::zeros(vec![1, 1, 2, 3]);
+        let err = eval_op(&Op::Conv2d(p), &[&x, &w], &[1, 2, 2, 3]).unwrap_err();
+        assert!(err.contains("groups"), "{err}");
+    }
+
+    #[test]
+    fn depthwise_matches_naive() {
+        let mut rng = Rng::new(63);
+        for case in 0..150 {
+            let p = random_conv(&mut rng, case);
+            let mult = rng.pick(&[1, 1, 2, 3]);
+            // Channel counts around the 16-wide register block.
+            let c = rng.pick(&[1, 3, 5, 16, 17, 35]);
+            let x = input_for(&mut rng, &p, c);
+            let w = rng.tensor(&[p.kernel[0], p.kernel[1], c, mult]);
+            let bias = rng.bool().then(|| rng.tensor(&[c * mult]));
+            let (shape, want) = naive_conv(&p, &x, &w, bias.as_ref(), true);
+            let mut ins = vec![&x, &w];
+            ins.extend(bias.as_ref());
+            let got = eval_op(&Op::DepthwiseConv2d(p.clone()), &ins, &shape).unwrap();
+            assert_close(&format!("depthwise case {case} {p:?} x{:?} w{:?}", x.shape(), w.shape()), &got, &shape, &want);
+        }
+        // Big enough to split over threads.
+        let p = Conv2d { kernel: [3, 3], stride: [1, 1], dilation: [1, 1], padding: Padding::Same, groups: 1, activation: Activation::Relu6 };
+        let x = rng.tensor(&[2, 40, 40, 32]);
+        let w = rng.tensor(&[3, 3, 32, 1]);
+        let b = rng.tensor(&[32]);
+        let (shape, want) = naive_conv(&p, &x, &w, Some(&b), true);
+        assert_close("threaded depthwise", &eval_op(&Op::DepthwiseConv2d(p), &[&x, &w, &b], &shape).unwrap(), &shape, &want);
+    }
+
+    #[test]
+    fn conv2d_transpose_matches_naive() {
+        let mut rng = Rng::new(64);
+        for case in 0..100 {
+            let kernel = [rng.int(1, 4), rng.int(1, 4)];
+            let stride = [rng.int(1, 3), rng.int(1, 2)];
+            let padding = if case % 2 == 0 { Padding::Valid } else { Padding::Same };
+            let p = Conv2d { kernel, stride, dilation: [1, 1], padding, groups: 1, activation: ACTS[case % ACTS.len()] };
+            let (cin, cout) = (rng.int(1, 5), rng.int(1, 5));
+            let shape = [rng.int(1, 2), rng.int(1, 6), rng.int(1, 5), cin];
+            let x = rng.tensor(&shape);
+            let w = rng.tensor(&[kernel[0], kernel[1], cout, cin]);
+            let bias = rng.bool().then(|| rng.tensor(&[cout]));
+            let (shape, want) = naive_transpose(&p, &x, &w, bias.as_ref());
+            let mut ins = vec![&x, &w];
+            ins.extend(bias.as_ref());
+            let got = eval_op(&Op::Conv2dTranspose(p.clone()), &ins, &shape).unwrap();
+            assert_close(&format!("transpose case {case} {p:?} x{:?} w{:?}", x.shape(), w.shape()), &got, &shape, &want);
+        }
+    }
+
+    #[test]
+    fn matmul_matches_naive() {
+        let mut rng = Rng::new(65);
+        for (xs, n) in [(vec![1, 7], 5), (vec![3, 16], 33), (vec![2, 3, 9], 4), (vec![40, 17], 19), (vec![5], 3)] {
+            let k = *xs.last().unwrap();
+            let x = rng.tensor(&xs);
+            let w = rng.tensor(&[k, n]);
+            let b = rng.tensor(&[n]);
+            let m = x.len() / k;
+            let mut want = Vec::new();
+            for i in 0..m {
+                for j in 0..n {
+                    let s: f64 = (0..k).map(|kk| x.data()[i * k + kk] as f64 * w.data()[kk * n + j] as f64).sum();
+                    want.push((s + b.data()[j] as f64) as f32);
+                }
+            }
+            apply_activation(Activation::Tanh, &mut want);
+            let mut shape = xs.clone();
+            *shape.last_mut().unwrap() = n;
+            let got = eval_op(&Op::MatMul { activation: Activation::Tanh }, &[&x, &w, &b], &shape).unwrap();
+            assert_close(&format!("matmul {xs:?} x [{k}, {n}]"), &got, &shape, &want);
+        }
+    }
+}
