@@ -14,22 +14,38 @@ pub enum CoreError {
     UnknownLayers(Vec<(String, String)>),
 
     #[error("layer \"{layer}\" ({class}): {message}")]
-    Layer { layer: String, class: String, message: String },
+    Layer {
+        layer: String,
+        class: String,
+        message: String,
+    },
 
-    #[error("layer \"{layer}\": missing weight \"{weight}\" (the weights manifest has no such tensor)")]
+    #[error(
+        "layer \"{layer}\": missing weight \"{weight}\" (the weights manifest has no such tensor)"
+    )]
     MissingWeight { layer: String, weight: String },
 
     #[error("weights manifest holds {} tensor{} that no layer uses: {}", .0.len(), if .0.len() == 1 { "" } else { "s" }, .0.join(", "))]
     SurplusWeights(Vec<String>),
 
     #[error("layer \"{layer}\": weight \"{weight}\" has shape {actual:?}, the layer config implies {expected:?}")]
-    WeightShape { layer: String, weight: String, expected: Vec<usize>, actual: Vec<usize> },
+    WeightShape {
+        layer: String,
+        weight: String,
+        expected: Vec<usize>,
+        actual: Vec<usize>,
+    },
 
     #[error("{node}: {message}")]
     Shape { node: String, message: String },
 
     #[error("input {index} (\"{name}\"): expected shape {expected}, got {actual:?}")]
-    InputShape { index: usize, name: String, expected: String, actual: Vec<usize> },
+    InputShape {
+        index: usize,
+        name: String,
+        expected: String,
+        actual: Vec<usize>,
+    },
 
     #[error("expected {expected} input tensor{}, got {actual}", if *.expected == 1 { "" } else { "s" })]
     InputCount { expected: usize, actual: usize },
@@ -46,9 +62,16 @@ pub enum CoreError {
 
 impl CoreError {
     pub fn layer(layer: &str, class: &str, message: impl Into<String>) -> Self {
-        CoreError::Layer { layer: layer.to_string(), class: class.to_string(), message: message.into() }
+        CoreError::Layer {
+            layer: layer.to_string(),
+            class: class.to_string(),
+            message: message.into(),
+        }
     }
     pub fn shape(node: &str, message: impl Into<String>) -> Self {
-        CoreError::Shape { node: node.to_string(), message: message.into() }
+        CoreError::Shape {
+            node: node.to_string(),
+            message: message.into(),
+        }
     }
 }

@@ -89,8 +89,17 @@ pub enum Padding {
 
 impl Padding {
     /// Output size and `(before, after)` padding for one spatial axis.
-    pub fn resolve(self, axis: usize, input: usize, kernel: usize, stride: usize, dilation: usize) -> Option<(usize, usize, usize)> {
-        let eff = dilation.checked_mul(kernel.checked_sub(1)?)?.checked_add(1)?;
+    pub fn resolve(
+        self,
+        axis: usize,
+        input: usize,
+        kernel: usize,
+        stride: usize,
+        dilation: usize,
+    ) -> Option<(usize, usize, usize)> {
+        let eff = dilation
+            .checked_mul(kernel.checked_sub(1)?)?
+            .checked_add(1)?;
         if stride == 0 {
             return None;
         }
@@ -107,7 +116,11 @@ impl Padding {
                 Some((out, need / 2, need - need / 2))
             }
             Padding::Explicit(p) => {
-                let (b, a) = if axis == 0 { (p[0], p[1]) } else { (p[2], p[3]) };
+                let (b, a) = if axis == 0 {
+                    (p[0], p[1])
+                } else {
+                    (p[2], p[3])
+                };
                 let padded = input + b + a;
                 if padded < eff {
                     return None;
@@ -141,10 +154,21 @@ pub struct Window {
 }
 
 /// Resolve a window op's geometry for an `[h, w]` input.
-pub fn resolve_window(padding: Padding, input: [usize; 2], kernel: [usize; 2], stride: [usize; 2], dilation: [usize; 2]) -> Option<Window> {
+pub fn resolve_window(
+    padding: Padding,
+    input: [usize; 2],
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    dilation: [usize; 2],
+) -> Option<Window> {
     let (out_h, pad_top, _) = padding.resolve(0, input[0], kernel[0], stride[0], dilation[0])?;
     let (out_w, pad_left, _) = padding.resolve(1, input[1], kernel[1], stride[1], dilation[1])?;
-    Some(Window { out_h, out_w, pad_top, pad_left })
+    Some(Window {
+        out_h,
+        out_w,
+        pad_top,
+        pad_left,
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,7 +197,11 @@ impl ResizeSize {
 
 /// Resolve a [`Op::Slice`] range on an axis of size `dim`: `(start, stop)`, or `None` if empty/out of range.
 pub fn slice_range(begin: usize, end: i64, dim: usize) -> Option<(usize, usize)> {
-    let stop = if end < 0 { (dim as i64).checked_add(end)? } else { end.min(dim as i64) };
+    let stop = if end < 0 {
+        (dim as i64).checked_add(end)?
+    } else {
+        end.min(dim as i64)
+    };
     if stop < 0 || (stop as usize) < begin {
         return None;
     }
@@ -199,7 +227,12 @@ pub enum Op {
     /// Operands: `x [..., k]`, `w [k, n]`, optional `bias [n]`; contracts the last axis.
     MatMul { activation: Activation },
     /// Operand: `x [n,h,w,c]`.
-    Pool2d { kind: PoolKind, window: [usize; 2], stride: [usize; 2], padding: Padding },
+    Pool2d {
+        kind: PoolKind,
+        window: [usize; 2],
+        stride: [usize; 2],
+        padding: Padding,
+    },
     /// Operand: `x [n,h,w,c]` → `[n,c]`.
     GlobalPool { kind: PoolKind },
     /// Operands: `x [..., c]`, `scale [c]`, `shift [c]`: `x * scale + shift` on the last axis.
@@ -223,13 +256,22 @@ pub enum Op {
     Transpose { perm: Vec<usize> },
     /// Operand: `x [n,h,w,c]` → `[n, H, W, c]`, tfjs `resizeBilinear` / `resizeNearestNeighbor`
     /// semantics, with `[H, W]` given by `size`.
-    Resize { mode: ResizeMode, size: ResizeSize, align_corners: bool, half_pixel_centers: bool },
+    Resize {
+        mode: ResizeMode,
+        size: ResizeSize,
+        align_corners: bool,
+        half_pixel_centers: bool,
+    },
     /// Operand: `x`. Softmax along `axis`.
     Softmax { axis: usize },
     /// Operand: `x`. `log(softmax(x))` along `axis`, computed as `x - max - log(sum(exp(x - max)))`.
     LogSoftmax { axis: usize },
     /// Operand: `x`. Reduces `axes` (sorted, unique).
-    Reduce { kind: ReduceKind, axes: Vec<usize>, keep_dims: bool },
+    Reduce {
+        kind: ReduceKind,
+        axes: Vec<usize>,
+        keep_dims: bool,
+    },
 }
 
 impl Op {
@@ -266,11 +308,17 @@ impl Op {
         match self {
             Op::Input { .. } => 0,
             Op::Constant(t) => t.rank(),
-            Op::Conv2d(_) | Op::DepthwiseConv2d(_) | Op::Conv2dTranspose(_) | Op::Pool2d { .. } | Op::Resize { .. } => 4,
+            Op::Conv2d(_)
+            | Op::DepthwiseConv2d(_)
+            | Op::Conv2dTranspose(_)
+            | Op::Pool2d { .. }
+            | Op::Resize { .. } => 4,
             Op::GlobalPool { .. } => 2,
             Op::Binary(_) => inputs.iter().copied().max().unwrap_or(0),
             Op::Reshape { shape } => shape.len(),
-            Op::Reduce { axes, keep_dims, .. } => {
+            Op::Reduce {
+                axes, keep_dims, ..
+            } => {
                 if *keep_dims {
                     first
                 } else {
@@ -287,7 +335,11 @@ impl Op {
             if inputs.len() == n {
                 Ok(())
             } else {
-                Err(format!("{} takes {n} operands, got {}", self.name(), inputs.len()))
+                Err(format!(
+                    "{} takes {n} operands, got {}",
+                    self.name(),
+                    inputs.len()
+                ))
             }
         };
         let rank = |s: &[usize], r: usize, what: &str| -> std::result::Result<(), String> {
@@ -302,13 +354,20 @@ impl Op {
             Op::Constant(t) => Ok(t.shape().to_vec()),
             Op::Conv2d(c) | Op::DepthwiseConv2d(c) | Op::Conv2dTranspose(c) => {
                 if inputs.len() != 2 && inputs.len() != 3 {
-                    return Err(format!("{} takes 2 or 3 operands, got {}", self.name(), inputs.len()));
+                    return Err(format!(
+                        "{} takes 2 or 3 operands, got {}",
+                        self.name(),
+                        inputs.len()
+                    ));
                 }
                 let (x, w) = (inputs[0], inputs[1]);
                 rank(x, 4, "input")?;
                 rank(w, 4, "kernel")?;
                 if [w[0], w[1]] != c.kernel {
-                    return Err(format!("kernel shape {w:?} does not match kernel size {:?}", c.kernel));
+                    return Err(format!(
+                        "kernel shape {w:?} does not match kernel size {:?}",
+                        c.kernel
+                    ));
                 }
                 let (cin_w, cout) = match self {
                     Op::Conv2d(c) => (w[2] * c.groups.max(1), w[3]),
@@ -316,11 +375,16 @@ impl Op {
                     _ => (w[3], w[2]),
                 };
                 if x[3] != cin_w {
-                    return Err(format!("input has {} channels, the kernel {w:?} expects {cin_w}", x[3]));
+                    return Err(format!(
+                        "input has {} channels, the kernel {w:?} expects {cin_w}",
+                        x[3]
+                    ));
                 }
                 if let Some(b) = inputs.get(2) {
                     if b.len() != 1 || b[0] != cout {
-                        return Err(format!("bias shape {b:?} does not match {cout} output channels"));
+                        return Err(format!(
+                            "bias shape {b:?} does not match {cout} output channels"
+                        ));
                     }
                 }
                 if let Op::Conv2dTranspose(_) = self {
@@ -333,20 +397,36 @@ impl Op {
                     if x[1] == 0 || x[2] == 0 {
                         return Err("empty spatial input".into());
                     }
-                    return Ok(vec![x[0], out(x[1], c.kernel[0], c.stride[0]), out(x[2], c.kernel[1], c.stride[1]), cout]);
+                    return Ok(vec![
+                        x[0],
+                        out(x[1], c.kernel[0], c.stride[0]),
+                        out(x[2], c.kernel[1], c.stride[1]),
+                        cout,
+                    ]);
                 }
                 let win = resolve_window(c.padding, [x[1], x[2]], c.kernel, c.stride, c.dilation)
-                    .ok_or_else(|| format!("window {:?} (dilation {:?}) does not fit input {x:?}", c.kernel, c.dilation))?;
+                    .ok_or_else(|| {
+                    format!(
+                        "window {:?} (dilation {:?}) does not fit input {x:?}",
+                        c.kernel, c.dilation
+                    )
+                })?;
                 Ok(vec![x[0], win.out_h, win.out_w, cout])
             }
             Op::MatMul { .. } => {
                 if inputs.len() != 2 && inputs.len() != 3 {
-                    return Err(format!("matmul takes 2 or 3 operands, got {}", inputs.len()));
+                    return Err(format!(
+                        "matmul takes 2 or 3 operands, got {}",
+                        inputs.len()
+                    ));
                 }
                 let (x, w) = (inputs[0], inputs[1]);
                 rank(w, 2, "kernel")?;
                 if x.is_empty() || x[x.len() - 1] != w[0] {
-                    return Err(format!("input shape {x:?} does not match kernel {w:?}: last axis must be {}", w[0]));
+                    return Err(format!(
+                        "input shape {x:?} does not match kernel {w:?}: last axis must be {}",
+                        w[0]
+                    ));
                 }
                 if let Some(b) = inputs.get(2) {
                     if b != &[w[1]] {
@@ -357,7 +437,12 @@ impl Op {
                 *out.last_mut().unwrap() = w[1];
                 Ok(out)
             }
-            Op::Pool2d { window, stride, padding, .. } => {
+            Op::Pool2d {
+                window,
+                stride,
+                padding,
+                ..
+            } => {
                 arity(1)?;
                 let x = inputs[0];
                 rank(x, 4, "input")?;
@@ -375,7 +460,10 @@ impl Op {
                 let x = inputs[0];
                 let c = *x.last().ok_or("input must have rank >= 1")?;
                 if inputs[1] != [c] || inputs[2] != [c] {
-                    return Err(format!("scale {:?} / shift {:?} must both be [{c}]", inputs[1], inputs[2]));
+                    return Err(format!(
+                        "scale {:?} / shift {:?} must both be [{c}]",
+                        inputs[1], inputs[2]
+                    ));
                 }
                 Ok(x.to_vec())
             }
@@ -403,8 +491,15 @@ impl Op {
                 }
                 let mut out = first.to_vec();
                 for s in &inputs[1..] {
-                    if s.len() != first.len() || s.iter().zip(first).enumerate().any(|(i, (a, b))| i != *axis && a != b) {
-                        return Err(format!("cannot concatenate {first:?} and {s:?} on axis {axis}"));
+                    if s.len() != first.len()
+                        || s.iter()
+                            .zip(first)
+                            .enumerate()
+                            .any(|(i, (a, b))| i != *axis && a != b)
+                    {
+                        return Err(format!(
+                            "cannot concatenate {first:?} and {s:?} on axis {axis}"
+                        ));
                     }
                     out[*axis] += s[*axis];
                 }
@@ -414,7 +509,11 @@ impl Op {
                 arity(1)?;
                 let x = inputs[0];
                 if pads.len() != x.len() {
-                    return Err(format!("{} paddings for rank {} input", pads.len(), x.len()));
+                    return Err(format!(
+                        "{} paddings for rank {} input",
+                        pads.len(),
+                        x.len()
+                    ));
                 }
                 Ok(x.iter().zip(pads).map(|(d, p)| d + p[0] + p[1]).collect())
             }
@@ -437,8 +536,15 @@ impl Op {
                 arity(1)?;
                 let x = inputs[0];
                 let mut seen = vec![false; x.len()];
-                if perm.len() != x.len() || perm.iter().any(|&p| p >= x.len() || std::mem::replace(&mut seen[p], true)) {
-                    return Err(format!("permutation {perm:?} does not fit rank {}", x.len()));
+                if perm.len() != x.len()
+                    || perm
+                        .iter()
+                        .any(|&p| p >= x.len() || std::mem::replace(&mut seen[p], true))
+                {
+                    return Err(format!(
+                        "permutation {perm:?} does not fit rank {}",
+                        x.len()
+                    ));
                 }
                 Ok(perm.iter().map(|&p| x[p]).collect())
             }
@@ -452,11 +558,16 @@ impl Op {
             Op::Softmax { axis } | Op::LogSoftmax { axis } => {
                 arity(1)?;
                 if *axis >= inputs[0].len() {
-                    return Err(format!("softmax axis {axis} out of range for {:?}", inputs[0]));
+                    return Err(format!(
+                        "softmax axis {axis} out of range for {:?}",
+                        inputs[0]
+                    ));
                 }
                 Ok(inputs[0].to_vec())
             }
-            Op::Reduce { axes, keep_dims, .. } => {
+            Op::Reduce {
+                axes, keep_dims, ..
+            } => {
                 arity(1)?;
                 let x = inputs[0];
                 if axes.iter().any(|&a| a >= x.len()) {
@@ -480,8 +591,16 @@ pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> std::result::Result<Vec<usi
     let n = a.len().max(b.len());
     let mut out = vec![0; n];
     for i in 0..n {
-        let da = if i + a.len() >= n { a[i + a.len() - n] } else { 1 };
-        let db = if i + b.len() >= n { b[i + b.len() - n] } else { 1 };
+        let da = if i + a.len() >= n {
+            a[i + a.len() - n]
+        } else {
+            1
+        };
+        let db = if i + b.len() >= n {
+            b[i + b.len() - n]
+        } else {
+            1
+        };
         out[i] = match (da, db) {
             (x, y) if x == y => x,
             (1, y) => y,
@@ -503,7 +622,10 @@ pub fn reshape_shape(x: &[usize], target: &[i64]) -> std::result::Result<Vec<usi
                 infer = Some(i);
                 out.push(1);
             }
-            0 => out.push(*x.get(i).ok_or_else(|| format!("reshape {target:?}: no input dim {i} to copy"))?),
+            0 => out.push(
+                *x.get(i)
+                    .ok_or_else(|| format!("reshape {target:?}: no input dim {i} to copy"))?,
+            ),
             t if t > 0 => out.push(t as usize),
             _ => return Err(format!("invalid reshape target {target:?}")),
         }
@@ -515,7 +637,9 @@ pub fn reshape_shape(x: &[usize], target: &[i64]) -> std::result::Result<Vec<usi
         }
         out[i] = total / known;
     } else if known != total {
-        return Err(format!("cannot reshape {x:?} ({total} elements) into {out:?}"));
+        return Err(format!(
+            "cannot reshape {x:?} ({total} elements) into {out:?}"
+        ));
     }
     Ok(out)
 }
@@ -549,7 +673,11 @@ pub struct Graph {
 
 impl Graph {
     pub fn push(&mut self, op: Op, inputs: Vec<ValueId>, origin: &str) -> ValueId {
-        self.nodes.push(Node { op, inputs, origin: origin.to_string() });
+        self.nodes.push(Node {
+            op,
+            inputs,
+            origin: origin.to_string(),
+        });
         self.nodes.len() - 1
     }
 
@@ -570,21 +698,39 @@ impl Graph {
         let mut shapes: Vec<Vec<usize>> = Vec::with_capacity(self.nodes.len());
         for (id, node) in self.nodes.iter().enumerate() {
             let shape = match &node.op {
-                Op::Input { index } => input_shapes
-                    .get(*index)
-                    .cloned()
-                    .ok_or_else(|| CoreError::InputCount { expected: index + 1, actual: input_shapes.len() })?,
+                Op::Input { index } => {
+                    input_shapes
+                        .get(*index)
+                        .cloned()
+                        .ok_or_else(|| CoreError::InputCount {
+                            expected: index + 1,
+                            actual: input_shapes.len(),
+                        })?
+                }
                 op => {
                     let ins: Vec<&[usize]> = node
                         .inputs
                         .iter()
-                        .map(|&i| if i < id { Ok(shapes[i].as_slice()) } else { Err(CoreError::Graph(format!("node {id} reads a later value {i}"))) })
+                        .map(|&i| {
+                            if i < id {
+                                Ok(shapes[i].as_slice())
+                            } else {
+                                Err(CoreError::Graph(format!(
+                                    "node {id} reads a later value {i}"
+                                )))
+                            }
+                        })
                         .collect::<Result<_>>()?;
-                    op.output_shape(&ins).map_err(|m| CoreError::shape(&format!("layer \"{}\" ({})", node.origin, op.name()), m))?
+                    op.output_shape(&ins).map_err(|m| {
+                        CoreError::shape(&format!("layer \"{}\" ({})", node.origin, op.name()), m)
+                    })?
                 }
             };
             if element_count(&shape).is_none() {
-                return Err(CoreError::shape(&node.origin, format!("shape {shape:?} overflows")));
+                return Err(CoreError::shape(
+                    &node.origin,
+                    format!("shape {shape:?} overflows"),
+                ));
             }
             shapes.push(shape);
         }

@@ -65,10 +65,19 @@ pub fn fold_affine(g: &mut Graph) {
         if uses[a] != 1 {
             continue;
         }
-        let (Some(scale), Some(shift)) = (g.as_constant(g.nodes[b].inputs[1]), g.as_constant(g.nodes[b].inputs[2])) else { continue };
+        let (Some(scale), Some(shift)) = (
+            g.as_constant(g.nodes[b].inputs[1]),
+            g.as_constant(g.nodes[b].inputs[2]),
+        ) else {
+            continue;
+        };
         let producer = &g.nodes[a];
-        let Some(w) = producer.inputs.get(1).and_then(|&w| g.as_constant(w)) else { continue };
-        let Some(cout) = out_channels(&producer.op, w) else { continue };
+        let Some(w) = producer.inputs.get(1).and_then(|&w| g.as_constant(w)) else {
+            continue;
+        };
+        let Some(cout) = out_channels(&producer.op, w) else {
+            continue;
+        };
         if cout == 0 || scale.len() != cout || shift.len() != cout {
             continue;
         }
@@ -84,13 +93,20 @@ pub fn fold_affine(g: &mut Graph) {
         for (i, v) in new_w.data_mut().iter_mut().enumerate() {
             *v *= scale[i % cout];
         }
-        let new_b: Vec<f32> = (0..cout).map(|c| bias.as_ref().map_or(0.0, |b| b[c]) * scale[c] + shift[c]).collect();
+        let new_b: Vec<f32> = (0..cout)
+            .map(|c| bias.as_ref().map_or(0.0, |b| b[c]) * scale[c] + shift[c])
+            .collect();
         let origin = g.nodes[a].origin.clone();
         let wv = g.constant(new_w, &origin);
-        let bv = g.constant(Tensor::new(vec![cout], new_b).expect("cout elements"), &origin);
+        let bv = g.constant(
+            Tensor::new(vec![cout], new_b).expect("cout elements"),
+            &origin,
+        );
         let x = g.nodes[a].inputs[0];
         g.nodes[a].inputs = vec![x, wv, bv];
         redirect(g, b, a);
+        // `b` is dead now; it must not count as a reader of `a` for the passes that follow.
+        g.nodes[b].inputs.clear();
     }
 }
 
@@ -98,8 +114,12 @@ pub fn fold_affine(g: &mut Graph) {
 pub fn fuse_activations(g: &mut Graph) {
     let mut uses = use_counts(g);
     for b in 0..g.nodes.len() {
-        let Op::Unary(act) = g.nodes[b].op else { continue };
-        let Some(&a) = g.nodes[b].inputs.first() else { continue };
+        let Op::Unary(act) = g.nodes[b].op else {
+            continue;
+        };
+        let Some(&a) = g.nodes[b].inputs.first() else {
+            continue;
+        };
         if uses[a] != 1 {
             continue;
         }
@@ -114,12 +134,17 @@ pub fn fuse_activations(g: &mut Graph) {
         *slot = act;
         uses[b] = 0;
         redirect(g, b, a);
+        g.nodes[b].inputs.clear();
         uses[a] = use_counts_of(g, a);
     }
 }
 
 fn use_counts_of(g: &Graph, v: ValueId) -> usize {
-    g.nodes.iter().map(|n| n.inputs.iter().filter(|&&i| i == v).count()).sum::<usize>() + g.outputs.iter().filter(|&&o| o == v).count()
+    g.nodes
+        .iter()
+        .map(|n| n.inputs.iter().filter(|&&i| i == v).count())
+        .sum::<usize>()
+        + g.outputs.iter().filter(|&&o| o == v).count()
 }
 
 /// Drop nodes no output depends on; put constants first (so a pass may add constants at the
@@ -139,7 +164,10 @@ pub fn compact(g: &mut Graph) {
         }
     }
     let is_const = |node: &Node| matches!(node.op, Op::Constant(_));
-    let order: Vec<usize> = (0..n).filter(|&i| live[i] && is_const(&g.nodes[i])).chain((0..n).filter(|&i| live[i] && !is_const(&g.nodes[i]))).collect();
+    let order: Vec<usize> = (0..n)
+        .filter(|&i| live[i] && is_const(&g.nodes[i]))
+        .chain((0..n).filter(|&i| live[i] && !is_const(&g.nodes[i])))
+        .collect();
     let mut new_index = vec![usize::MAX; n];
     for (k, &i) in order.iter().enumerate() {
         new_index[i] = k;
@@ -157,5 +185,82 @@ pub fn compact(g: &mut Graph) {
         .collect();
     for o in &mut g.outputs {
         *o = new_index[*o];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::{Conv2d, Padding};
+
+    /// conv -> affine -> relu6 collapses into one conv with folded weights and a fused epilogue.
+    #[test]
+    fn conv_affine_relu_collapses() {
+        let mut g = Graph::default();
+        let x = g.push(Op::Input { index: 0 }, vec![], "x");
+        let w = g.constant(Tensor::new(vec![1, 1, 1, 2], vec![1.0, 2.0]).unwrap(), "c");
+        let conv = Conv2d {
+            kernel: [1, 1],
+            stride: [1, 1],
+            dilation: [1, 1],
+            padding: Padding::Valid,
+            groups: 1,
+            activation: Activation::Linear,
+        };
+        let c = g.push(Op::Conv2d(conv), vec![x, w], "c");
+        let s = g.constant(Tensor::new(vec![2], vec![3.0, 4.0]).unwrap(), "bn");
+        let t = g.constant(Tensor::new(vec![2], vec![0.5, -1.0]).unwrap(), "bn");
+        let a = g.push(Op::ChannelAffine, vec![c, s, t], "bn");
+        let r = g.push(Op::Unary(Activation::Relu6), vec![a], "relu");
+        g.outputs = vec![r];
+        optimize(&mut g);
+        let convs: Vec<&Node> = g
+            .nodes
+            .iter()
+            .filter(|n| matches!(n.op, Op::Conv2d(_)))
+            .collect();
+        assert_eq!(convs.len(), 1);
+        assert_eq!(
+            g.nodes.len(),
+            4,
+            "input, folded weight, folded bias, conv: {:?}",
+            g.nodes
+        );
+        let Op::Conv2d(c) = &convs[0].op else {
+            unreachable!()
+        };
+        assert_eq!(c.activation, Activation::Relu6);
+        assert_eq!(
+            g.as_constant(convs[0].inputs[1]).unwrap().data(),
+            &[3.0, 8.0]
+        );
+        assert_eq!(
+            g.as_constant(convs[0].inputs[2]).unwrap().data(),
+            &[0.5, -1.0]
+        );
+        assert!(matches!(g.nodes[g.outputs[0]].op, Op::Conv2d(_)));
+    }
+
+    /// A conv whose output is also read elsewhere keeps its affine.
+    #[test]
+    fn shared_conv_output_is_not_folded() {
+        let mut g = Graph::default();
+        let x = g.push(Op::Input { index: 0 }, vec![], "x");
+        let w = g.constant(Tensor::new(vec![1, 1, 1, 1], vec![1.0]).unwrap(), "c");
+        let conv = Conv2d {
+            kernel: [1, 1],
+            stride: [1, 1],
+            dilation: [1, 1],
+            padding: Padding::Valid,
+            groups: 1,
+            activation: Activation::Linear,
+        };
+        let c = g.push(Op::Conv2d(conv), vec![x, w], "c");
+        let s = g.constant(Tensor::new(vec![1], vec![3.0]).unwrap(), "bn");
+        let t = g.constant(Tensor::new(vec![1], vec![1.0]).unwrap(), "bn");
+        let a = g.push(Op::ChannelAffine, vec![c, s, t], "bn");
+        g.outputs = vec![a, c];
+        optimize(&mut g);
+        assert!(g.nodes.iter().any(|n| matches!(n.op, Op::ChannelAffine)));
     }
 }

@@ -12,7 +12,13 @@ pub struct Tensor {
 impl std::fmt::Debug for Tensor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let head: Vec<f32> = self.data.iter().take(6).copied().collect();
-        write!(f, "Tensor{:?} {:?}{}", self.shape, head, if self.data.len() > 6 { "…" } else { "" })
+        write!(
+            f,
+            "Tensor{:?} {:?}{}",
+            self.shape,
+            head,
+            if self.data.len() > 6 { "…" } else { "" }
+        )
     }
 }
 
@@ -26,19 +32,28 @@ impl Tensor {
     pub fn new(shape: Vec<usize>, data: Vec<f32>) -> Result<Self> {
         match element_count(&shape) {
             Some(n) if n == data.len() => Ok(Tensor { shape, data }),
-            _ => Err(CoreError::DataLength { shape, len: data.len() }),
+            _ => Err(CoreError::DataLength {
+                shape,
+                len: data.len(),
+            }),
         }
     }
 
     /// A tensor filled with zeros.
     pub fn zeros(shape: Vec<usize>) -> Self {
         let n = element_count(&shape).expect("shape overflow in Tensor::zeros");
-        Tensor { shape, data: vec![0.0; n] }
+        Tensor {
+            shape,
+            data: vec![0.0; n],
+        }
     }
 
     /// A rank-0 tensor.
     pub fn scalar(v: f32) -> Self {
-        Tensor { shape: vec![], data: vec![v] }
+        Tensor {
+            shape: vec![],
+            data: vec![v],
+        }
     }
 
     pub fn shape(&self) -> &[usize] {

@@ -10,7 +10,9 @@ fn dense(name: &str, units: usize, inbound: &str) -> serde_json::Value {
 }
 
 fn model(layers: Vec<serde_json::Value>, outputs: &[&str]) -> webinfer_tfjs::LayersModel {
-    let mut all = vec![json!({"class_name": "InputLayer", "config": {"name": "x", "batch_input_shape": [null, 3], "dtype": "float32"}, "name": "x", "inbound_nodes": []})];
+    let mut all = vec![
+        json!({"class_name": "InputLayer", "config": {"name": "x", "batch_input_shape": [null, 3], "dtype": "float32"}, "name": "x", "inbound_nodes": []}),
+    ];
     all.extend(layers);
     let outs: Vec<_> = outputs.iter().map(|o| json!([o, 0, 0])).collect();
     let topo = json!({"class_name": "Model", "config": {"name": "m", "layers": all, "input_layers": [["x", 0, 0]], "output_layers": outs}});
@@ -18,7 +20,11 @@ fn model(layers: Vec<serde_json::Value>, outputs: &[&str]) -> webinfer_tfjs::Lay
 }
 
 fn w(name: &str, shape: &[usize]) -> DecodedWeight {
-    DecodedWeight { name: name.into(), shape: shape.to_vec(), data: TensorData::F32(vec![0.5; shape.iter().product()]) }
+    DecodedWeight {
+        name: name.into(),
+        shape: shape.to_vec(),
+        data: TensorData::F32(vec![0.5; shape.iter().product()]),
+    }
 }
 
 #[test]
@@ -28,22 +34,38 @@ fn unknown_layers_are_named_together() {
     let mut b = dense("b", 2, "a");
     b["class_name"] = "Wibble".into();
     let err = lower::lower_layers_model(&model(vec![a, b], &["b"]), vec![]).unwrap_err();
-    assert!(matches!(&err, CoreError::UnknownLayers(v) if v.len() == 2), "{err}");
+    assert!(
+        matches!(&err, CoreError::UnknownLayers(v) if v.len() == 2),
+        "{err}"
+    );
     let msg = err.to_string();
-    assert!(msg.contains("Frobnicate (layer \"a\")") && msg.contains("Wibble (layer \"b\")"), "{msg}");
+    assert!(
+        msg.contains("Frobnicate (layer \"a\")") && msg.contains("Wibble (layer \"b\")"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn missing_surplus_and_misshapen_weights() {
     let m = model(vec![dense("d", 2, "x")], &["d"]);
     let err = lower::lower_layers_model(&m, vec![]).unwrap_err();
-    assert!(err.to_string().contains("missing weight \"d/kernel\""), "{err}");
+    assert!(
+        err.to_string().contains("missing weight \"d/kernel\""),
+        "{err}"
+    );
 
-    let err = lower::lower_layers_model(&m, vec![w("d/kernel", &[3, 2]), w("extra/kernel", &[1])]).unwrap_err();
-    assert!(matches!(&err, CoreError::SurplusWeights(v) if v == &["extra/kernel".to_string()]), "{err}");
+    let err = lower::lower_layers_model(&m, vec![w("d/kernel", &[3, 2]), w("extra/kernel", &[1])])
+        .unwrap_err();
+    assert!(
+        matches!(&err, CoreError::SurplusWeights(v) if v == &["extra/kernel".to_string()]),
+        "{err}"
+    );
 
     let err = lower::lower_layers_model(&m, vec![w("d/kernel", &[3, 5])]).unwrap_err();
-    assert!(err.to_string().contains("d/kernel") && err.to_string().contains("[3, 5]"), "{err}");
+    assert!(
+        err.to_string().contains("d/kernel") && err.to_string().contains("[3, 5]"),
+        "{err}"
+    );
 }
 
 #[test]

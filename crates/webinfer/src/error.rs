@@ -6,10 +6,16 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, Error)]
 pub enum Error {
     #[error("{path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
 
     #[error("{path}: {source}")]
-    Format { path: String, source: webinfer_tfjs::FormatError },
+    Format {
+        path: String,
+        source: webinfer_tfjs::FormatError,
+    },
 
     #[error(transparent)]
     Core(#[from] webinfer_core::CoreError),
@@ -26,6 +32,9 @@ pub enum Error {
 
 impl From<webinfer_tfjs::FormatError> for Error {
     fn from(source: webinfer_tfjs::FormatError) -> Self {
-        Error::Format { path: "model.json".into(), source }
+        Error::Format {
+            path: "model.json".into(),
+            source,
+        }
     }
 }

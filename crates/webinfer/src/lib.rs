@@ -55,7 +55,9 @@ impl std::str::FromStr for BackendChoice {
             "auto" => Ok(BackendChoice::Auto),
             "cpu" => Ok(BackendChoice::Cpu),
             "gpu" | "webgpu" => Ok(BackendChoice::Gpu),
-            other => Err(Error::Unsupported(format!("unknown backend \"{other}\" (expected auto, cpu or gpu)"))),
+            other => Err(Error::Unsupported(format!(
+                "unknown backend \"{other}\" (expected auto, cpu or gpu)"
+            ))),
         }
     }
 }
@@ -112,7 +114,11 @@ pub struct Model {
 
 impl std::fmt::Debug for Model {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Model").field("backend", &self.backend_name()).field("inputs", &self.inputs).field("outputs", &self.outputs).finish()
+        f.debug_struct("Model")
+            .field("backend", &self.backend_name())
+            .field("inputs", &self.inputs)
+            .field("outputs", &self.outputs)
+            .finish()
     }
 }
 
@@ -125,39 +131,77 @@ impl Model {
     /// Load `model.json` and its shards from files.
     pub async fn load_with(path: impl AsRef<Path>, options: &LoadOptions) -> Result<Model> {
         let path = path.as_ref();
-        let json = std::fs::read(path).map_err(|source| Error::Io { path: path.display().to_string(), source })?;
+        let json = std::fs::read(path).map_err(|source| Error::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let mut read = |p: &str| -> Result<Vec<u8>> {
             let file: PathBuf = dir.join(p);
-            std::fs::read(&file).map_err(|source| Error::Io { path: file.display().to_string(), source })
+            std::fs::read(&file).map_err(|source| Error::Io {
+                path: file.display().to_string(),
+                source,
+            })
         };
-        Self::build(&json, &path.display().to_string(), &mut read, &dir.display().to_string(), options)
+        Self::build(
+            &json,
+            &path.display().to_string(),
+            &mut read,
+            &dir.display().to_string(),
+            options,
+        )
     }
 
     /// Load from bytes already in memory: `shards` maps each manifest path to its bytes.
-    pub fn from_memory(model_json: &[u8], shards: &HashMap<String, Vec<u8>>, options: &LoadOptions) -> Result<Model> {
+    pub fn from_memory(
+        model_json: &[u8],
+        shards: &HashMap<String, Vec<u8>>,
+        options: &LoadOptions,
+    ) -> Result<Model> {
         let mut get = |p: &str| -> Result<Vec<u8>> {
-            shards.get(p).cloned().ok_or_else(|| Error::Io { path: p.to_string(), source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such shard was given") })
+            shards.get(p).cloned().ok_or_else(|| Error::Io {
+                path: p.to_string(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "no such shard was given",
+                ),
+            })
         };
         Self::build(model_json, "model.json", &mut get, "", options)
     }
 
-    fn build(json: &[u8], json_name: &str, read_shard: &mut dyn FnMut(&str) -> Result<Vec<u8>>, base: &str, options: &LoadOptions) -> Result<Model> {
+    fn build(
+        json: &[u8],
+        json_name: &str,
+        read_shard: &mut dyn FnMut(&str) -> Result<Vec<u8>>,
+        base: &str,
+        options: &LoadOptions,
+    ) -> Result<Model> {
         let fmt_err = |path: &str| {
             let path = path.to_string();
-            move |source| Error::Format { path: path.clone(), source }
+            move |source| Error::Format {
+                path: path.clone(),
+                source,
+            }
         };
-        let parsed: ModelJson = webinfer_tfjs::parse_model_json(json, &options.limits).map_err(fmt_err(json_name))?;
+        let parsed: ModelJson =
+            webinfer_tfjs::parse_model_json(json, &options.limits).map_err(fmt_err(json_name))?;
         if parsed.format == ModelFormat::GraphModel {
-            return Err(Error::Unsupported(format!("{json_name}: graph-model files are not supported yet (only layers-model)")));
+            return Err(Error::Unsupported(format!(
+                "{json_name}: graph-model files are not supported yet (only layers-model)"
+            )));
         }
-        let topology = webinfer_tfjs::parse_layers_topology(&parsed.topology, &options.limits).map_err(fmt_err(json_name))?;
+        let topology = webinfer_tfjs::parse_layers_topology(&parsed.topology, &options.limits)
+            .map_err(fmt_err(json_name))?;
 
         // Refuse unknown layers before reading any shard.
         let unknown: Vec<(String, String)> = topology
             .layers
             .iter()
-            .filter(|l| l.class_name != "InputLayer" && webinfer_core::lower::find_layer(&l.class_name).is_none())
+            .filter(|l| {
+                l.class_name != "InputLayer"
+                    && webinfer_core::lower::find_layer(&l.class_name).is_none()
+            })
             .map(|l| (l.class_name.clone(), l.name.clone()))
             .collect();
         if !unknown.is_empty() {
@@ -171,8 +215,13 @@ impl Model {
                 bytes.push(read_shard(p)?);
             }
             let slices: Vec<&[u8]> = bytes.iter().map(Vec::as_slice).collect();
-            let where_ = if base.is_empty() { group.paths.join(", ") } else { format!("{base}/{}", group.paths.join(", ")) };
-            weights.extend(webinfer_tfjs::decode_group(group, gi, &slices).map_err(fmt_err(&where_))?);
+            let where_ = if base.is_empty() {
+                group.paths.join(", ")
+            } else {
+                format!("{base}/{}", group.paths.join(", "))
+            };
+            weights
+                .extend(webinfer_tfjs::decode_group(group, gi, &slices).map_err(fmt_err(&where_))?);
         }
 
         let mut dtypes: Vec<(String, usize)> = Vec::new();
@@ -192,7 +241,11 @@ impl Model {
             keras_version: topology.keras_version.clone(),
             generated_by: parsed.generated_by.clone(),
             converted_by: parsed.converted_by.clone(),
-            layers: topology.layers.iter().map(|l| (l.name.clone(), l.class_name.clone())).collect(),
+            layers: topology
+                .layers
+                .iter()
+                .map(|l| (l.name.clone(), l.class_name.clone()))
+                .collect(),
             weight_count: weights.len(),
             weight_bytes: parsed.total_weight_bytes(),
             weight_dtypes: dtypes,
@@ -210,15 +263,25 @@ impl Model {
             }
         }
 
-        let engine = match options.backend {
-            BackendChoice::Cpu | BackendChoice::Auto => Engine::Cpu(CpuBackend::new()),
-            BackendChoice::Gpu => {
-                return Err(Error::BackendUnavailable { requested: "gpu".into(), reason: "this build of webinfer has no GPU backend yet; use --backend cpu or auto".into() })
-            }
-        };
+        let engine =
+            match options.backend {
+                BackendChoice::Cpu | BackendChoice::Auto => Engine::Cpu(CpuBackend::new()),
+                BackendChoice::Gpu => return Err(Error::BackendUnavailable {
+                    requested: "gpu".into(),
+                    reason:
+                        "this build of webinfer has no GPU backend yet; use --backend cpu or auto"
+                            .into(),
+                }),
+            };
         let inputs = graph.inputs.iter().map(info_of).collect();
         let outputs = output_infos(&graph);
-        Ok(Model { graph, engine, inputs, outputs, stats })
+        Ok(Model {
+            graph,
+            engine,
+            inputs,
+            outputs,
+            stats,
+        })
     }
 
     pub fn inputs(&self) -> &[TensorInfo] {
@@ -246,12 +309,26 @@ impl Model {
     /// Every known dimension of each input must match the model's.
     pub async fn predict(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
         if inputs.len() != self.inputs.len() {
-            return Err(CoreError::InputCount { expected: self.inputs.len(), actual: inputs.len() }.into());
+            return Err(CoreError::InputCount {
+                expected: self.inputs.len(),
+                actual: inputs.len(),
+            }
+            .into());
         }
         for (index, (t, info)) in inputs.iter().zip(&self.inputs).enumerate() {
-            let fits = t.rank() == info.shape.len() && t.shape().iter().zip(&info.shape).all(|(a, e)| e.is_none_or(|e| e == *a));
+            let fits = t.rank() == info.shape.len()
+                && t.shape()
+                    .iter()
+                    .zip(&info.shape)
+                    .all(|(a, e)| e.is_none_or(|e| e == *a));
             if !fits {
-                return Err(CoreError::InputShape { index, name: info.name.clone(), expected: shape_text(&info.shape), actual: t.shape().to_vec() }.into());
+                return Err(CoreError::InputShape {
+                    index,
+                    name: info.name.clone(),
+                    expected: shape_text(&info.shape),
+                    actual: t.shape().to_vec(),
+                }
+                .into());
             }
         }
         match &self.engine {
@@ -261,12 +338,17 @@ impl Model {
 }
 
 fn info_of(spec: &InputSpec) -> TensorInfo {
-    TensorInfo { name: spec.name.clone(), shape: spec.shape.clone(), dtype: spec.dtype.clone() }
+    TensorInfo {
+        name: spec.name.clone(),
+        shape: spec.shape.clone(),
+        dtype: spec.dtype.clone(),
+    }
 }
 
 /// Output shapes inferred for batch 1 when the inputs are static (batch left open).
 fn output_infos(graph: &Graph) -> Vec<TensorInfo> {
-    let shapes = webinfer_core::lower::static_input_shapes(&graph.inputs, 1).and_then(|s| graph.infer_shapes(&s).ok());
+    let shapes = webinfer_core::lower::static_input_shapes(&graph.inputs, 1)
+        .and_then(|s| graph.infer_shapes(&s).ok());
     graph
         .outputs
         .iter()
@@ -274,7 +356,11 @@ fn output_infos(graph: &Graph) -> Vec<TensorInfo> {
         .map(|(&v, name)| TensorInfo {
             name: name.clone(),
             shape: match &shapes {
-                Some(s) => s[v].iter().enumerate().map(|(i, &d)| if i == 0 { None } else { Some(d) }).collect(),
+                Some(s) => s[v]
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &d)| if i == 0 { None } else { Some(d) })
+                    .collect(),
                 None => vec![],
             },
             dtype: "float32".into(),
@@ -284,5 +370,12 @@ fn output_infos(graph: &Graph) -> Vec<TensorInfo> {
 
 /// `[null,224,224,3]`-style text for a partially known shape.
 pub fn shape_text(shape: &[Option<usize>]) -> String {
-    format!("[{}]", shape.iter().map(|d| d.map_or("null".to_string(), |d| d.to_string())).collect::<Vec<_>>().join(","))
+    format!(
+        "[{}]",
+        shape
+            .iter()
+            .map(|d| d.map_or("null".to_string(), |d| d.to_string()))
+            .collect::<Vec<_>>()
+            .join(",")
+    )
 }

@@ -4,18 +4,41 @@ use super::{Act, LayerCtx, LayerDef};
 use crate::error::Result;
 use crate::ir::{Activation, Op, ValueId};
 
-pub const ACTIVATION: LayerDef = LayerDef { classes: &["Activation"], lower: activation };
-pub const RELU: LayerDef = LayerDef { classes: &["ReLU"], lower: relu };
-pub const LEAKY_RELU: LayerDef = LayerDef { classes: &["LeakyReLU"], lower: leaky_relu };
-pub const ELU: LayerDef = LayerDef { classes: &["ELU"], lower: elu };
-pub const PRELU: LayerDef = LayerDef { classes: &["PReLU"], lower: prelu };
-pub const SOFTMAX: LayerDef = LayerDef { classes: &["Softmax"], lower: softmax };
-pub const THRESHOLDED_RELU: LayerDef = LayerDef { classes: &["ThresholdedReLU"], lower: thresholded_relu };
+pub const ACTIVATION: LayerDef = LayerDef {
+    classes: &["Activation"],
+    lower: activation,
+};
+pub const RELU: LayerDef = LayerDef {
+    classes: &["ReLU"],
+    lower: relu,
+};
+pub const LEAKY_RELU: LayerDef = LayerDef {
+    classes: &["LeakyReLU"],
+    lower: leaky_relu,
+};
+pub const ELU: LayerDef = LayerDef {
+    classes: &["ELU"],
+    lower: elu,
+};
+pub const PRELU: LayerDef = LayerDef {
+    classes: &["PReLU"],
+    lower: prelu,
+};
+pub const SOFTMAX: LayerDef = LayerDef {
+    classes: &["Softmax"],
+    lower: softmax,
+};
+pub const THRESHOLDED_RELU: LayerDef = LayerDef {
+    classes: &["ThresholdedReLU"],
+    lower: thresholded_relu,
+};
 
 fn thresholded_relu(cx: &mut LayerCtx, inputs: &[ValueId]) -> Result<Vec<ValueId>> {
     let x = cx.one(inputs)?;
     let theta = cx.f32_or("theta", 1.0)?;
-    Ok(vec![cx.push(Op::Unary(Activation::Thresholded(theta)), vec![x])])
+    Ok(vec![
+        cx.push(Op::Unary(Activation::Thresholded(theta)), vec![x])
+    ])
 }
 
 /// An activation name as tfjs and Keras write it in configs (snake_case or camelCase).
@@ -63,7 +86,11 @@ fn relu(cx: &mut LayerCtx, inputs: &[ValueId]) -> Result<Vec<ValueId>> {
         (Some(m), s) if s == 0.0 && m == 6.0 => Activation::Relu6,
         (Some(m), s) if s == 0.0 => Activation::ReluMax(m),
         (None, s) => Activation::LeakyRelu(s),
-        (Some(m), s) => return Err(cx.err(format!("max_value {m} together with negative_slope {s} is not supported"))),
+        (Some(m), s) => {
+            return Err(cx.err(format!(
+                "max_value {m} together with negative_slope {s} is not supported"
+            )))
+        }
     };
     Ok(vec![cx.push(Op::Unary(a), vec![x])])
 }
@@ -75,7 +102,9 @@ fn leaky_relu(cx: &mut LayerCtx, inputs: &[ValueId]) -> Result<Vec<ValueId>> {
         Some(a) => a,
         None => cx.f32_or("negative_slope", 0.3)?,
     };
-    Ok(vec![cx.push(Op::Unary(Activation::LeakyRelu(alpha)), vec![x])])
+    Ok(vec![
+        cx.push(Op::Unary(Activation::LeakyRelu(alpha)), vec![x])
+    ])
 }
 
 fn elu(cx: &mut LayerCtx, inputs: &[ValueId]) -> Result<Vec<ValueId>> {
@@ -92,7 +121,9 @@ fn prelu(cx: &mut LayerCtx, inputs: &[ValueId]) -> Result<Vec<ValueId>> {
     let mut expected: Vec<Option<usize>> = vec![None; rank.saturating_sub(1)];
     for &a in &shared {
         if a < 1 || a as usize >= rank {
-            return Err(cx.err(format!("shared_axes {shared:?} out of range for a rank-{rank} input")));
+            return Err(cx.err(format!(
+                "shared_axes {shared:?} out of range for a rank-{rank} input"
+            )));
         }
         expected[a as usize - 1] = Some(1);
     }

@@ -4,10 +4,22 @@ use super::{Act, LayerCtx, LayerDef};
 use crate::error::Result;
 use crate::ir::{Activation, Conv2d, Op, ValueId};
 
-pub const CONV2D: LayerDef = LayerDef { classes: &["Conv2D", "Convolution2D"], lower: conv2d };
-pub const DEPTHWISE_CONV2D: LayerDef = LayerDef { classes: &["DepthwiseConv2D"], lower: depthwise_conv2d };
-pub const SEPARABLE_CONV2D: LayerDef = LayerDef { classes: &["SeparableConv2D", "SeparableConvolution2D"], lower: separable_conv2d };
-pub const CONV2D_TRANSPOSE: LayerDef = LayerDef { classes: &["Conv2DTranspose", "Convolution2DTranspose"], lower: conv2d_transpose };
+pub const CONV2D: LayerDef = LayerDef {
+    classes: &["Conv2D", "Convolution2D"],
+    lower: conv2d,
+};
+pub const DEPTHWISE_CONV2D: LayerDef = LayerDef {
+    classes: &["DepthwiseConv2D"],
+    lower: depthwise_conv2d,
+};
+pub const SEPARABLE_CONV2D: LayerDef = LayerDef {
+    classes: &["SeparableConv2D", "SeparableConvolution2D"],
+    lower: separable_conv2d,
+};
+pub const CONV2D_TRANSPOSE: LayerDef = LayerDef {
+    classes: &["Conv2DTranspose", "Convolution2DTranspose"],
+    lower: conv2d_transpose,
+};
 
 /// The geometry every 2-D convolution layer shares.
 fn geometry(cx: &LayerCtx, activation: Activation) -> Result<Conv2d> {
@@ -18,7 +30,14 @@ fn geometry(cx: &LayerCtx, activation: Activation) -> Result<Conv2d> {
     if kernel.contains(&0) || stride.contains(&0) || dilation.contains(&0) {
         return Err(cx.err(format!("kernel_size {kernel:?}, strides {stride:?} and dilation_rate {dilation:?} must be positive")));
     }
-    Ok(Conv2d { kernel, stride, dilation, padding: cx.padding()?, groups: 1, activation })
+    Ok(Conv2d {
+        kernel,
+        stride,
+        dilation,
+        padding: cx.padding()?,
+        groups: 1,
+        activation,
+    })
 }
 
 /// Split a config activation into the part a conv epilogue fuses and the rest.
@@ -38,14 +57,23 @@ fn finish(cx: &mut LayerCtx, y: ValueId, rest: Option<Act>) -> Vec<ValueId> {
 
 fn conv2d(cx: &mut LayerCtx, inputs: &[ValueId]) -> Result<Vec<ValueId>> {
     let x = cx.one(inputs)?;
-    let filters = cx.layer.get_usize("filters")?.ok_or_else(|| cx.err("config.filters is required"))?;
+    let filters = cx
+        .layer
+        .get_usize("filters")?
+        .ok_or_else(|| cx.err("config.filters is required"))?;
     let (fused, rest) = split(cx.activation()?);
     let mut g = geometry(cx, fused)?;
     g.groups = cx.usize_or("groups", 1)?.max(1);
     if filters % g.groups != 0 {
-        return Err(cx.err(format!("filters {filters} is not divisible by groups {}", g.groups)));
+        return Err(cx.err(format!(
+            "filters {filters} is not divisible by groups {}",
+            g.groups
+        )));
     }
-    let kernel = cx.weight("kernel", &[Some(g.kernel[0]), Some(g.kernel[1]), None, Some(filters)])?;
+    let kernel = cx.weight(
+        "kernel",
+        &[Some(g.kernel[0]), Some(g.kernel[1]), None, Some(filters)],
+    )?;
     let mut operands = vec![x, kernel];
     if cx.bool_or("use_bias", true)? {
         operands.push(cx.weight("bias", &[Some(filters)])?);
@@ -59,7 +87,10 @@ fn depthwise_conv2d(cx: &mut LayerCtx, inputs: &[ValueId]) -> Result<Vec<ValueId
     let mult = cx.usize_or("depth_multiplier", 1)?;
     let (fused, rest) = split(cx.activation()?);
     let g = geometry(cx, fused)?;
-    let kernel = cx.weight("depthwise_kernel", &[Some(g.kernel[0]), Some(g.kernel[1]), None, Some(mult)])?;
+    let kernel = cx.weight(
+        "depthwise_kernel",
+        &[Some(g.kernel[0]), Some(g.kernel[1]), None, Some(mult)],
+    )?;
     let mut operands = vec![x, kernel];
     if cx.bool_or("use_bias", true)? {
         operands.push(cx.weight("bias", &[None])?);
@@ -72,35 +103,57 @@ fn depthwise_conv2d(cx: &mut LayerCtx, inputs: &[ValueId]) -> Result<Vec<ValueId
 /// that carries the bias and activation.
 fn separable_conv2d(cx: &mut LayerCtx, inputs: &[ValueId]) -> Result<Vec<ValueId>> {
     let x = cx.one(inputs)?;
-    let filters = cx.layer.get_usize("filters")?.ok_or_else(|| cx.err("config.filters is required"))?;
+    let filters = cx
+        .layer
+        .get_usize("filters")?
+        .ok_or_else(|| cx.err("config.filters is required"))?;
     // tfjs drops depth_multiplier when it saves a SeparableConv2D: the weight's shape is the truth.
     let mult = cx.layer.get_usize("depth_multiplier")?;
     let (fused, rest) = split(cx.activation()?);
     let g = geometry(cx, Activation::Linear)?;
-    let dw = cx.weight("depthwise_kernel", &[Some(g.kernel[0]), Some(g.kernel[1]), None, mult])?;
+    let dw = cx.weight(
+        "depthwise_kernel",
+        &[Some(g.kernel[0]), Some(g.kernel[1]), None, mult],
+    )?;
     let pw = cx.weight("pointwise_kernel", &[Some(1), Some(1), None, Some(filters)])?;
     let mid = cx.push(Op::DepthwiseConv2d(g), vec![x, dw]);
     let mut operands = vec![mid, pw];
     if cx.bool_or("use_bias", true)? {
         operands.push(cx.weight("bias", &[Some(filters)])?);
     }
-    let point = Conv2d { kernel: [1, 1], stride: [1, 1], dilation: [1, 1], padding: crate::ir::Padding::Valid, groups: 1, activation: fused };
+    let point = Conv2d {
+        kernel: [1, 1],
+        stride: [1, 1],
+        dilation: [1, 1],
+        padding: crate::ir::Padding::Valid,
+        groups: 1,
+        activation: fused,
+    };
     let y = cx.push(Op::Conv2d(point), operands);
     Ok(finish(cx, y, rest))
 }
 
 fn conv2d_transpose(cx: &mut LayerCtx, inputs: &[ValueId]) -> Result<Vec<ValueId>> {
     let x = cx.one(inputs)?;
-    let filters = cx.layer.get_usize("filters")?.ok_or_else(|| cx.err("config.filters is required"))?;
+    let filters = cx
+        .layer
+        .get_usize("filters")?
+        .ok_or_else(|| cx.err("config.filters is required"))?;
     let (fused, rest) = split(cx.activation()?);
     let g = geometry(cx, fused)?;
     if g.dilation != [1, 1] {
         return Err(cx.err("dilation_rate other than 1 is not supported for Conv2DTranspose"));
     }
-    if !matches!(cx.layer.config.get("output_padding"), None | Some(serde_json::Value::Null)) {
+    if !matches!(
+        cx.layer.config.get("output_padding"),
+        None | Some(serde_json::Value::Null)
+    ) {
         return Err(cx.err("output_padding is not supported"));
     }
-    let kernel = cx.weight("kernel", &[Some(g.kernel[0]), Some(g.kernel[1]), Some(filters), None])?;
+    let kernel = cx.weight(
+        "kernel",
+        &[Some(g.kernel[0]), Some(g.kernel[1]), Some(filters), None],
+    )?;
     let mut operands = vec![x, kernel];
     if cx.bool_or("use_bias", true)? {
         operands.push(cx.weight("bias", &[Some(filters)])?);

@@ -5,13 +5,34 @@ use crate::error::Result;
 use crate::ir::{BinaryOp, Op, ValueId};
 use crate::tensor::Tensor;
 
-pub const ADD: LayerDef = LayerDef { classes: &["Add"], lower: add };
-pub const SUBTRACT: LayerDef = LayerDef { classes: &["Subtract"], lower: subtract };
-pub const MULTIPLY: LayerDef = LayerDef { classes: &["Multiply"], lower: multiply };
-pub const AVERAGE: LayerDef = LayerDef { classes: &["Average"], lower: average };
-pub const MAXIMUM: LayerDef = LayerDef { classes: &["Maximum"], lower: maximum };
-pub const MINIMUM: LayerDef = LayerDef { classes: &["Minimum"], lower: minimum };
-pub const CONCATENATE: LayerDef = LayerDef { classes: &["Concatenate"], lower: concatenate };
+pub const ADD: LayerDef = LayerDef {
+    classes: &["Add"],
+    lower: add,
+};
+pub const SUBTRACT: LayerDef = LayerDef {
+    classes: &["Subtract"],
+    lower: subtract,
+};
+pub const MULTIPLY: LayerDef = LayerDef {
+    classes: &["Multiply"],
+    lower: multiply,
+};
+pub const AVERAGE: LayerDef = LayerDef {
+    classes: &["Average"],
+    lower: average,
+};
+pub const MAXIMUM: LayerDef = LayerDef {
+    classes: &["Maximum"],
+    lower: maximum,
+};
+pub const MINIMUM: LayerDef = LayerDef {
+    classes: &["Minimum"],
+    lower: minimum,
+};
+pub const CONCATENATE: LayerDef = LayerDef {
+    classes: &["Concatenate"],
+    lower: concatenate,
+};
 
 /// Fold `op` over two or more inputs, left to right.
 fn fold(cx: &mut LayerCtx, inputs: &[ValueId], op: BinaryOp) -> Result<ValueId> {
@@ -56,14 +77,18 @@ fn minimum(cx: &mut LayerCtx, inputs: &[ValueId]) -> Result<Vec<ValueId>> {
 }
 
 fn concatenate(cx: &mut LayerCtx, inputs: &[ValueId]) -> Result<Vec<ValueId>> {
-    let first = *inputs.first().ok_or_else(|| cx.err("expects at least 1 input"))?;
+    let first = *inputs
+        .first()
+        .ok_or_else(|| cx.err("expects at least 1 input"))?;
     let rank = cx.rank(first);
     if inputs.iter().any(|&x| cx.rank(x) != rank) {
         return Err(cx.err("inputs have different ranks"));
     }
     let axis = match cx.layer.config.get("axis") {
         None | Some(serde_json::Value::Null) => -1,
-        Some(v) => v.as_i64().ok_or_else(|| cx.err("config.axis: expected an integer"))?,
+        Some(v) => v
+            .as_i64()
+            .ok_or_else(|| cx.err("config.axis: expected an integer"))?,
     };
     let axis = cx.axis(axis, rank)?;
     Ok(vec![cx.push(Op::Concat { axis }, inputs.to_vec())])

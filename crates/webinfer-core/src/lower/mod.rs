@@ -71,7 +71,9 @@ pub fn find_layer(class: &str) -> Option<&'static LayerDef> {
 
 /// All supported Keras class names (for docs and `webinfer inspect`).
 pub fn supported_layers() -> Vec<&'static str> {
-    let mut v: Vec<&str> = std::iter::once("InputLayer").chain(REGISTRY.iter().flat_map(|d| d.classes.iter().copied())).collect();
+    let mut v: Vec<&str> = std::iter::once("InputLayer")
+        .chain(REGISTRY.iter().flat_map(|d| d.classes.iter().copied()))
+        .collect();
     v.sort_unstable();
     v
 }
@@ -86,7 +88,11 @@ pub struct WeightStore {
 
 impl WeightStore {
     pub fn new(weights: Vec<DecodedWeight>) -> Self {
-        WeightStore { by_name: weights.into_iter().map(|w| (w.name.clone(), w)).collect(), used: HashSet::new(), nodes: HashMap::new() }
+        WeightStore {
+            by_name: weights.into_iter().map(|w| (w.name.clone(), w)).collect(),
+            used: HashSet::new(),
+            nodes: HashMap::new(),
+        }
     }
 
     /// The manifest name of weight `short` of layer `layer`: `layer/short` exactly, else the one
@@ -105,7 +111,12 @@ impl WeightStore {
     }
 
     fn unused(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.by_name.keys().filter(|k| !self.used.contains(*k)).cloned().collect();
+        let mut v: Vec<String> = self
+            .by_name
+            .keys()
+            .filter(|k| !self.used.contains(*k))
+            .cloned()
+            .collect();
         v.sort();
         v
     }
@@ -172,7 +183,9 @@ impl<'a> LayerCtx<'a> {
     pub fn axis(&self, axis: i64, rank: usize) -> Result<usize> {
         let a = if axis < 0 { axis + rank as i64 } else { axis };
         if a < 0 || a >= rank as i64 {
-            return Err(self.err(format!("axis {axis} is out of range for a rank-{rank} input")));
+            return Err(self.err(format!(
+                "axis {axis} is out of range for a rank-{rank} input"
+            )));
         }
         Ok(a as usize)
     }
@@ -186,7 +199,9 @@ impl<'a> LayerCtx<'a> {
         Ok(self.layer.usize_pair(key)?.unwrap_or(default))
     }
     pub fn pair_required(&self, key: &str) -> Result<[usize; 2]> {
-        self.layer.usize_pair(key)?.ok_or_else(|| self.err(format!("config.{key} is required")))
+        self.layer
+            .usize_pair(key)?
+            .ok_or_else(|| self.err(format!("config.{key} is required")))
     }
     pub fn f32_or(&self, key: &str, default: f32) -> Result<f32> {
         Ok(self.layer.get_f32(key)?.unwrap_or(default))
@@ -202,7 +217,9 @@ impl<'a> LayerCtx<'a> {
     pub fn channels_last(&self) -> Result<()> {
         match self.str_opt("data_format")?.as_deref() {
             None | Some("channels_last") => Ok(()),
-            Some(other) => Err(self.err(format!("data_format \"{other}\" is not supported (webinfer runs channels_last models)"))),
+            Some(other) => Err(self.err(format!(
+                "data_format \"{other}\" is not supported (webinfer runs channels_last models)"
+            ))),
         }
     }
 
@@ -210,7 +227,9 @@ impl<'a> LayerCtx<'a> {
         match self.str_opt("padding")?.as_deref() {
             None | Some("valid") => Ok(Padding::Valid),
             Some("same") => Ok(Padding::Same),
-            Some(other) => Err(self.err(format!("padding \"{other}\" is not supported (expected \"same\" or \"valid\")"))),
+            Some(other) => Err(self.err(format!(
+                "padding \"{other}\" is not supported (expected \"same\" or \"valid\")"
+            ))),
         }
     }
 
@@ -218,7 +237,8 @@ impl<'a> LayerCtx<'a> {
     pub fn activation(&self) -> Result<Act> {
         match self.layer.activation_name()? {
             None => Ok(Act::Elementwise(Activation::Linear)),
-            Some(name) => activations::parse_activation(&name).ok_or_else(|| self.err(format!("activation \"{name}\" is not supported"))),
+            Some(name) => activations::parse_activation(&name)
+                .ok_or_else(|| self.err(format!("activation \"{name}\" is not supported"))),
         }
     }
 
@@ -244,17 +264,30 @@ impl<'a> LayerCtx<'a> {
     /// (`None` entries are not checked).
     pub fn weight(&mut self, short: &str, expected: &[Option<usize>]) -> Result<ValueId> {
         self.weight_opt(short, expected)?
-            .ok_or_else(|| CoreError::MissingWeight { layer: self.layer.name.clone(), weight: format!("{}/{short}", self.layer.name) })
+            .ok_or_else(|| CoreError::MissingWeight {
+                layer: self.layer.name.clone(),
+                weight: format!("{}/{short}", self.layer.name),
+            })
     }
 
     /// Like [`LayerCtx::weight`], but `None` when the manifest has no such weight.
-    pub fn weight_opt(&mut self, short: &str, expected: &[Option<usize>]) -> Result<Option<ValueId>> {
-        let Some(full) = self.weights.resolve(&self.layer.name, short) else { return Ok(None) };
+    pub fn weight_opt(
+        &mut self,
+        short: &str,
+        expected: &[Option<usize>],
+    ) -> Result<Option<ValueId>> {
+        let Some(full) = self.weights.resolve(&self.layer.name, short) else {
+            return Ok(None);
+        };
         if let Some(&v) = self.weights.nodes.get(&full) {
             return Ok(Some(v));
         }
         let w = &self.weights.by_name[&full];
-        let fits = w.shape.len() == expected.len() && w.shape.iter().zip(expected).all(|(a, e)| e.is_none_or(|e| e == *a));
+        let fits = w.shape.len() == expected.len()
+            && w.shape
+                .iter()
+                .zip(expected)
+                .all(|(a, e)| e.is_none_or(|e| e == *a));
         if !fits {
             return Err(CoreError::WeightShape {
                 layer: self.layer.name.clone(),
@@ -271,7 +304,11 @@ impl<'a> LayerCtx<'a> {
     }
 
     /// Take weight `short` (if present) as a tensor rather than a graph node.
-    pub fn weight_tensor(&mut self, short: &str, expected: &[Option<usize>]) -> Result<Option<Tensor>> {
+    pub fn weight_tensor(
+        &mut self,
+        short: &str,
+        expected: &[Option<usize>],
+    ) -> Result<Option<Tensor>> {
         match self.weight_opt(short, expected)? {
             Some(v) => Ok(self.graph.as_constant(v).cloned()),
             None => Ok(None),
@@ -283,12 +320,20 @@ impl<'a> LayerCtx<'a> {
 fn input_spec(layer: &LayerSpec) -> Result<InputSpec> {
     let shape = match layer.get_shape("batch_input_shape")? {
         Some(s) => s,
-        None => layer
-            .get_shape("batch_shape")?
-            .ok_or_else(|| CoreError::layer(&layer.name, &layer.class_name, "config.batch_input_shape is required"))?,
+        None => layer.get_shape("batch_shape")?.ok_or_else(|| {
+            CoreError::layer(
+                &layer.name,
+                &layer.class_name,
+                "config.batch_input_shape is required",
+            )
+        })?,
     };
     let dtype = layer.get_str("dtype")?.unwrap_or("float32").to_string();
-    Ok(InputSpec { name: layer.name.clone(), shape, dtype })
+    Ok(InputSpec {
+        name: layer.name.clone(),
+        shape,
+        dtype,
+    })
 }
 
 /// Lower a parsed layers-model and its decoded weights into a [`Graph`].
@@ -318,9 +363,14 @@ pub fn lower_layers_model(model: &LayersModel, weights: Vec<DecodedWeight>) -> R
             .layers
             .iter()
             .find(|l| l.name == r.layer)
-            .ok_or_else(|| CoreError::Graph(format!("model input \"{}\" is not a layer", r.layer)))?;
+            .ok_or_else(|| {
+                CoreError::Graph(format!("model input \"{}\" is not a layer", r.layer))
+            })?;
         if layer.class_name != "InputLayer" {
-            return Err(CoreError::Graph(format!("model input \"{}\" is a {}, not an InputLayer", r.layer, layer.class_name)));
+            return Err(CoreError::Graph(format!(
+                "model input \"{}\" is a {}, not an InputLayer",
+                r.layer, layer.class_name
+            )));
         }
         let spec = input_spec(layer)?;
         ranks.push(spec.shape.len());
@@ -340,7 +390,10 @@ pub fn lower_layers_model(model: &LayersModel, weights: Vec<DecodedWeight>) -> R
         .collect();
     for l in &model.layers {
         if l.class_name == "InputLayer" && !values.contains_key(&(l.name.clone(), 0)) {
-            return Err(CoreError::Graph(format!("InputLayer \"{}\" is not among the model's inputs", l.name)));
+            return Err(CoreError::Graph(format!(
+                "InputLayer \"{}\" is not among the model's inputs",
+                l.name
+            )));
         }
     }
     while !pending.is_empty() {
@@ -355,12 +408,20 @@ pub fn lower_layers_model(model: &LayersModel, weights: Vec<DecodedWeight>) -> R
                 continue;
             };
             let def = find_layer(&layer.class_name).expect("checked above");
-            let mut ctx = LayerCtx { layer, graph: &mut graph, ranks: &mut ranks, weights: &mut store };
+            let mut ctx = LayerCtx {
+                layer,
+                graph: &mut graph,
+                ranks: &mut ranks,
+                weights: &mut store,
+            };
             let outs = (def.lower)(&mut ctx, &inputs)?;
             values.insert((layer.name.clone(), ni), outs);
         }
         if rest.len() == before {
-            let names: Vec<String> = rest.iter().map(|&(li, _)| format!("\"{}\"", model.layers[li].name)).collect();
+            let names: Vec<String> = rest
+                .iter()
+                .map(|&(li, _)| format!("\"{}\"", model.layers[li].name))
+                .collect();
             return Err(CoreError::Graph(format!(
                 "layers {} have inputs that are never produced (a cycle, or a reference to a missing layer)",
                 names.join(", ")
@@ -370,7 +431,9 @@ pub fn lower_layers_model(model: &LayersModel, weights: Vec<DecodedWeight>) -> R
     }
 
     for r in &model.outputs {
-        let v = lookup(&values, r).ok_or_else(|| CoreError::Graph(format!("model output \"{}\" is never produced", r.layer)))?;
+        let v = lookup(&values, r).ok_or_else(|| {
+            CoreError::Graph(format!("model output \"{}\" is never produced", r.layer))
+        })?;
         graph.outputs.push(v);
         graph.output_names.push(r.layer.clone());
     }
@@ -388,13 +451,22 @@ pub fn lower_layers_model(model: &LayersModel, weights: Vec<DecodedWeight>) -> R
 }
 
 fn lookup(values: &HashMap<(String, usize), Vec<ValueId>>, r: &TensorRef) -> Option<ValueId> {
-    values.get(&(r.layer.clone(), r.node_index))?.get(r.tensor_index).copied()
+    values
+        .get(&(r.layer.clone(), r.node_index))?
+        .get(r.tensor_index)
+        .copied()
 }
 
 /// The input shapes with the batch set to `batch`, when every other dim is known.
 pub fn static_input_shapes(inputs: &[InputSpec], batch: usize) -> Option<Vec<Vec<usize>>> {
     inputs
         .iter()
-        .map(|i| i.shape.iter().enumerate().map(|(k, d)| d.or(if k == 0 { Some(batch) } else { None })).collect::<Option<Vec<usize>>>())
+        .map(|i| {
+            i.shape
+                .iter()
+                .enumerate()
+                .map(|(k, d)| d.or(if k == 0 { Some(batch) } else { None }))
+                .collect::<Option<Vec<usize>>>()
+        })
         .collect()
 }

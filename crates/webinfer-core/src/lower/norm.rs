@@ -5,7 +5,10 @@ use crate::error::Result;
 use crate::ir::{Op, ValueId};
 use crate::tensor::Tensor;
 
-pub const BATCH_NORMALIZATION: LayerDef = LayerDef { classes: &["BatchNormalization"], lower: batch_norm };
+pub const BATCH_NORMALIZATION: LayerDef = LayerDef {
+    classes: &["BatchNormalization"],
+    lower: batch_norm,
+};
 
 /// `(x - mean) / sqrt(var + eps) * gamma + beta` as one per-channel affine
 /// `x * scale + shift`; the passes fold it into a preceding convolution.
@@ -22,11 +25,29 @@ fn batch_norm(cx: &mut LayerCtx, inputs: &[ValueId]) -> Result<Vec<ValueId>> {
         return Err(cx.err(format!("axis {axis} is not the last axis of a rank-{rank} input (only channels_last is supported)")));
     }
     let eps = cx.f32_or("epsilon", 1e-3)?;
-    let mean = cx.weight_tensor("moving_mean", &[None])?.ok_or_else(|| missing(cx, "moving_mean"))?;
+    let mean = cx
+        .weight_tensor("moving_mean", &[None])?
+        .ok_or_else(|| missing(cx, "moving_mean"))?;
     let c = mean.len();
-    let var = cx.weight_tensor("moving_variance", &[Some(c)])?.ok_or_else(|| missing(cx, "moving_variance"))?;
-    let gamma = if cx.bool_or("scale", true)? { Some(cx.weight_tensor("gamma", &[Some(c)])?.ok_or_else(|| missing(cx, "gamma"))?) } else { None };
-    let beta = if cx.bool_or("center", true)? { Some(cx.weight_tensor("beta", &[Some(c)])?.ok_or_else(|| missing(cx, "beta"))?) } else { None };
+    let var = cx
+        .weight_tensor("moving_variance", &[Some(c)])?
+        .ok_or_else(|| missing(cx, "moving_variance"))?;
+    let gamma = if cx.bool_or("scale", true)? {
+        Some(
+            cx.weight_tensor("gamma", &[Some(c)])?
+                .ok_or_else(|| missing(cx, "gamma"))?,
+        )
+    } else {
+        None
+    };
+    let beta = if cx.bool_or("center", true)? {
+        Some(
+            cx.weight_tensor("beta", &[Some(c)])?
+                .ok_or_else(|| missing(cx, "beta"))?,
+        )
+    } else {
+        None
+    };
 
     let mut scale = Vec::with_capacity(c);
     let mut shift = Vec::with_capacity(c);
@@ -42,5 +63,8 @@ fn batch_norm(cx: &mut LayerCtx, inputs: &[ValueId]) -> Result<Vec<ValueId>> {
 }
 
 fn missing(cx: &LayerCtx, w: &str) -> crate::error::CoreError {
-    crate::error::CoreError::MissingWeight { layer: cx.name().to_string(), weight: format!("{}/{w}", cx.name()) }
+    crate::error::CoreError::MissingWeight {
+        layer: cx.name().to_string(),
+        weight: format!("{}/{w}", cx.name()),
+    }
 }
