@@ -41,28 +41,54 @@ fn read_npy(p: &Path) -> Result<Tensor, String> {
 }
 
 fn numbered(dir: &Path, stem: &str) -> Vec<PathBuf> {
-    (0..).map(|i| dir.join(format!("{stem}_{i}.npy"))).take_while(|p| p.exists()).collect()
+    (0..)
+        .map(|i| dir.join(format!("{stem}_{i}.npy")))
+        .take_while(|p| p.exists())
+        .collect()
 }
 
 /// Run one fixture directory on `backend` and compare every output.
 /// Returns the max absolute difference and the top-1 indices (webinfer, tfjs) of output 0.
-fn run_fixture(dir: &Path, name: &str, backend: BackendChoice) -> Result<(f32, [Option<usize>; 2]), String> {
-    let opts = LoadOptions { backend, ..Default::default() };
-    let model = futures::executor::block_on(Model::load_with(dir.join("model.json"), &opts)).map_err(|e| format!("load: {e}"))?;
-    let inputs: Vec<Tensor> = numbered(dir, "input").iter().map(|p| read_npy(p)).collect::<Result<_, _>>()?;
-    let expected: Vec<Tensor> = numbered(dir, "expected").iter().map(|p| read_npy(p)).collect::<Result<_, _>>()?;
+fn run_fixture(
+    dir: &Path,
+    name: &str,
+    backend: BackendChoice,
+) -> Result<(f32, [Option<usize>; 2]), String> {
+    let opts = LoadOptions {
+        backend,
+        ..Default::default()
+    };
+    let model = futures::executor::block_on(Model::load_with(dir.join("model.json"), &opts))
+        .map_err(|e| format!("load: {e}"))?;
+    let inputs: Vec<Tensor> = numbered(dir, "input")
+        .iter()
+        .map(|p| read_npy(p))
+        .collect::<Result<_, _>>()?;
+    let expected: Vec<Tensor> = numbered(dir, "expected")
+        .iter()
+        .map(|p| read_npy(p))
+        .collect::<Result<_, _>>()?;
     if expected.is_empty() {
         return Err("no expected_0.npy".into());
     }
-    let got = futures::executor::block_on(model.predict(&inputs)).map_err(|e| format!("predict: {e}"))?;
+    let got =
+        futures::executor::block_on(model.predict(&inputs)).map_err(|e| format!("predict: {e}"))?;
     if got.len() != expected.len() {
-        return Err(format!("{} outputs, tfjs gave {}", got.len(), expected.len()));
+        return Err(format!(
+            "{} outputs, tfjs gave {}",
+            got.len(),
+            expected.len()
+        ));
     }
     let mut max_abs = 0f32;
     for (k, (g, w)) in got.iter().zip(&expected).enumerate() {
         let layer = &model.outputs()[k].name;
         if g.shape() != w.shape() {
-            return Err(format!("output {k} (layer \"{layer}\"): shape {:?}, tfjs {:?}", g.shape(), w.shape()));
+            return Err(format!(
+                "output {k} (layer \"{layer}\"): shape {:?}, tfjs {:?}",
+                g.shape(),
+                w.shape()
+            ));
         }
         for (i, (&a, &b)) in g.data().iter().zip(w.data()).enumerate() {
             let err = (a - b).abs();
@@ -80,7 +106,11 @@ fn run_fixture(dir: &Path, name: &str, backend: BackendChoice) -> Result<(f32, [
 }
 
 fn argmax(t: &Tensor) -> Option<usize> {
-    t.data().iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i)
+    t.data()
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map(|(i, _)| i)
 }
 
 fn unravel(mut i: usize, shape: &[usize]) -> Vec<usize> {
@@ -95,12 +125,30 @@ fn unravel(mut i: usize, shape: &[usize]) -> Vec<usize> {
 }
 
 fn describe(dir: &Path) -> String {
-    let Ok(text) = std::fs::read_to_string(dir.join("fixture.json")) else { return String::new() };
-    let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else { return String::new() };
-    let layers: Vec<&str> = v["layers"].as_array().map(|a| a.iter().filter_map(|x| x.as_str()).collect()).unwrap_or_default();
-    let opts: Vec<&str> = v["options"].as_array().map(|a| a.iter().filter_map(|x| x.as_str()).collect()).unwrap_or_default();
+    let Ok(text) = std::fs::read_to_string(dir.join("fixture.json")) else {
+        return String::new();
+    };
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return String::new();
+    };
+    let layers: Vec<&str> = v["layers"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|x| x.as_str()).collect())
+        .unwrap_or_default();
+    let opts: Vec<&str> = v["options"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|x| x.as_str()).collect())
+        .unwrap_or_default();
     let dtype = v["weight_dtype"].as_str().unwrap_or("?");
-    format!("{dtype:<8} {}{}", layers.join(" "), if opts.is_empty() { String::new() } else { format!(" [{}]", opts.join(", ")) })
+    format!(
+        "{dtype:<8} {}{}",
+        layers.join(" "),
+        if opts.is_empty() {
+            String::new()
+        } else {
+            format!(" [{}]", opts.join(", "))
+        }
+    )
 }
 
 fn main() -> ExitCode {
@@ -116,7 +164,13 @@ fn main() -> ExitCode {
     let index: Vec<String> = std::fs::read_to_string(fixtures.join("index.json"))
         .ok()
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .and_then(|v| v.as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect()))
+        .and_then(|v| {
+            v.as_array().map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect()
+            })
+        })
         .unwrap_or_default();
     if index.is_empty() {
         eprintln!("conformance: tests/fixtures/index.json is missing or empty");
@@ -125,7 +179,12 @@ fn main() -> ExitCode {
     for name in &index {
         let dir = fixtures.join(name);
         let r = run_fixture(&dir, name, backend).map(|(e, _)| e);
-        outcomes.push(Outcome { name: name.clone(), covers: describe(&dir), max_abs: *r.as_ref().unwrap_or(&f32::NAN), failure: r.err() });
+        outcomes.push(Outcome {
+            name: name.clone(),
+            covers: describe(&dir),
+            max_abs: *r.as_ref().unwrap_or(&f32::NAN),
+            failure: r.err(),
+        });
     }
 
     let real = root().join("tests/real/models");
@@ -134,23 +193,48 @@ fn main() -> ExitCode {
         let dir = real.join(name);
         if !dir.join("expected_0.npy").exists() {
             if require_real {
-                outcomes.push(Outcome { name: format!("real/{name}"), covers: String::new(), max_abs: f32::NAN, failure: Some(format!("{} is missing: run scripts/fetch-models.sh", dir.display())) });
+                outcomes.push(Outcome {
+                    name: format!("real/{name}"),
+                    covers: String::new(),
+                    max_abs: f32::NAN,
+                    failure: Some(format!(
+                        "{} is missing: run scripts/fetch-models.sh",
+                        dir.display()
+                    )),
+                });
             } else {
                 println!("skip real/{name}: not fetched (scripts/fetch-models.sh)");
             }
             continue;
         }
         // The real models must agree with tfjs on the top-1 class too.
-        let r = run_fixture(&dir, name, backend).and_then(|(e, [a, b])| if a == b { Ok(e) } else { Err(format!("top-1 class {a:?}, tfjs {b:?}")) });
-        outcomes.push(Outcome { name: format!("real/{name}"), covers: "nsfwjs@4.4.0 layers-model, uint8-quantized".into(), max_abs: *r.as_ref().unwrap_or(&f32::NAN), failure: r.err() });
+        let r = run_fixture(&dir, name, backend).and_then(|(e, [a, b])| {
+            if a == b {
+                Ok(e)
+            } else {
+                Err(format!("top-1 class {a:?}, tfjs {b:?}"))
+            }
+        });
+        outcomes.push(Outcome {
+            name: format!("real/{name}"),
+            covers: "nsfwjs@4.4.0 layers-model, uint8-quantized".into(),
+            max_abs: *r.as_ref().unwrap_or(&f32::NAN),
+            failure: r.err(),
+        });
     }
 
     println!("\nconformance against tfjs 4.22.0 (cpu backend), backend {backend:?}, tolerance |d| <= {ABS_TOL:e} + {REL_TOL:e}*|tfjs|");
-    println!("{:<34} {:>10}  {}", "fixture", "max |d|", "weights / layers");
+    println!(
+        "{:<34} {:>10}  {}",
+        "fixture", "max |d|", "weights / layers"
+    );
     let mut failed = 0;
     for o in &outcomes {
         let status = if o.failure.is_some() { "FAIL" } else { "ok" };
-        println!("{:<34} {:>10.3e}  {} {}", o.name, o.max_abs, o.covers, status);
+        println!(
+            "{:<34} {:>10.3e}  {} {}",
+            o.name, o.max_abs, o.covers, status
+        );
     }
     for o in &outcomes {
         if let Some(f) = &o.failure {

@@ -75,7 +75,13 @@ struct Args {
 
 fn parse(args: &[String], allow: &[&str]) -> Result<Args, CliError> {
     let mut model = None;
-    let mut a = Args { model: PathBuf::new(), inputs: vec![], backend: BackendChoice::Auto, out: None, runs: 1 };
+    let mut a = Args {
+        model: PathBuf::new(),
+        inputs: vec![],
+        backend: BackendChoice::Auto,
+        out: None,
+        runs: 1,
+    };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let flag = arg.as_str();
@@ -83,12 +89,22 @@ fn parse(args: &[String], allow: &[&str]) -> Result<Args, CliError> {
             if !allow.contains(&flag) {
                 return Err(CliError::Usage(format!("unknown option {flag}")));
             }
-            let value = it.next().ok_or_else(|| CliError::Usage(format!("{flag} needs a value")))?;
+            let value = it
+                .next()
+                .ok_or_else(|| CliError::Usage(format!("{flag} needs a value")))?;
             match flag {
                 "--input" => a.inputs.push(value.into()),
-                "--backend" => a.backend = value.parse().map_err(|e: webinfer::Error| CliError::Usage(e.to_string()))?,
+                "--backend" => {
+                    a.backend = value
+                        .parse()
+                        .map_err(|e: webinfer::Error| CliError::Usage(e.to_string()))?
+                }
                 "--out" => a.out = Some(value.into()),
-                "--runs" => a.runs = value.parse().ok().filter(|&n| n > 0).ok_or_else(|| CliError::Usage(format!("--runs needs a positive integer, got {value}")))?,
+                "--runs" => {
+                    a.runs = value.parse().ok().filter(|&n| n > 0).ok_or_else(|| {
+                        CliError::Usage(format!("--runs needs a positive integer, got {value}"))
+                    })?
+                }
                 _ => unreachable!("checked against allow"),
             }
         } else if model.is_none() {
@@ -102,7 +118,10 @@ fn parse(args: &[String], allow: &[&str]) -> Result<Args, CliError> {
 }
 
 fn load(a: &Args) -> Result<(Model, f64), CliError> {
-    let opts = LoadOptions { backend: a.backend, ..Default::default() };
+    let opts = LoadOptions {
+        backend: a.backend,
+        ..Default::default()
+    };
     let t = Instant::now();
     let model = futures::executor::block_on(Model::load_with(&a.model, &opts))?;
     Ok((model, t.elapsed().as_secs_f64() * 1e3))
@@ -113,7 +132,15 @@ fn inspect(args: &[String]) -> Result<(), CliError> {
     let (model, ms) = load(&a)?;
     let s = model.stats();
     println!("model      {}", a.model.display());
-    println!("format     {} ({}{})", s.format, s.model_class, s.keras_version.as_deref().map(|v| format!(", keras {v}")).unwrap_or_default());
+    println!(
+        "format     {} ({}{})",
+        s.format,
+        s.model_class,
+        s.keras_version
+            .as_deref()
+            .map(|v| format!(", keras {v}"))
+            .unwrap_or_default()
+    );
     if let Some(g) = &s.generated_by {
         println!("generated  {g}");
     }
@@ -126,8 +153,18 @@ fn inspect(args: &[String]) -> Result<(), CliError> {
     for o in model.outputs() {
         println!("output     {} {} {}", o.name, shape_text(&o.shape), o.dtype);
     }
-    let dtypes: Vec<String> = s.weight_dtypes.iter().map(|(d, n)| format!("{n} {d}")).collect();
-    println!("weights    {} tensors, {} bytes in {} shard(s) ({})", s.weight_count, s.weight_bytes, s.shard_count, dtypes.join(", "));
+    let dtypes: Vec<String> = s
+        .weight_dtypes
+        .iter()
+        .map(|(d, n)| format!("{n} {d}"))
+        .collect();
+    println!(
+        "weights    {} tensors, {} bytes in {} shard(s) ({})",
+        s.weight_count,
+        s.weight_bytes,
+        s.shard_count,
+        dtypes.join(", ")
+    );
     let mut classes: Vec<(String, usize)> = Vec::new();
     for (_, c) in &s.layers {
         match classes.iter_mut().find(|(n, _)| n == c) {
@@ -135,9 +172,27 @@ fn inspect(args: &[String]) -> Result<(), CliError> {
             None => classes.push((c.clone(), 1)),
         }
     }
-    println!("layers     {} ({})", s.layers.len(), classes.iter().map(|(c, n)| format!("{n} {c}")).collect::<Vec<_>>().join(", "));
-    println!("ir         {}", s.ops.iter().map(|(o, n)| format!("{n} {o}")).collect::<Vec<_>>().join(", "));
-    println!("backend    {} (auto picks cpu: this build has no GPU backend yet)", model.backend_name());
+    println!(
+        "layers     {} ({})",
+        s.layers.len(),
+        classes
+            .iter()
+            .map(|(c, n)| format!("{n} {c}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
+        "ir         {}",
+        s.ops
+            .iter()
+            .map(|(o, n)| format!("{n} {o}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
+        "backend    {} (auto picks cpu: this build has no GPU backend yet)",
+        model.backend_name()
+    );
     println!("load       {ms:.1} ms");
     Ok(())
 }
@@ -146,14 +201,24 @@ fn predict(args: &[String]) -> Result<(), CliError> {
     let a = parse(args, &["--input", "--backend", "--out", "--runs"])?;
     let (model, load_ms) = load(&a)?;
     if a.inputs.len() != model.inputs().len() {
-        let names: Vec<String> = model.inputs().iter().map(|i| format!("{} {}", i.name, shape_text(&i.shape))).collect();
-        return Err(CliError::Run(format!("the model takes {} input(s) ({}), {} --input given", names.len(), names.join(", "), a.inputs.len())));
+        let names: Vec<String> = model
+            .inputs()
+            .iter()
+            .map(|i| format!("{} {}", i.name, shape_text(&i.shape)))
+            .collect();
+        return Err(CliError::Run(format!(
+            "the model takes {} input(s) ({}), {} --input given",
+            names.len(),
+            names.join(", "),
+            a.inputs.len()
+        )));
     }
     let inputs: Vec<Tensor> = a
         .inputs
         .iter()
         .map(|p| {
-            let bytes = std::fs::read(p).map_err(|e| CliError::Run(format!("{}: {e}", p.display())))?;
+            let bytes =
+                std::fs::read(p).map_err(|e| CliError::Run(format!("{}: {e}", p.display())))?;
             npy::from_bytes(&bytes, &p.display().to_string()).map_err(CliError::from)
         })
         .collect::<Result<_, _>>()?;
@@ -166,13 +231,21 @@ fn predict(args: &[String]) -> Result<(), CliError> {
     }
     for (i, (o, info)) in outputs.iter().zip(model.outputs()).enumerate() {
         let head: Vec<String> = o.data().iter().take(8).map(|v| format!("{v:.6}")).collect();
-        println!("output_{i} {} {:?} [{}{}]", info.name, o.shape(), head.join(", "), if o.len() > 8 { ", ..." } else { "" });
+        println!(
+            "output_{i} {} {:?} [{}{}]",
+            info.name,
+            o.shape(),
+            head.join(", "),
+            if o.len() > 8 { ", ..." } else { "" }
+        );
     }
     if let Some(dir) = &a.out {
-        std::fs::create_dir_all(dir).map_err(|e| CliError::Run(format!("{}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| CliError::Run(format!("{}: {e}", dir.display())))?;
         for (i, o) in outputs.iter().enumerate() {
             let p = dir.join(format!("output_{i}.npy"));
-            std::fs::write(&p, npy::to_bytes(o)).map_err(|e| CliError::Run(format!("{}: {e}", p.display())))?;
+            std::fs::write(&p, npy::to_bytes(o))
+                .map_err(|e| CliError::Run(format!("{}: {e}", p.display())))?;
         }
     }
     let first = times[0];

@@ -21,8 +21,15 @@ fn copy_fixture(name: &str, tag: &str) -> PathBuf {
 }
 
 fn webinfer(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_webinfer")).args(args).output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    let out = Command::new(env!("CARGO_BIN_EXE_webinfer"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn s(p: &Path) -> &str {
@@ -32,8 +39,15 @@ fn s(p: &Path) -> &str {
 /// Exit 1 and exactly one line on stderr that contains every `needles`.
 fn assert_clear_error(args: &[&str], needles: &[&str]) {
     let (code, _, err) = webinfer(args);
-    assert_eq!(code, 1, "expected exit 1 for {args:?}, got {code}; stderr: {err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "expected one line on stderr, got: {err}");
+    assert_eq!(
+        code, 1,
+        "expected exit 1 for {args:?}, got {code}; stderr: {err}"
+    );
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "expected one line on stderr, got: {err}"
+    );
     assert!(err.starts_with("webinfer: error: "), "{err}");
     for n in needles {
         assert!(err.contains(n), "stderr should mention {n:?}: {err}");
@@ -45,8 +59,16 @@ fn inspect_lists_inputs_outputs_layers_and_weights() {
     let m = fixtures().join("functional_two_in_two_out/model.json");
     let (code, out, err) = webinfer(&["inspect", s(&m)]);
     assert_eq!(code, 0, "{err}");
-    assert_eq!(out.lines().filter(|l| l.starts_with("input ")).count(), 2, "{out}");
-    assert_eq!(out.lines().filter(|l| l.starts_with("output ")).count(), 2, "{out}");
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("input ")).count(),
+        2,
+        "{out}"
+    );
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("output ")).count(),
+        2,
+        "{out}"
+    );
     assert!(out.contains("weights ") && out.contains("bytes"), "{out}");
     assert!(out.contains("layers ") && out.contains("Dense"), "{out}");
 }
@@ -55,22 +77,52 @@ fn inspect_lists_inputs_outputs_layers_and_weights() {
 fn predict_writes_outputs_matching_tfjs() {
     let dir = fixtures().join("cnn_rich");
     let out_dir = std::env::temp_dir().join(format!("webinfer-cli-out-{}", std::process::id()));
-    let (code, out, err) = webinfer(&["predict", s(&dir.join("model.json")), "--input", s(&dir.join("input_0.npy")), "--backend", "cpu", "--out", s(&out_dir)]);
+    let (code, out, err) = webinfer(&[
+        "predict",
+        s(&dir.join("model.json")),
+        "--input",
+        s(&dir.join("input_0.npy")),
+        "--backend",
+        "cpu",
+        "--out",
+        s(&out_dir),
+    ]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("predict first"), "{out}");
-    let got = webinfer::npy::from_bytes(&std::fs::read(out_dir.join("output_0.npy")).unwrap(), "output_0").unwrap();
-    let want = webinfer::npy::from_bytes(&std::fs::read(dir.join("expected_0.npy")).unwrap(), "expected_0").unwrap();
+    let got = webinfer::npy::from_bytes(
+        &std::fs::read(out_dir.join("output_0.npy")).unwrap(),
+        "output_0",
+    )
+    .unwrap();
+    let want = webinfer::npy::from_bytes(
+        &std::fs::read(dir.join("expected_0.npy")).unwrap(),
+        "expected_0",
+    )
+    .unwrap();
     assert_eq!(got.shape(), want.shape());
     // Same tolerance as tests/conformance.rs.
     for (i, (a, b)) in got.data().iter().zip(want.data()).enumerate() {
-        assert!((a - b).abs() <= 1e-4 + 1e-3 * b.abs(), "cnn_rich element {i}: webinfer {a}, tfjs {b}");
+        assert!(
+            (a - b).abs() <= 1e-4 + 1e-3 * b.abs(),
+            "cnn_rich element {i}: webinfer {a}, tfjs {b}"
+        );
     }
 }
 
 #[test]
 fn gpu_backend_is_a_clear_error_until_it_exists() {
     let dir = fixtures().join("dense_sequential");
-    assert_clear_error(&["predict", s(&dir.join("model.json")), "--input", s(&dir.join("input_0.npy")), "--backend", "gpu"], &["gpu"]);
+    assert_clear_error(
+        &[
+            "predict",
+            s(&dir.join("model.json")),
+            "--input",
+            s(&dir.join("input_0.npy")),
+            "--backend",
+            "gpu",
+        ],
+        &["gpu"],
+    );
 }
 
 #[test]
@@ -79,14 +131,25 @@ fn truncated_shard() {
     let shard = dir.join("group1-shard1of1.bin");
     let bytes = std::fs::read(&shard).unwrap();
     std::fs::write(&shard, &bytes[..bytes.len() - 7]).unwrap();
-    assert_clear_error(&["predict", s(&dir.join("model.json")), "--input", s(&dir.join("input_0.npy"))], &["group1-shard1of1.bin", &format!("{}", bytes.len() - 7)]);
+    assert_clear_error(
+        &[
+            "predict",
+            s(&dir.join("model.json")),
+            "--input",
+            s(&dir.join("input_0.npy")),
+        ],
+        &["group1-shard1of1.bin", &format!("{}", bytes.len() - 7)],
+    );
 }
 
 #[test]
 fn missing_shard_file() {
     let dir = copy_fixture("cnn_rich", "missing");
     std::fs::remove_file(dir.join("group1-shard1of1.bin")).unwrap();
-    assert_clear_error(&["inspect", s(&dir.join("model.json"))], &["group1-shard1of1.bin"]);
+    assert_clear_error(
+        &["inspect", s(&dir.join("model.json"))],
+        &["group1-shard1of1.bin"],
+    );
 }
 
 #[test]
@@ -94,7 +157,10 @@ fn malformed_json() {
     let dir = copy_fixture("dense_sequential", "malformed");
     let text = std::fs::read_to_string(dir.join("model.json")).unwrap();
     std::fs::write(dir.join("model.json"), &text[..text.len() / 2]).unwrap();
-    assert_clear_error(&["inspect", s(&dir.join("model.json"))], &["model.json", "line"]);
+    assert_clear_error(
+        &["inspect", s(&dir.join("model.json"))],
+        &["model.json", "line"],
+    );
 }
 
 #[test]
@@ -102,12 +168,17 @@ fn unknown_layers_are_all_named_at_once() {
     let dir = copy_fixture("cnn_rich", "unknown");
     let text = std::fs::read_to_string(dir.join("model.json")).unwrap();
     let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let layers = v["modelTopology"]["config"]["layers"].as_array_mut().unwrap();
+    let layers = v["modelTopology"]["config"]["layers"]
+        .as_array_mut()
+        .unwrap();
     let n = layers.len();
     layers[n - 1]["class_name"] = "FancyLayer".into();
     layers[n - 2]["class_name"] = "OtherLayer".into();
     std::fs::write(dir.join("model.json"), v.to_string()).unwrap();
-    assert_clear_error(&["inspect", s(&dir.join("model.json"))], &["FancyLayer", "OtherLayer"]);
+    assert_clear_error(
+        &["inspect", s(&dir.join("model.json"))],
+        &["FancyLayer", "OtherLayer"],
+    );
 }
 
 #[test]
@@ -116,27 +187,47 @@ fn missing_weight() {
     let text = std::fs::read_to_string(dir.join("model.json")).unwrap();
     let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
     // Rename the first weight: its layer no longer finds it (and the renamed one is surplus).
-    let name = v["weightsManifest"][0]["weights"][0]["name"].as_str().unwrap().to_string();
+    let name = v["weightsManifest"][0]["weights"][0]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
     v["weightsManifest"][0]["weights"][0]["name"] = format!("{name}_renamed").into();
     std::fs::write(dir.join("model.json"), v.to_string()).unwrap();
-    assert_clear_error(&["inspect", s(&dir.join("model.json"))], &["missing weight", &name]);
+    assert_clear_error(
+        &["inspect", s(&dir.join("model.json"))],
+        &["missing weight", &name],
+    );
 }
 
 #[test]
 fn wrong_input_shape() {
     let dir = fixtures().join("cnn_rich");
     let other = fixtures().join("dense_sequential/input_0.npy");
-    assert_clear_error(&["predict", s(&dir.join("model.json")), "--input", s(&other)], &["input 0", "expected shape"]);
+    assert_clear_error(
+        &["predict", s(&dir.join("model.json")), "--input", s(&other)],
+        &["input 0", "expected shape"],
+    );
 }
 
 #[test]
 fn wrong_input_count_and_bad_npy() {
     let dir = fixtures().join("functional_two_in_two_out");
     let x = dir.join("input_0.npy");
-    assert_clear_error(&["predict", s(&dir.join("model.json")), "--input", s(&x)], &["2 input"]);
+    assert_clear_error(
+        &["predict", s(&dir.join("model.json")), "--input", s(&x)],
+        &["2 input"],
+    );
     let bad = std::env::temp_dir().join(format!("webinfer-cli-bad-{}.npy", std::process::id()));
     std::fs::write(&bad, b"not numpy").unwrap();
-    assert_clear_error(&["predict", s(&fixtures().join("dense_sequential/model.json")), "--input", s(&bad)], &["magic"]);
+    assert_clear_error(
+        &[
+            "predict",
+            s(&fixtures().join("dense_sequential/model.json")),
+            "--input",
+            s(&bad),
+        ],
+        &["magic"],
+    );
 }
 
 #[test]
