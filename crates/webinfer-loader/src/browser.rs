@@ -1,0 +1,409 @@
+//! Browser implementations (wasm32 only): [`BrowserTransport`] (`fetch` with
+//! the body read through a `ReadableStream` reader) and [`BrowserCache`] (the
+//! Cache API). Both work in a window and in a worker.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures::future::LocalBoxFuture;
+use futures::{Future, Stream};
+use js_sys::{Array, Promise, Reflect, Uint8Array};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{
+    Cache, CacheStorage, Headers, ReadableStreamDefaultReader, RequestCredentials, RequestInit,
+    ResponseInit, WorkerGlobalScope,
+};
+
+use crate::cache::{CacheEntry, CacheStore, EntryKind, EntryMeta};
+use crate::error::{CacheError, TransportError};
+use crate::transport::{Response, Transport};
+
+/// A [`Loader`](crate::Loader) over `fetch` and the Cache API: what a page or a worker uses.
+pub fn browser_loader() -> crate::Loader {
+    crate::Loader::new(BrowserTransport::new()).with_cache(BrowserCache::new())
+}
+
+/// The global scope: a window or a worker.
+enum Global {
+    Window(web_sys::Window),
+    Worker(WorkerGlobalScope),
+}
+
+fn global() -> Option<Global> {
+    let g = js_sys::global();
+    if let Some(w) = g.dyn_ref::<web_sys::Window>() {
+        return Some(Global::Window(w.clone()));
+    }
+    g.dyn_into::<WorkerGlobalScope>().ok().map(Global::Worker)
+}
+
+/// A readable message for a rejected promise or thrown value.
+pub(crate) fn js_message(value: &JsValue) -> String {
+    if let Some(e) = value.dyn_ref::<web_sys::DomException>() {
+        return format!("{}: {}", e.name(), e.message());
+    }
+    if let Some(e) = value.dyn_ref::<js_sys::Error>() {
+        return format!("{}: {}", String::from(e.name()), String::from(e.message()));
+    }
+    value.as_string().unwrap_or_else(|| format!("{value:?}"))
+}
+
+/// GETs with `fetch()` and streams the body with `ReadableStreamDefaultReader`.
+///
+/// `content_length` is the `Content-Length` header unless the response
+/// visibly carries a `Content-Encoding` other than `identity` (then `None`:
+/// the header counts compressed bytes). Cross-origin responses hide
+/// `Content-Encoding` unless the server exposes it; see
+/// [`LoadOptions::check_content_length`](crate::LoadOptions::check_content_length).
+#[derive(Debug, Clone, Default)]
+pub struct BrowserTransport {
+    credentials: Option<RequestCredentials>,
+}
+
+impl BrowserTransport {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The `credentials` mode of every request (default: the browser's, `same-origin`).
+    pub fn with_credentials(mut self, credentials: RequestCredentials) -> Self {
+        self.credentials = Some(credentials);
+        self
+    }
+
+    fn start_fetch(&self, url: &str) -> Result<Promise, TransportError> {
+        let init = RequestInit::new();
+        init.set_method("GET");
+        if let Some(c) = self.credentials {
+            init.set_credentials(c);
+        }
+        match global() {
+            Some(Global::Window(w)) => Ok(w.fetch_with_str_and_init(url, &init)),
+            Some(Global::Worker(w)) => Ok(w.fetch_with_str_and_init(url, &init)),
+            None => Err(TransportError::new(
+                "fetch() is not available in this JavaScript context",
+            )),
+        }
+    }
+}
+
+impl Transport for BrowserTransport {
+    fn get<'a>(&'a self, url: &'a str) -> LocalBoxFuture<'a, Result<Response<'a>, TransportError>> {
+        Box::pin(async move {
+            let promise = self.start_fetch(url)?;
+            let response: web_sys::Response = JsFuture::from(promise)
+                .await
+                .map_err(|e| TransportError::new(js_message(&e)))?
+                .dyn_into()
+                .map_err(|_| TransportError::new("fetch() did not resolve to a Response"))?;
+            let headers = response.headers();
+            let header = |name: &str| headers.get(name).ok().flatten();
+            let encoded = header("content-encoding")
+                .is_some_and(|e| !e.trim().eq_ignore_ascii_case("identity"));
+            let content_length = if encoded {
+                None
+            } else {
+                header("content-length").and_then(|v| v.trim().parse::<u64>().ok())
+            };
+            let body: futures::stream::LocalBoxStream<'a, Result<Vec<u8>, TransportError>> =
+                match response.body() {
+                    None => Box::pin(futures::stream::empty()),
+                    Some(stream) => {
+                        let reader: ReadableStreamDefaultReader =
+                            stream.get_reader().dyn_into().map_err(|_| {
+                                TransportError::new("the response body has no default reader")
+                            })?;
+                        Box::pin(ReaderStream {
+                            reader,
+                            pending: None,
+                            done: false,
+                        })
+                    }
+                };
+            Ok(Response {
+                status: response.status(),
+                status_text: response.status_text(),
+                content_length,
+                body,
+            })
+        })
+    }
+
+    fn canonical_url(&self, url: &str) -> String {
+        let base = match global() {
+            Some(Global::Window(w)) => w.location().href().ok(),
+            Some(Global::Worker(w)) => Some(w.location().href()),
+            None => None,
+        };
+        base.and_then(|base| web_sys::Url::new_with_base(url, &base).ok())
+            .map(|u| u.href())
+            .unwrap_or_else(|| url.to_owned())
+    }
+}
+
+/// A response body read chunk by chunk. Dropping it before the end cancels the
+/// stream, which aborts the download.
+struct ReaderStream {
+    reader: ReadableStreamDefaultReader,
+    pending: Option<JsFuture>,
+    done: bool,
+}
+
+impl Stream for ReaderStream {
+    type Item = Result<Vec<u8>, TransportError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        loop {
+            if self.done {
+                return Poll::Ready(None);
+            }
+            let reader = self.reader.clone();
+            let pending = self
+                .pending
+                .get_or_insert_with(|| JsFuture::from(reader.read()));
+            let result = match Pin::new(pending).poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(r) => r,
+            };
+            self.pending = None;
+            let result = match result {
+                Ok(r) => r,
+                Err(e) => {
+                    self.done = true;
+                    return Poll::Ready(Some(Err(TransportError::new(js_message(&e)))));
+                }
+            };
+            let done = Reflect::get(&result, &"done".into())
+                .ok()
+                .and_then(|d| d.as_bool())
+                .unwrap_or(true);
+            if done {
+                self.done = true;
+                return Poll::Ready(None);
+            }
+            let value = Reflect::get(&result, &"value".into()).unwrap_or(JsValue::UNDEFINED);
+            match value.dyn_into::<Uint8Array>() {
+                Ok(chunk) if chunk.length() == 0 => continue,
+                Ok(chunk) => return Poll::Ready(Some(Ok(chunk.to_vec()))),
+                Err(_) => {
+                    self.done = true;
+                    return Poll::Ready(Some(Err(TransportError::new(
+                        "the response body yielded a chunk that is not a Uint8Array",
+                    ))));
+                }
+            }
+        }
+    }
+}
+
+impl Drop for ReaderStream {
+    fn drop(&mut self) {
+        if !self.done {
+            // The returned promise settles on its own; nothing to wait for.
+            let _ = self.reader.cancel();
+        }
+    }
+}
+
+const H_MODEL: &str = "x-webinfer-model";
+const H_KIND: &str = "x-webinfer-kind";
+const H_LENGTH: &str = "x-webinfer-length";
+const H_FILES: &str = "x-webinfer-model-files";
+
+/// The Cache API (`caches`): one `Cache` per cache name, one `Response` per
+/// entry, the [`EntryMeta`] in `x-webinfer-*` headers.
+///
+/// Keys must be `http(s)` URLs (the Cache API refuses others); the
+/// [`BrowserTransport`] makes model URLs absolute for this reason. A
+/// `QuotaExceededError` from `put` becomes [`CacheError::Quota`]; `put` is
+/// atomic in the Cache API, so a refused entry leaves nothing behind.
+#[derive(Debug, Default)]
+pub struct BrowserCache {
+    opened: RefCell<HashMap<String, Cache>>,
+}
+
+impl BrowserCache {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether `caches` exists here (it does not in insecure contexts).
+    pub fn is_available() -> bool {
+        storage().is_ok()
+    }
+
+    async fn open(&self, name: &str) -> Result<Cache, CacheError> {
+        if let Some(cache) = self.opened.borrow().get(name) {
+            return Ok(cache.clone());
+        }
+        let cache: Cache = JsFuture::from(storage()?.open(name))
+            .await
+            .map_err(cache_error)?
+            .dyn_into()
+            .map_err(|_| CacheError::Other("caches.open() did not resolve to a Cache".into()))?;
+        self.opened
+            .borrow_mut()
+            .insert(name.to_owned(), cache.clone());
+        Ok(cache)
+    }
+
+    /// Deletes a whole cache, e.g. one of an older webinfer layout version.
+    pub async fn delete_cache(name: &str) -> Result<bool, CacheError> {
+        let deleted = JsFuture::from(storage()?.delete(name))
+            .await
+            .map_err(cache_error)?;
+        Ok(deleted.as_bool().unwrap_or(false))
+    }
+
+    /// Names of every cache of this origin (`caches.keys()`).
+    pub async fn cache_names() -> Result<Vec<String>, CacheError> {
+        let keys = JsFuture::from(storage()?.keys())
+            .await
+            .map_err(cache_error)?;
+        Ok(Array::from(&keys)
+            .iter()
+            .filter_map(|v| v.as_string())
+            .collect())
+    }
+}
+
+fn storage() -> Result<CacheStorage, CacheError> {
+    let result = match global() {
+        Some(Global::Window(w)) => w.caches(),
+        Some(Global::Worker(w)) => w.caches(),
+        None => return Err(CacheError::Unavailable("no window or worker global".into())),
+    };
+    result.map_err(|e| CacheError::Unavailable(js_message(&e)))
+}
+
+fn cache_error(e: JsValue) -> CacheError {
+    let message = js_message(&e);
+    match e.dyn_ref::<web_sys::DomException>().map(|d| d.name()) {
+        Some(name) if name == "QuotaExceededError" => CacheError::Quota(message),
+        Some(name) if name == "SecurityError" => CacheError::Unavailable(message),
+        _ => CacheError::Other(message),
+    }
+}
+
+fn meta_of(headers: &Headers) -> Option<EntryMeta> {
+    let get = |name: &str| headers.get(name).ok().flatten();
+    Some(EntryMeta {
+        model_url: get(H_MODEL)?,
+        kind: EntryKind::parse(&get(H_KIND)?)?,
+        length: get(H_LENGTH)?.parse().ok()?,
+        model_files: get(H_FILES).and_then(|n| n.parse().ok()),
+    })
+}
+
+impl CacheStore for BrowserCache {
+    fn get<'a>(
+        &'a self,
+        cache: &'a str,
+        key: &'a str,
+    ) -> LocalBoxFuture<'a, Result<Option<CacheEntry>, CacheError>> {
+        Box::pin(async move {
+            let cache = self.open(cache).await?;
+            let found = JsFuture::from(cache.match_with_str(key))
+                .await
+                .map_err(cache_error)?;
+            let Ok(response) = found.dyn_into::<web_sys::Response>() else {
+                return Ok(None);
+            };
+            let Some(meta) = meta_of(&response.headers()) else {
+                // Not written by this layout: let the loader evict it.
+                return Ok(Some(CacheEntry {
+                    meta: EntryMeta {
+                        model_url: String::new(),
+                        kind: EntryKind::Shard,
+                        length: u64::MAX,
+                        model_files: None,
+                    },
+                    bytes: Vec::new(),
+                }));
+            };
+            let buffer = JsFuture::from(response.array_buffer().map_err(cache_error)?)
+                .await
+                .map_err(cache_error)?;
+            Ok(Some(CacheEntry {
+                meta,
+                bytes: Uint8Array::new(&buffer).to_vec(),
+            }))
+        })
+    }
+
+    fn put<'a>(
+        &'a self,
+        cache: &'a str,
+        key: &'a str,
+        meta: &'a EntryMeta,
+        bytes: &'a [u8],
+    ) -> LocalBoxFuture<'a, Result<(), CacheError>> {
+        Box::pin(async move {
+            let cache = self.open(cache).await?;
+            let headers = Headers::new().map_err(cache_error)?;
+            let set = |name: &str, value: &str| headers.set(name, value).map_err(cache_error);
+            set("content-type", "application/octet-stream")?;
+            set(H_MODEL, &meta.model_url)?;
+            set(H_KIND, meta.kind.as_str())?;
+            set(H_LENGTH, &meta.length.to_string())?;
+            if let Some(n) = meta.model_files {
+                set(H_FILES, &n.to_string())?;
+            }
+            let init = ResponseInit::new();
+            init.set_status(200);
+            init.set_headers(&headers);
+            // Copied into JS memory once; the Rust bytes stay with the caller.
+            let body = Uint8Array::from(bytes);
+            let response = web_sys::Response::new_with_opt_js_u8_array_and_init(Some(&body), &init)
+                .map_err(cache_error)?;
+            JsFuture::from(cache.put_with_str(key, &response))
+                .await
+                .map_err(cache_error)?;
+            Ok(())
+        })
+    }
+
+    fn delete<'a>(
+        &'a self,
+        cache: &'a str,
+        key: &'a str,
+    ) -> LocalBoxFuture<'a, Result<bool, CacheError>> {
+        Box::pin(async move {
+            let cache = self.open(cache).await?;
+            let deleted = JsFuture::from(cache.delete_with_str(key))
+                .await
+                .map_err(cache_error)?;
+            Ok(deleted.as_bool().unwrap_or(false))
+        })
+    }
+
+    fn list<'a>(
+        &'a self,
+        cache: &'a str,
+    ) -> LocalBoxFuture<'a, Result<Vec<(String, EntryMeta)>, CacheError>> {
+        Box::pin(async move {
+            let cache = self.open(cache).await?;
+            let requests = JsFuture::from(cache.keys()).await.map_err(cache_error)?;
+            let mut out = Vec::new();
+            for request in Array::from(&requests).iter() {
+                let Ok(request) = request.dyn_into::<web_sys::Request>() else {
+                    continue;
+                };
+                let found = JsFuture::from(cache.match_with_request(&request))
+                    .await
+                    .map_err(cache_error)?;
+                let Ok(response) = found.dyn_into::<web_sys::Response>() else {
+                    continue;
+                };
+                if let Some(meta) = meta_of(&response.headers()) {
+                    out.push((request.url(), meta));
+                }
+            }
+            out.sort_by(|a, b| a.0.cmp(&b.0));
+            Ok(out)
+        })
+    }
+}

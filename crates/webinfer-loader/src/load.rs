@@ -1,0 +1,977 @@
+//! The loading policy, written once for every platform: [`Loader::load`].
+//!
+//! 1. `model.json`: from the cache (checked: recorded length, SHA-256 when
+//!    given, and it must parse) or from the network; parsed with
+//!    `webinfer_tfjs::parse_model_json`. A freshly fetched one is stored at
+//!    once, so an interrupted load resumes without fetching it again.
+//! 2. The first progress event: the exact total is now known.
+//! 3. The cache is asked for every shard (concurrently). Each entry must hold
+//!    its recorded length, fit the manifest (a single-shard group's exact
+//!    length; at most its group's length otherwise; a fully cached group must
+//!    add up exactly) and match its SHA-256 when given. A failing entry is
+//!    deleted, a warning says so, and the shard counts as missing.
+//! 4. The missing shards are downloaded, at most `concurrency` at a time, each
+//!    body streamed chunk by chunk, each chunk checked against the manifest
+//!    before it counts. A complete shard that passes every check is stored.
+//!    The first error cancels the downloads still running.
+//! 5. Every weight group must add up to its manifest length; if one does not,
+//!    every cache entry of that group is deleted and the load fails.
+//! 6. The final event, then the bytes in manifest order.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+
+use futures::stream::{self, StreamExt};
+use webinfer_tfjs::{FormatError, Limits, ModelJson};
+
+use crate::cache::{
+    cache_name, group_models, CacheEntry, CacheStore, CachedModel, EntryKind, EntryMeta,
+};
+use crate::error::{CacheError, LengthSource, LoadError};
+use crate::progress::{LoadEvent, ProgressThrottle, Reporter, Warning, WarningKind};
+use crate::transport::{Clock, SystemClock, Transport};
+use crate::url::{cache_key, resolve_shard_url, CacheKeyQuery, ShardQuery};
+
+/// Maps a resolved URL (the model URL or a shard URL) to the URL actually
+/// requested, e.g. to presign each file. Cache keys, events and errors keep
+/// the resolved URL.
+#[cfg(not(target_arch = "wasm32"))]
+pub type UrlRewrite = std::sync::Arc<dyn Fn(&str) -> String + Send + Sync>;
+/// Maps a resolved URL (the model URL or a shard URL) to the URL actually
+/// requested, e.g. to presign each file. Cache keys, events and errors keep
+/// the resolved URL.
+#[cfg(target_arch = "wasm32")]
+pub type UrlRewrite = std::rc::Rc<dyn Fn(&str) -> String>;
+
+/// How a load uses the cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachePolicy {
+    /// Read and write the cache. Default `true`. When `false` the cache is not
+    /// touched at all (and no cache warning is emitted).
+    pub enabled: bool,
+    /// Ignore what is cached, download everything, and store it again.
+    pub force_reload: bool,
+    /// Appended to the cache name ([`cache_name`]): an app name, or a model
+    /// version to bump when the files behind a URL change.
+    pub namespace: Option<String>,
+    /// How URLs become cache keys. Default [`CacheKeyQuery::Keep`].
+    pub key_query: CacheKeyQuery,
+}
+
+impl Default for CachePolicy {
+    fn default() -> Self {
+        CachePolicy {
+            enabled: true,
+            force_reload: false,
+            namespace: None,
+            key_query: CacheKeyQuery::Keep,
+        }
+    }
+}
+
+impl CachePolicy {
+    /// The name of the cache this policy reads and writes.
+    pub fn cache_name(&self) -> String {
+        cache_name(self.namespace.as_deref())
+    }
+}
+
+/// Expected SHA-256 digests (64 hex digits), checked on download and on every
+/// cache read. Files without one are checked by length only.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sha256Hashes {
+    pub model_json: Option<String>,
+    /// By manifest path, as written in `model.json` (`"group1-shard1of2.bin"`).
+    pub shards: HashMap<String, String>,
+}
+
+/// Everything a load can be told.
+#[derive(Clone)]
+pub struct LoadOptions {
+    pub cache: CachePolicy,
+    /// tfjs's `weightPathPrefix`: where the shards are, instead of next to
+    /// `model.json`. A `/` is added when missing.
+    pub weight_path_prefix: Option<String>,
+    /// Whether shard URLs carry the model URL's query. Default [`ShardQuery::Drop`].
+    pub shard_query: ShardQuery,
+    /// Rewrites each URL just before it is requested.
+    pub rewrite_url: Option<UrlRewrite>,
+    /// How many shards download at once. Default 4; 0 counts as 1.
+    pub concurrency: usize,
+    pub progress: ProgressThrottle,
+    /// Compare `Content-Length` with the manifest before reading a body, and
+    /// treat a body shorter than its `Content-Length` as truncated. Default
+    /// `true`. Turn off for servers that compress shards without letting the
+    /// page see `Content-Encoding`; the manifest checks still apply.
+    pub check_content_length: bool,
+    pub sha256: Sha256Hashes,
+    /// Passed to `webinfer_tfjs::parse_model_json`; `max_model_json_bytes`
+    /// also stops a download of an oversized `model.json` early.
+    pub limits: Limits,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            cache: CachePolicy::default(),
+            weight_path_prefix: None,
+            shard_query: ShardQuery::Drop,
+            rewrite_url: None,
+            concurrency: 4,
+            progress: ProgressThrottle::default(),
+            check_content_length: true,
+            sha256: Sha256Hashes::default(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl fmt::Debug for LoadOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoadOptions")
+            .field("cache", &self.cache)
+            .field("weight_path_prefix", &self.weight_path_prefix)
+            .field("shard_query", &self.shard_query)
+            .field("rewrite_url", &self.rewrite_url.as_ref().map(|_| "Fn"))
+            .field("concurrency", &self.concurrency)
+            .field("progress", &self.progress)
+            .field("check_content_length", &self.check_content_length)
+            .field("sha256", &self.sha256)
+            .field("limits", &self.limits)
+            .finish()
+    }
+}
+
+/// One shard file of a [`LoadedModel`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShardBytes {
+    /// The path as written in the manifest (what `Model::from_memory` looks up).
+    pub path: String,
+    /// The resolved URL.
+    pub url: String,
+    pub bytes: Vec<u8>,
+    pub from_cache: bool,
+}
+
+/// What a load did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoadStats {
+    /// Network requests made (0 when everything came from the cache).
+    pub requests: usize,
+    pub files_from_network: usize,
+    pub files_from_cache: usize,
+    pub bytes_from_network: u64,
+    pub bytes_from_cache: u64,
+    /// Cache entries that failed their checks and were deleted.
+    pub evicted: usize,
+    /// Every warning emitted, in order.
+    pub warnings: Vec<Warning>,
+}
+
+/// A model's files, checked, in manifest order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadedModel {
+    /// The model URL as loaded (after [`Transport::canonical_url`]).
+    pub model_url: String,
+    pub model_json: Vec<u8>,
+    /// `model_json`, parsed.
+    pub model: ModelJson,
+    /// One per manifest path, group by group, in the order the decoder wants.
+    pub shards: Vec<ShardBytes>,
+    /// Every file came from the cache: no network request was made.
+    pub from_cache: bool,
+    pub stats: LoadStats,
+}
+
+impl LoadedModel {
+    /// `(model.json bytes, manifest path → shard bytes)`, the shape
+    /// `webinfer::Model::from_memory` takes.
+    pub fn into_parts(self) -> (Vec<u8>, HashMap<String, Vec<u8>>) {
+        let shards = self.shards.into_iter().map(|s| (s.path, s.bytes)).collect();
+        (self.model_json, shards)
+    }
+
+    /// Total bytes: `model.json` plus every shard.
+    pub fn total_bytes(&self) -> u64 {
+        self.shards
+            .iter()
+            .fold(self.model_json.len() as u64, |acc, s| {
+                acc.saturating_add(s.bytes.len() as u64)
+            })
+    }
+}
+
+/// Loads models through a [`Transport`], optionally with a [`CacheStore`].
+pub struct Loader {
+    transport: Box<dyn Transport>,
+    cache: Option<Box<dyn CacheStore>>,
+    clock: Box<dyn Clock>,
+}
+
+impl fmt::Debug for Loader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Loader")
+            .field("cache", &self.cache.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// One shard file to obtain.
+struct FilePlan {
+    path: String,
+    url: String,
+    request_url: String,
+    key: String,
+    group: usize,
+    /// The exact length when the group has one shard.
+    exact: Option<u64>,
+    /// The group's length: no shard of it can be longer.
+    max: u64,
+    sha256: Option<[u8; 32]>,
+}
+
+/// State shared by the concurrent parts of one load. Never borrowed across an `.await`.
+struct Ctx<'a> {
+    options: &'a LoadOptions,
+    reporter: RefCell<Reporter<'a>>,
+    stats: RefCell<LoadStats>,
+    /// `None` when caching is off or the store failed.
+    cache: Cell<Option<&'a dyn CacheStore>>,
+    cache_name: String,
+    model_key: String,
+    group_len: Vec<u64>,
+    /// Bytes of each group received or taken from the cache so far.
+    group_seen: RefCell<Vec<u64>>,
+}
+
+impl Ctx<'_> {
+    fn readable_cache(&self) -> Option<&dyn CacheStore> {
+        if self.options.cache.force_reload {
+            None
+        } else {
+            self.cache.get()
+        }
+    }
+
+    fn warn(&self, kind: WarningKind, url: &str, message: String) {
+        self.reporter.borrow_mut().warn(kind, url, message);
+    }
+
+    /// A read failed: go on without the cache for the rest of this load.
+    fn cache_failed(&self, url: &str, error: &CacheError) {
+        self.cache.set(None);
+        self.warn(
+            WarningKind::CacheUnavailable,
+            url,
+            format!("the cache could not be read ({error}); loading without it"),
+        );
+    }
+
+    async fn evict(&self, key: &str, url: &str, reason: &str) {
+        if let Some(cache) = self.cache.get() {
+            // Best effort: a failed delete leaves an entry that fails its checks again next time.
+            let _ = cache.delete(&self.cache_name, key).await;
+        }
+        self.stats.borrow_mut().evicted += 1;
+        self.warn(
+            WarningKind::CacheEntryEvicted,
+            url,
+            format!("the cached copy of {url} was discarded ({reason}); fetching it again"),
+        );
+    }
+
+    /// Stores a complete, checked file. A refusal is a warning, never an error.
+    async fn store(&self, key: &str, url: &str, meta: EntryMeta, bytes: &[u8]) {
+        let Some(cache) = self.cache.get() else {
+            return;
+        };
+        if let Err(error) = cache.put(&self.cache_name, key, &meta, bytes).await {
+            // The store promises all-or-nothing; make sure anyway.
+            let _ = cache.delete(&self.cache_name, key).await;
+            self.warn(
+                WarningKind::NotCached,
+                url,
+                format!("{url} was loaded but not cached ({error}); it will be downloaded again next time"),
+            );
+        }
+    }
+
+    fn shard_meta(&self, length: u64) -> EntryMeta {
+        EntryMeta {
+            model_url: self.model_key.clone(),
+            kind: EntryKind::Shard,
+            length,
+            model_files: None,
+        }
+    }
+}
+
+impl Loader {
+    /// A loader without a cache, on the platform clock.
+    pub fn new(transport: impl Transport + 'static) -> Self {
+        Loader {
+            transport: Box::new(transport),
+            cache: None,
+            clock: Box::new(SystemClock::new()),
+        }
+    }
+
+    pub fn with_cache(mut self, cache: impl CacheStore + 'static) -> Self {
+        self.cache = Some(Box::new(cache));
+        self
+    }
+
+    /// Replaces the clock that rate-limits progress events (tests use a manual one).
+    pub fn with_clock(mut self, clock: impl Clock + 'static) -> Self {
+        self.clock = Box::new(clock);
+        self
+    }
+
+    pub fn transport(&self) -> &dyn Transport {
+        &*self.transport
+    }
+
+    pub fn cache(&self) -> Option<&dyn CacheStore> {
+        self.cache.as_deref()
+    }
+
+    /// Loads the model at `model_url`: `model.json` and every shard, checked,
+    /// from the cache where possible. `on_event` receives progress and warnings
+    /// (see [`crate::progress`] for the contract).
+    pub async fn load(
+        &self,
+        model_url: &str,
+        options: &LoadOptions,
+        on_event: &mut dyn FnMut(&LoadEvent),
+    ) -> Result<LoadedModel, LoadError> {
+        let model_json_sha = options
+            .sha256
+            .model_json
+            .as_deref()
+            .map(|h| parse_sha256("model.json", h))
+            .transpose()?;
+        let model_url = self.transport.canonical_url(model_url);
+        let model_key = cache_key(&model_url, options.cache.key_query);
+        let ctx = Ctx {
+            options,
+            reporter: RefCell::new(Reporter::new(on_event, &*self.clock, options.progress)),
+            stats: RefCell::new(LoadStats::default()),
+            cache: Cell::new(if options.cache.enabled {
+                self.cache.as_deref()
+            } else {
+                None
+            }),
+            cache_name: options.cache.cache_name(),
+            model_key,
+            group_len: Vec::new(),
+            group_seen: RefCell::new(Vec::new()),
+        };
+
+        // 1. model.json
+        let (model_json, model, json_from_cache) =
+            self.model_json(&ctx, &model_url, model_json_sha).await?;
+        let files = plan_files(&model, &model_url, options)?;
+        let ctx = Ctx {
+            group_len: model
+                .weights_manifest
+                .iter()
+                .map(|g| g.byte_len())
+                .collect(),
+            group_seen: RefCell::new(vec![0; model.weights_manifest.len()]),
+            ..ctx
+        };
+        if !json_from_cache {
+            let distinct: HashSet<&str> = files.iter().map(|f| f.key.as_str()).collect();
+            let meta = EntryMeta {
+                model_url: ctx.model_key.clone(),
+                kind: EntryKind::ModelJson,
+                length: model_json.len() as u64,
+                model_files: u32::try_from(distinct.len().saturating_add(1)).ok(),
+            };
+            ctx.store(&ctx.model_key, &model_url, meta, &model_json)
+                .await;
+        }
+
+        // 2. The total is known.
+        let total = (model_json.len() as u64).saturating_add(model.total_weight_bytes());
+        ctx.reporter.borrow_mut().start(
+            total,
+            model_json.len() as u64,
+            &model_url,
+            json_from_cache,
+        );
+
+        // 3.-5. The shards.
+        let slots = match self.shards(&ctx, &files, &model).await {
+            Ok(slots) => slots,
+            Err(error) => {
+                // A cached model.json that names shards the server no longer
+                // has (or no longer has at that length) is stale: drop it so
+                // the next load fetches a fresh one.
+                if json_from_cache && suggests_stale_model_json(&error) {
+                    if let Some(cache) = ctx.cache.get() {
+                        let _ = cache.delete(&ctx.cache_name, &ctx.model_key).await;
+                    }
+                }
+                return Err(error);
+            }
+        };
+
+        // 6. Done.
+        let from_cache =
+            json_from_cache && slots.iter().all(|s| s.as_ref().is_some_and(|(_, c)| *c));
+        ctx.reporter.borrow_mut().finish(&model_url, from_cache);
+        let shards = files
+            .into_iter()
+            .zip(slots)
+            .map(|(f, slot)| {
+                let (bytes, from_cache) = slot.unwrap_or_default();
+                ShardBytes {
+                    path: f.path,
+                    url: f.url,
+                    bytes,
+                    from_cache,
+                }
+            })
+            .collect();
+        let warnings = std::mem::take(&mut ctx.reporter.borrow_mut().warnings);
+        let mut stats = ctx.stats.into_inner();
+        stats.warnings = warnings;
+        Ok(LoadedModel {
+            model_url,
+            model_json,
+            model,
+            shards,
+            from_cache,
+            stats,
+        })
+    }
+
+    /// Steps 3 to 5: every shard from the cache or the network, checked.
+    async fn shards(
+        &self,
+        ctx: &Ctx<'_>,
+        files: &[FilePlan],
+        model: &ModelJson,
+    ) -> Result<Vec<Option<(Vec<u8>, bool)>>, LoadError> {
+        // 3. The cache.
+        let concurrency = ctx.options.concurrency.max(1);
+        let mut slots: Vec<Option<(Vec<u8>, bool)>> = vec![None; files.len()];
+        if ctx.readable_cache().is_some() {
+            let found: Vec<(usize, Option<Vec<u8>>)> = stream::iter(files.iter().enumerate())
+                .map(|(i, f)| async move { (i, cached_shard(ctx, f).await) })
+                .buffer_unordered(concurrency)
+                .collect()
+                .await;
+            for (i, bytes) in found {
+                if let Some(bytes) = bytes {
+                    slots[i] = Some((bytes, true));
+                }
+            }
+            check_cached_groups(ctx, files, &mut slots).await;
+            for (f, slot) in files.iter().zip(&slots) {
+                if let Some((bytes, _)) = slot {
+                    let n = bytes.len() as u64;
+                    ctx.group_seen.borrow_mut()[f.group] += n;
+                    let mut stats = ctx.stats.borrow_mut();
+                    stats.files_from_cache += 1;
+                    stats.bytes_from_cache += n;
+                    drop(stats);
+                    ctx.reporter.borrow_mut().advance(n, &f.url, true);
+                }
+            }
+        }
+
+        // 4. The network.
+        let missing: Vec<usize> = (0..files.len()).filter(|&i| slots[i].is_none()).collect();
+        let mut downloads = stream::iter(missing)
+            .map(|i| async move {
+                self.fetch_shard(ctx, &files[i])
+                    .await
+                    .map(|bytes| (i, bytes))
+            })
+            .buffer_unordered(concurrency);
+        while let Some(done) = downloads.next().await {
+            let (i, bytes) = done?;
+            slots[i] = Some((bytes, false));
+        }
+        drop(downloads);
+
+        // 5. Every group adds up.
+        for (g, group) in model.weights_manifest.iter().enumerate() {
+            let members = files.iter().zip(&slots).filter(|(f, _)| f.group == g);
+            let actual = members
+                .clone()
+                .map(|(_, s)| s.as_ref().map_or(0, |(b, _)| b.len() as u64))
+                .fold(0u64, u64::saturating_add);
+            if actual != group.byte_len() {
+                if let Some(cache) = ctx.cache.get() {
+                    for (f, _) in members.clone() {
+                        let _ = cache.delete(&ctx.cache_name, &f.key).await;
+                    }
+                }
+                return Err(LoadError::GroupLength {
+                    group: g,
+                    urls: members.map(|(f, _)| f.url.clone()).collect(),
+                    expected: group.byte_len(),
+                    actual,
+                });
+            }
+        }
+
+        Ok(slots)
+    }
+
+    /// `model.json`: cached (and valid) or fetched. Returns (bytes, parsed, from_cache).
+    async fn model_json(
+        &self,
+        ctx: &Ctx<'_>,
+        model_url: &str,
+        sha: Option<[u8; 32]>,
+    ) -> Result<(Vec<u8>, ModelJson, bool), LoadError> {
+        let limits = &ctx.options.limits;
+        if let Some(cache) = ctx.readable_cache() {
+            match cache.get(&ctx.cache_name, &ctx.model_key).await {
+                Ok(Some(entry)) => {
+                    let max = limits.max_model_json_bytes as u64;
+                    let checked = check_entry(&entry, EntryKind::ModelJson, None, max, sha)
+                        .and_then(|()| {
+                            webinfer_tfjs::parse_model_json(&entry.bytes, limits)
+                                .map_err(|e| e.to_string())
+                        });
+                    match checked {
+                        Ok(model) => return Ok((entry.bytes, model, true)),
+                        Err(reason) => ctx.evict(&ctx.model_key, model_url, &reason).await,
+                    }
+                }
+                Ok(None) => {}
+                Err(error) => ctx.cache_failed(model_url, &error),
+            }
+        }
+
+        let max = limits.max_model_json_bytes as u64;
+        let too_big = |size: u64| LoadError::Format {
+            url: model_url.to_owned(),
+            source: FormatError::Limit {
+                what: "model.json size in bytes".into(),
+                value: size,
+                limit: max,
+            },
+        };
+        let request_url = self.request_url(model_url, ctx.options);
+        let bytes = self
+            .fetch(
+                ctx,
+                model_url,
+                &request_url,
+                max,
+                |content_length| match content_length {
+                    Some(n) if n > max => Err(too_big(n)),
+                    _ => Ok(()),
+                },
+                &mut |new_len, _| {
+                    if new_len > max {
+                        Err(too_big(new_len))
+                    } else {
+                        Ok(())
+                    }
+                },
+            )
+            .await?;
+        check_sha(model_url, &bytes, sha)?;
+        let model = webinfer_tfjs::parse_model_json(&bytes, limits).map_err(|source| {
+            if looks_like_html(&bytes) {
+                LoadError::Html {
+                    url: model_url.to_owned(),
+                }
+            } else {
+                LoadError::Format {
+                    url: model_url.to_owned(),
+                    source,
+                }
+            }
+        })?;
+        Ok((bytes, model, false))
+    }
+
+    /// Downloads one shard, checking it against the manifest chunk by chunk,
+    /// and stores it once complete.
+    async fn fetch_shard(&self, ctx: &Ctx<'_>, f: &FilePlan) -> Result<Vec<u8>, LoadError> {
+        let g = f.group;
+        let group_len = ctx.group_len[g];
+        let length_error = |actual: u64, origin: LengthSource| LoadError::ShardLength {
+            url: f.url.clone(),
+            expected: f.exact.unwrap_or(f.max),
+            actual,
+            exact: f.exact.is_some(),
+            origin,
+        };
+        let bytes = self
+            .fetch(
+                ctx,
+                &f.url,
+                &f.request_url,
+                f.max,
+                |content_length| match (content_length, f.exact) {
+                    (Some(n), Some(exact)) if n != exact => {
+                        Err(length_error(n, LengthSource::ContentLength))
+                    }
+                    (Some(n), None) if n > f.max => {
+                        Err(length_error(n, LengthSource::ContentLength))
+                    }
+                    _ => Ok(()),
+                },
+                &mut |new_len, chunk_len| {
+                    if new_len > f.max {
+                        return Err(length_error(new_len, LengthSource::Body));
+                    }
+                    let seen = {
+                        let mut seen = ctx.group_seen.borrow_mut();
+                        seen[g] = seen[g].saturating_add(chunk_len);
+                        seen[g]
+                    };
+                    if seen > group_len {
+                        return Err(LoadError::GroupLength {
+                            group: g,
+                            urls: vec![f.url.clone()],
+                            expected: group_len,
+                            actual: seen,
+                        });
+                    }
+                    ctx.reporter.borrow_mut().advance(chunk_len, &f.url, false);
+                    Ok(())
+                },
+            )
+            .await?;
+        let len = bytes.len() as u64;
+        if let Some(exact) = f.exact {
+            if len < exact {
+                return Err(LoadError::Truncated {
+                    url: f.url.clone(),
+                    received: len,
+                    expected: exact,
+                });
+            }
+        }
+        check_sha(&f.url, &bytes, f.sha256)?;
+        {
+            let mut stats = ctx.stats.borrow_mut();
+            stats.files_from_network += 1;
+            stats.bytes_from_network += len;
+        }
+        ctx.store(&f.key, &f.url, ctx.shard_meta(len), &bytes).await;
+        Ok(bytes)
+    }
+
+    /// GET `request_url` and read the whole body. `on_head` sees the
+    /// (trusted) Content-Length before the body is read; `on_chunk` sees the
+    /// new length and the chunk's length before a chunk is kept. Errors name `url`.
+    async fn fetch(
+        &self,
+        ctx: &Ctx<'_>,
+        url: &str,
+        request_url: &str,
+        max: u64,
+        on_head: impl FnOnce(Option<u64>) -> Result<(), LoadError>,
+        on_chunk: &mut dyn FnMut(u64, u64) -> Result<(), LoadError>,
+    ) -> Result<Vec<u8>, LoadError> {
+        ctx.stats.borrow_mut().requests += 1;
+        let response = self
+            .transport
+            .get(request_url)
+            .await
+            .map_err(|e| LoadError::Network {
+                url: url.to_owned(),
+                message: e.message,
+            })?;
+        if !(200..=299).contains(&response.status) {
+            return Err(LoadError::Http {
+                url: url.to_owned(),
+                status: response.status,
+                status_text: response.status_text,
+            });
+        }
+        let content_length = response
+            .content_length
+            .filter(|_| ctx.options.check_content_length);
+        on_head(content_length)?;
+        // Pre-allocate what the server announced, never more than the manifest allows.
+        let capacity = content_length.unwrap_or(0).min(max);
+        let mut bytes = Vec::with_capacity(usize::try_from(capacity).unwrap_or(0));
+        let mut body = response.body;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| LoadError::Interrupted {
+                url: url.to_owned(),
+                received: bytes.len() as u64,
+                message: e.message,
+            })?;
+            if chunk.is_empty() {
+                continue;
+            }
+            let new_len = (bytes.len() as u64).saturating_add(chunk.len() as u64);
+            on_chunk(new_len, chunk.len() as u64)?;
+            bytes.extend_from_slice(&chunk);
+        }
+        if let Some(expected) = content_length {
+            // Longer than Content-Length is left to the manifest checks: a
+            // transport that cannot see Content-Encoding may report the
+            // compressed length.
+            if (bytes.len() as u64) < expected {
+                return Err(LoadError::Truncated {
+                    url: url.to_owned(),
+                    received: bytes.len() as u64,
+                    expected,
+                });
+            }
+        }
+        Ok(bytes)
+    }
+
+    fn request_url(&self, url: &str, options: &LoadOptions) -> String {
+        match &options.rewrite_url {
+            Some(rewrite) => rewrite(url),
+            None => url.to_owned(),
+        }
+    }
+
+    /// Every model with entries in the policy's cache. Empty without a cache.
+    pub async fn list_cached(&self, policy: &CachePolicy) -> Result<Vec<CachedModel>, CacheError> {
+        let Some(cache) = self.cache.as_deref() else {
+            return Ok(Vec::new());
+        };
+        Ok(group_models(cache.list(&policy.cache_name()).await?))
+    }
+
+    /// Deletes every cache entry of the model at `model_url` (its `model.json`
+    /// and shards). Returns how many entries were deleted.
+    pub async fn delete_cached(
+        &self,
+        model_url: &str,
+        policy: &CachePolicy,
+    ) -> Result<usize, CacheError> {
+        let Some(cache) = self.cache.as_deref() else {
+            return Ok(0);
+        };
+        let name = policy.cache_name();
+        let key = cache_key(&self.transport.canonical_url(model_url), policy.key_query);
+        let mut deleted = 0;
+        for (entry_key, meta) in cache.list(&name).await? {
+            if meta.model_url == key && cache.delete(&name, &entry_key).await? {
+                deleted += 1;
+            }
+        }
+        Ok(deleted)
+    }
+}
+
+/// A body that starts like an HTML document (after whitespace and a BOM).
+fn looks_like_html(bytes: &[u8]) -> bool {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let start = bytes
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(bytes.len());
+    let head: Vec<u8> = bytes[start..]
+        .iter()
+        .take(15)
+        .map(u8::to_ascii_lowercase)
+        .collect();
+    head.starts_with(b"<!doctype html")
+        || head.starts_with(b"<html")
+        || head.starts_with(b"<head")
+        || head.starts_with(b"<!--")
+}
+
+/// Errors that a cached `model.json` out of date with the server would cause.
+fn suggests_stale_model_json(error: &LoadError) -> bool {
+    matches!(
+        error,
+        LoadError::Http {
+            status: 404 | 410,
+            ..
+        } | LoadError::ShardLength { .. }
+            | LoadError::GroupLength { .. }
+    )
+}
+
+/// The shard files of `model`, in manifest order.
+fn plan_files(
+    model: &ModelJson,
+    model_url: &str,
+    options: &LoadOptions,
+) -> Result<Vec<FilePlan>, LoadError> {
+    let mut files = Vec::new();
+    for (g, group) in model.weights_manifest.iter().enumerate() {
+        let max = group.byte_len();
+        let exact = (group.paths.len() == 1).then_some(max);
+        for path in &group.paths {
+            let url = resolve_shard_url(
+                model_url,
+                path,
+                options.weight_path_prefix.as_deref(),
+                options.shard_query,
+            );
+            let sha256 = options
+                .sha256
+                .shards
+                .get(path)
+                .map(|h| parse_sha256(path, h))
+                .transpose()?;
+            files.push(FilePlan {
+                path: path.clone(),
+                request_url: match &options.rewrite_url {
+                    Some(rewrite) => rewrite(&url),
+                    None => url.clone(),
+                },
+                key: cache_key(&url, options.cache.key_query),
+                url,
+                group: g,
+                exact,
+                max,
+                sha256,
+            });
+        }
+    }
+    Ok(files)
+}
+
+/// The shard from the cache if it passes its own checks; evicted otherwise.
+async fn cached_shard(ctx: &Ctx<'_>, f: &FilePlan) -> Option<Vec<u8>> {
+    let cache = ctx.readable_cache()?;
+    match cache.get(&ctx.cache_name, &f.key).await {
+        Ok(Some(entry)) => match check_entry(&entry, EntryKind::Shard, f.exact, f.max, f.sha256) {
+            Ok(()) => Some(entry.bytes),
+            Err(reason) => {
+                ctx.evict(&f.key, &f.url, &reason).await;
+                None
+            }
+        },
+        Ok(None) => None,
+        Err(error) => {
+            if ctx.cache.get().is_some() {
+                ctx.cache_failed(&f.url, &error);
+            }
+            None
+        }
+    }
+}
+
+/// Cached shards must not exceed their group, and a fully cached group must
+/// add up exactly; otherwise the group's cached shards are evicted.
+async fn check_cached_groups(
+    ctx: &Ctx<'_>,
+    files: &[FilePlan],
+    slots: &mut [Option<(Vec<u8>, bool)>],
+) {
+    for (g, &group_len) in ctx.group_len.iter().enumerate() {
+        let members: Vec<usize> = (0..files.len()).filter(|&i| files[i].group == g).collect();
+        let cached = members
+            .iter()
+            .filter_map(|&i| slots[i].as_ref())
+            .fold(0u64, |acc, (b, _)| acc.saturating_add(b.len() as u64));
+        let all_cached = members.iter().all(|&i| slots[i].is_some());
+        if cached > group_len || (all_cached && cached != group_len) {
+            let reason = format!(
+                "the cached shards of weight group {g} hold {cached} bytes, the manifest says {} {group_len}",
+                if all_cached { "exactly" } else { "at most" }
+            );
+            for &i in &members {
+                if slots[i].take().is_some() {
+                    ctx.evict(&files[i].key, &files[i].url, &reason).await;
+                }
+            }
+        }
+    }
+}
+
+/// Why a cache entry cannot be used, if it cannot.
+fn check_entry(
+    entry: &CacheEntry,
+    kind: EntryKind,
+    exact: Option<u64>,
+    max: u64,
+    sha: Option<[u8; 32]>,
+) -> Result<(), String> {
+    let len = entry.bytes.len() as u64;
+    if entry.meta.kind != kind {
+        return Err(format!(
+            "the entry is a {}, not a {}",
+            entry.meta.kind.as_str(),
+            kind.as_str()
+        ));
+    }
+    if len != entry.meta.length {
+        return Err(format!(
+            "the entry holds {len} bytes, its record says {}",
+            entry.meta.length
+        ));
+    }
+    match exact {
+        Some(exact) if len != exact => {
+            return Err(format!(
+                "it holds {len} bytes, the manifest says exactly {exact}"
+            ))
+        }
+        None if len > max => {
+            return Err(format!("it holds {len} bytes, more than the {max} allowed"))
+        }
+        _ => {}
+    }
+    if let Some(expected) = sha {
+        let actual = sha256(&entry.bytes);
+        if actual != expected {
+            return Err(format!(
+                "SHA-256 {} instead of {}",
+                hex(&actual),
+                hex(&expected)
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_sha(url: &str, bytes: &[u8], expected: Option<[u8; 32]>) -> Result<(), LoadError> {
+    let Some(expected) = expected else {
+        return Ok(());
+    };
+    let actual = sha256(bytes);
+    if actual == expected {
+        Ok(())
+    } else {
+        Err(LoadError::Integrity {
+            url: url.to_owned(),
+            expected: hex(&expected),
+            actual: hex(&actual),
+        })
+    }
+}
+
+/// The SHA-256 of `bytes`.
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).into()
+}
+
+/// Lowercase hex.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn parse_sha256(what: &str, s: &str) -> Result<[u8; 32], LoadError> {
+    let bad = || {
+        LoadError::Options(format!(
+            "SHA-256 of {what}: expected 64 hex digits, got \"{s}\""
+        ))
+    };
+    let s = s.trim();
+    if s.len() != 64 || !s.is_ascii() {
+        return Err(bad());
+    }
+    let mut out = [0u8; 32];
+    for (byte, pair) in out.iter_mut().zip(s.as_bytes().chunks(2)) {
+        let pair = std::str::from_utf8(pair).map_err(|_| bad())?;
+        *byte = u8::from_str_radix(pair, 16).map_err(|_| bad())?;
+    }
+    Ok(out)
+}
