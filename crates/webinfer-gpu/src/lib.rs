@@ -1,0 +1,214 @@
+//! webinfer-gpu: the wgpu backend. It runs a lowered [`Graph`] with the WGSL kernels in
+//! `shaders/` (one file per kernel family), natively (Vulkan / Metal / DX12 / GL) and in the
+//! browser (WebGPU).
+//!
+//! - [`GpuBackend::new`] picks an adapter (real GPUs first; a software one only when allowed).
+//! - [`GpuBackend::prepare`] uploads the weights once, in the layout each kernel reads.
+//! - [`GpuBackend::run`] executes a [`GpuPlan`]: the first run with a set of input shapes
+//!   builds and caches its execution plan (placement, buffers reused by lifetime, uniform
+//!   params, bind groups, pipelines cached per device by kernel + constants); every run is then
+//!   one command submission plus an async readback of the outputs.
+//! - Every IR op has a GPU kernel. A node still runs on the CPU (`webinfer_cpu::eval_op`, with
+//!   explicit transfers) when a tensor it touches exceeds the device's storage binding limit or
+//!   its shapes have no GPU form; [`PlanStats::cpu_nodes`] says which and why.
+//! - Errors are values ([`GpuError`]); a lost device is [`GpuError::DeviceLost`], never a panic.
+//!
+//! # Crate map
+//! - `device.rs`: adapters, device, loss and error reporting. `pipelines.rs`: the caches.
+//! - `shaders.rs`: the WGSL sources (validated with naga in `cargo test`).
+//! - `kernels/`: per family, the op → dispatch lowering (params, operands, workgroups).
+//! - `plan.rs`: weights, placement, buffer planning. `exec.rs`: running a plan.
+//!
+//! # Adding a kernel
+//! 1. WGSL in `shaders/<family>.wgsl` (bindings: 0 params uniform, 1 output, 2.. operands;
+//!    shapes only through the `Params` uniform or `override` constants); list its entry points
+//!    in `Shader::entries` (a new file also needs a `Shader` variant). `cargo test` validates it.
+//! 2. The lowering in `kernels/<family>.rs`: params in the WGSL struct's field order, the
+//!    operands (with the weight `Layout` they need), the workgroup grid.
+//! 3. Route the op to it in `kernels::lower`.
+//! 4. A case in `tests/gpu_ops.rs` against `webinfer_cpu::eval_op`.
+
+// Natively the backend is Send + Sync (tested); on wasm32 wgpu's handles are neither, and the
+// `Arc`s are only ever used on the one thread.
+#![cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
+
+mod device;
+mod error;
+mod exec;
+mod fallback;
+mod kernels;
+mod pipelines;
+mod plan;
+mod shaders;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use webinfer_core::{Graph, Tensor};
+
+#[cfg(not(target_arch = "wasm32"))]
+pub use device::list_adapters;
+pub use device::{list_adapters_async, AdapterInfo};
+pub use error::{GpuError, Result};
+pub use plan::{CpuNode, GpuPlan, PlanStats};
+
+use device::Ctx;
+use plan::PlanConfig;
+
+/// The GPU backend: a device, its queue and its pipeline cache.
+pub struct GpuBackend {
+    ctx: Arc<Ctx>,
+    debug: Mutex<PlanConfig>,
+}
+
+impl std::fmt::Debug for GpuBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GpuBackend")
+            .field("adapter", &self.ctx.info)
+            .finish()
+    }
+}
+
+impl GpuBackend {
+    /// Open the best adapter. `allow_software`: accept a CPU emulation (lavapipe, SwiftShader,
+    /// WARP). `Err(NoAdapter)` when there is none.
+    pub async fn new(allow_software: bool) -> Result<GpuBackend> {
+        let ctx = Ctx::new(allow_software).await?;
+        let debug = Mutex::new(PlanConfig {
+            max_binding: ctx.max_binding(),
+            force_cpu: HashSet::new(),
+        });
+        Ok(GpuBackend {
+            ctx: Arc::new(ctx),
+            debug,
+        })
+    }
+
+    pub fn adapter_info(&self) -> AdapterInfo {
+        self.ctx.info.clone()
+    }
+
+    /// The wgpu device (for interop, and for tests that destroy it).
+    pub fn device(&self) -> &wgpu::Device {
+        &self.ctx.device
+    }
+
+    /// The largest tensor, in bytes, a kernel may bind on this device; bigger ones run on the CPU.
+    pub fn max_tensor_bytes(&self) -> u64 {
+        self.config().max_binding
+    }
+
+    /// Number of compute pipelines created on this device so far.
+    pub fn pipeline_count(&self) -> usize {
+        self.ctx.pipelines.len()
+    }
+
+    fn config(&self) -> PlanConfig {
+        self.debug.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Upload the weights of `graph` once. When all input dims are known (unknown ones are
+    /// taken as 1), also build the execution plan for those shapes, creating its pipelines.
+    pub fn prepare(&self, graph: &Graph) -> Result<GpuPlan> {
+        self.ctx.check_lost()?;
+        let plan = GpuPlan::new(self.ctx.clone(), graph, self.config())?;
+        let shapes: Vec<Vec<usize>> = graph
+            .inputs
+            .iter()
+            .map(|i| i.shape.iter().map(|d| d.unwrap_or(1)).collect())
+            .collect();
+        // Declared shapes that do not fit the graph are not an error here: runs with real
+        // shapes will say what is wrong.
+        if let Err(e @ (GpuError::DeviceLost(_) | GpuError::Internal(_))) =
+            plan.exec_for(graph, &shapes)
+        {
+            return Err(e);
+        }
+        Ok(plan)
+    }
+
+    /// Run `graph` (the one `plan` was prepared for) on `inputs`, in graph input order.
+    pub async fn run(
+        &self,
+        plan: &GpuPlan,
+        graph: &Graph,
+        inputs: &[Tensor],
+    ) -> Result<Vec<Tensor>> {
+        if !Arc::ptr_eq(&plan.ctx, &self.ctx) {
+            return Err(GpuError::Unsupported(
+                "this plan was prepared on another GpuBackend".into(),
+            ));
+        }
+        plan.check_graph(graph)?;
+        check_inputs(graph, inputs)?;
+        // Let wgpu notice a destroyed / lost device before new work is recorded.
+        #[cfg(not(target_arch = "wasm32"))]
+        let _ = self.ctx.device.poll(wgpu::PollType::Poll);
+        self.ctx.check_lost()?;
+        let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape().to_vec()).collect();
+        let exec = plan.exec_for(graph, &shapes)?;
+        exec::run(&self.ctx, &exec, graph, inputs).await
+    }
+
+    /// [`GpuBackend::run`], blocking the calling thread (native only: a browser cannot block).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn run_blocking(
+        &self,
+        plan: &GpuPlan,
+        graph: &Graph,
+        inputs: &[Tensor],
+    ) -> Result<Vec<Tensor>> {
+        futures::executor::block_on(self.run(plan, graph, inputs))
+    }
+
+    /// Test switch: ops (by `Op::name()`) that plans prepared from now on run on the CPU.
+    #[doc(hidden)]
+    pub fn debug_force_cpu(&self, ops: &[&str]) {
+        self.debug
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .force_cpu = ops.iter().map(|s| s.to_string()).collect();
+    }
+
+    /// Test switch: pretend the device's storage binding limit is `bytes` for plans prepared
+    /// from now on (at most the real limit).
+    #[doc(hidden)]
+    pub fn debug_max_binding(&self, bytes: u64) {
+        self.debug
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .max_binding = bytes.min(self.ctx.max_binding());
+    }
+}
+
+fn check_inputs(graph: &Graph, inputs: &[Tensor]) -> Result<()> {
+    if inputs.len() != graph.inputs.len() {
+        return Err(GpuError::Shape(format!(
+            "the model takes {} input(s), got {}",
+            graph.inputs.len(),
+            inputs.len()
+        )));
+    }
+    for (i, (spec, t)) in graph.inputs.iter().zip(inputs).enumerate() {
+        let fits = spec.shape.len() == t.rank()
+            && spec
+                .shape
+                .iter()
+                .zip(t.shape())
+                .all(|(d, &a)| d.is_none_or(|d| d == a));
+        if !fits {
+            let expected: Vec<String> = spec
+                .shape
+                .iter()
+                .map(|d| d.map_or("?".to_string(), |d| d.to_string()))
+                .collect();
+            return Err(GpuError::Shape(format!(
+                "input {i} (\"{}\"): expected shape [{}], got {:?}",
+                spec.name,
+                expected.join(", "),
+                t.shape()
+            )));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,742 @@
+//! Plans: what `prepare` does once per graph (weights uploaded in the layouts the kernels
+//! want) and what the first `run` with new input shapes does once per shape set (placement
+//! of every node on the GPU or the CPU, buffer assignment by lifetime, uniform params, bind
+//! groups), cached so that repeated predictions rebuild nothing.
+//!
+//! Buffer planning: every intermediate value gets a *slot* (one wgpu buffer) when it is
+//! produced and gives it back after its last reader (`Graph::last_uses`); a free slot is
+//! reused best-fit, or the largest free one grows, before a new one is made. A Reshape aliases
+//! its input's slot (and extends its lifetime). Inputs get their own buffers, written with
+//! `queue.write_buffer` at the start of a run.
+//!
+//! Placement: a node runs on the CPU (`webinfer_cpu::eval_op`) when the GPU cannot run it:
+//! a tensor it touches is larger than the device's storage binding limit, its lowering has no
+//! GPU form (e.g. more than 8 broadcast axes, non-constant conv weights), or the test switch
+//! forces its op there. Values cross with explicit transfers: a `Download` step (copy to a
+//! staging buffer, submit, map) before a CPU node that reads GPU values, an `Upload` step
+//! before a GPU node that reads a CPU result.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use webinfer_core::{Graph, Op, ValueId};
+
+use crate::device::Ctx;
+use crate::error::{GpuError, Result};
+use crate::kernels::{self, Dispatch, KernelLimits, Layout, Lowered, Operand};
+use crate::pipelines::PipelineKey;
+
+/// Bytes of uniform params reserved per dispatch (>= every `Params` struct, and a multiple of
+/// every device's `min_uniform_buffer_offset_alignment`).
+const UNIFORM_STRIDE: u64 = 256;
+/// Input-shape sets whose execution plans stay cached per `GpuPlan`.
+const MAX_CACHED_SHAPES: usize = 8;
+
+fn round16(bytes: u64) -> u64 {
+    bytes.max(16).div_ceil(16) * 16
+}
+
+/// Settings a plan is made with (snapshotted from the backend at `prepare`).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PlanConfig {
+    pub max_binding: u64,
+    /// `Op::name()`s that must run on the CPU (test switch).
+    pub force_cpu: HashSet<String>,
+}
+
+/// A constant uploaded at prepare time.
+struct Weight {
+    buffer: wgpu::Buffer,
+}
+
+/// A node that a plan runs on the CPU, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CpuNode {
+    pub node: ValueId,
+    pub origin: String,
+    pub op: &'static str,
+    pub reason: String,
+}
+
+/// What one execution plan (one set of input shapes) does.
+#[derive(Debug, Clone, Default)]
+pub struct PlanStats {
+    /// Compute dispatches per run.
+    pub dispatches: usize,
+    /// Nodes run on the GPU (Reshape aliases included).
+    pub gpu_nodes: usize,
+    /// Nodes run on the CPU, with the reason.
+    pub cpu_nodes: Vec<CpuNode>,
+    /// Queue submissions per run (1 when everything runs on the GPU).
+    pub submissions: usize,
+    /// GPU bytes of intermediates, inputs and uniforms (weights not included).
+    pub activation_bytes: u64,
+    /// Intermediate buffers after lifetime-based reuse.
+    pub slots: usize,
+}
+
+/// The result of [`crate::GpuBackend::prepare`]: weights on the device, and the execution
+/// plans of the input shapes seen so far.
+pub struct GpuPlan {
+    pub(crate) ctx: Arc<Ctx>,
+    nodes: usize,
+    config: PlanConfig,
+    weights: HashMap<(ValueId, Layout), Weight>,
+    weight_bytes: u64,
+    cache: Mutex<ShapeCache>,
+}
+
+#[derive(Default)]
+struct ShapeCache {
+    plans: HashMap<Vec<Vec<usize>>, Arc<ExecPlan>>,
+    order: VecDeque<Vec<Vec<usize>>>,
+    peak_activation: u64,
+}
+
+impl std::fmt::Debug for GpuPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GpuPlan")
+            .field("nodes", &self.nodes)
+            .field("weights", &self.weights.len())
+            .field("weight_bytes", &self.weight_bytes)
+            .finish()
+    }
+}
+
+impl GpuPlan {
+    /// Upload every constant a GPU kernel may read, in the layout that kernel wants.
+    pub(crate) fn new(ctx: Arc<Ctx>, graph: &Graph, config: PlanConfig) -> Result<GpuPlan> {
+        let mut weights = HashMap::new();
+        let mut weight_bytes = 0;
+        for node in &graph.nodes {
+            if matches!(node.op, Op::Input { .. } | Op::Constant(_))
+                || config.force_cpu.contains(node.op.name())
+            {
+                continue;
+            }
+            for (k, &v) in node.inputs.iter().enumerate() {
+                let Some(t) = graph.as_constant(v) else {
+                    continue;
+                };
+                let layout = kernels::operand_layout(&node.op, k);
+                if weights.contains_key(&(v, layout)) {
+                    continue;
+                }
+                // A weight the kernel cannot use (bad shape) or the device cannot bind stays
+                // on the host; its node then runs on the CPU.
+                let Ok(data) = layout.pack(t) else { continue };
+                let bytes = data.len() as u64 * 4;
+                if bytes > config.max_binding {
+                    continue;
+                }
+                let buffer = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some(&node.origin),
+                    size: round16(bytes),
+                    usage: wgpu::BufferUsages::STORAGE
+                        | wgpu::BufferUsages::COPY_DST
+                        | wgpu::BufferUsages::COPY_SRC,
+                    mapped_at_creation: false,
+                });
+                if !data.is_empty() {
+                    ctx.queue
+                        .write_buffer(&buffer, 0, bytemuck::cast_slice(&data));
+                }
+                weight_bytes += round16(bytes);
+                weights.insert((v, layout), Weight { buffer });
+            }
+        }
+        ctx.take_errors()?;
+        Ok(GpuPlan {
+            ctx,
+            nodes: graph.nodes.len(),
+            config,
+            weights,
+            weight_bytes,
+            cache: Mutex::default(),
+        })
+    }
+
+    /// Bytes of weights on the device.
+    pub fn weight_bytes(&self) -> u64 {
+        self.weight_bytes
+    }
+
+    /// Peak GPU memory of this plan: weights plus the largest execution plan built so far
+    /// (intermediates after reuse, inputs, uniforms). Staging buffers of a run are not counted.
+    pub fn peak_bytes(&self) -> u64 {
+        self.weight_bytes + self.lock_cache().peak_activation
+    }
+
+    /// What the execution plan for these input shapes does, if it has been built (by a run,
+    /// or by `prepare` for the graph's declared shapes with unknown dims set to 1).
+    pub fn stats(&self, input_shapes: &[Vec<usize>]) -> Option<PlanStats> {
+        self.lock_cache()
+            .plans
+            .get(input_shapes)
+            .map(|p| p.stats.clone())
+    }
+
+    fn lock_cache(&self) -> std::sync::MutexGuard<'_, ShapeCache> {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn check_graph(&self, graph: &Graph) -> Result<()> {
+        if graph.nodes.len() != self.nodes {
+            return Err(GpuError::Shape(format!(
+                "this plan was prepared for a graph of {} nodes, not this one ({})",
+                self.nodes,
+                graph.nodes.len()
+            )));
+        }
+        Ok(())
+    }
+
+    /// The execution plan for these input shapes, built on first use.
+    pub(crate) fn exec_for(
+        &self,
+        graph: &Graph,
+        input_shapes: &[Vec<usize>],
+    ) -> Result<Arc<ExecPlan>> {
+        if let Some(p) = self.lock_cache().plans.get(input_shapes) {
+            return Ok(p.clone());
+        }
+        let plan = Arc::new(self.build(graph, input_shapes)?);
+        let mut cache = self.lock_cache();
+        if cache.order.len() >= MAX_CACHED_SHAPES {
+            if let Some(old) = cache.order.pop_front() {
+                cache.plans.remove(&old);
+            }
+        }
+        cache.order.push_back(input_shapes.to_vec());
+        cache.plans.insert(input_shapes.to_vec(), plan.clone());
+        cache.peak_activation = cache.peak_activation.max(plan.stats.activation_bytes);
+        Ok(plan)
+    }
+
+    fn build(&self, graph: &Graph, input_shapes: &[Vec<usize>]) -> Result<ExecPlan> {
+        let ctx = &*self.ctx;
+        let shapes = graph.infer_shapes(input_shapes)?;
+        let sym = self.place(graph, &shapes)?;
+        let bytes = |v: ValueId| shapes[v].iter().product::<usize>() as u64 * 4;
+
+        // Buffers.
+        let storage = wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::COPY_SRC
+            | wgpu::BufferUsages::COPY_DST;
+        let make = |label: &str, size: u64| {
+            ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size,
+                usage: storage,
+                mapped_at_creation: false,
+            })
+        };
+        let slots: Vec<wgpu::Buffer> = sym
+            .slot_caps
+            .iter()
+            .map(|&cap| make("webinfer intermediate", cap))
+            .collect();
+        let input_bufs: BTreeMap<usize, wgpu::Buffer> = sym
+            .input_bytes
+            .iter()
+            .map(|(&i, &b)| (i, make("webinfer input", round16(b))))
+            .collect();
+        let n_dispatch = sym
+            .steps
+            .iter()
+            .filter(|s| matches!(s, SymStep::Dispatch(..)))
+            .count() as u64;
+        let uniform = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("webinfer params"),
+            size: (n_dispatch * UNIFORM_STRIDE).max(UNIFORM_STRIDE),
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let bufs = Buffers {
+            slots: &slots,
+            inputs: &input_bufs,
+            weights: &self.weights,
+        };
+        let loc_buffer = |loc: Loc| bufs.get(loc);
+        let gpu_loc = |v: ValueId| -> Result<Loc> {
+            sym.gpu[v]
+                .ok_or_else(|| GpuError::Internal(format!("planner: value {v} has no GPU buffer")))
+        };
+
+        let mut uniform_data: Vec<u8> = Vec::with_capacity((n_dispatch * UNIFORM_STRIDE) as usize);
+        let mut steps: Vec<Step> = Vec::new();
+        for s in &sym.steps {
+            match s {
+                SymStep::Dispatch(node_id, d) => {
+                    let node = &graph.nodes[*node_id];
+                    let offset = uniform_data.len() as u64;
+                    let mut words = d.params.clone();
+                    words.resize((UNIFORM_STRIDE / 4) as usize, 0);
+                    uniform_data.extend_from_slice(bytemuck::cast_slice(&words));
+                    let key = PipelineKey {
+                        shader: d.shader,
+                        entry: d.entry,
+                        constants: d.constants.clone(),
+                        inputs: d.operands.len(),
+                    };
+                    let (pipeline, bgl) = ctx.pipelines.get(&ctx.device, &key);
+                    let out_buf = loc_buffer(gpu_loc(*node_id)?);
+                    let mut entries = vec![
+                        wgpu::BindGroupEntry {
+                            binding: 0,
+                            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                                buffer: &uniform,
+                                offset,
+                                size: wgpu::BufferSize::new(UNIFORM_STRIDE),
+                            }),
+                        },
+                        wgpu::BindGroupEntry {
+                            binding: 1,
+                            resource: binding(out_buf, bytes(*node_id)),
+                        },
+                    ];
+                    for (j, op) in d.operands.iter().enumerate() {
+                        let resource = match *op {
+                            Operand::Absent => binding(&ctx.dummy, 16),
+                            Operand::Value {
+                                index,
+                                layout: Layout::Plain,
+                            } => {
+                                let v = node.inputs[index];
+                                binding(loc_buffer(gpu_loc(v)?), bytes(v))
+                            }
+                            Operand::Value { index, layout } => {
+                                let v = node.inputs[index];
+                                let w = self.weights.get(&(v, layout)).ok_or_else(|| {
+                                    GpuError::Internal(format!(
+                                        "planner: weight {v} not uploaded as {layout:?}"
+                                    ))
+                                })?;
+                                binding(&w.buffer, w.buffer.size())
+                            }
+                        };
+                        entries.push(wgpu::BindGroupEntry {
+                            binding: 2 + j as u32,
+                            resource,
+                        });
+                    }
+                    let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                        label: Some(&node.origin),
+                        layout: &bgl,
+                        entries: &entries,
+                    });
+                    let call = Call {
+                        pipeline,
+                        bind_group,
+                        workgroups: d.workgroups,
+                    };
+                    match steps.last_mut() {
+                        Some(Step::Pass(calls)) => calls.push(call),
+                        _ => steps.push(Step::Pass(vec![call])),
+                    }
+                }
+                SymStep::Download(values) => {
+                    let items = values
+                        .iter()
+                        .map(|&v| {
+                            Ok(Transfer {
+                                value: v,
+                                buffer: loc_buffer(gpu_loc(v)?).clone(),
+                                bytes: bytes(v),
+                            })
+                        })
+                        .collect::<Result<Vec<_>>>()?;
+                    steps.push(Step::Download(items));
+                }
+                SymStep::Cpu(v) => steps.push(Step::Cpu(*v)),
+                SymStep::Upload(v) => steps.push(Step::Upload(Transfer {
+                    value: *v,
+                    buffer: loc_buffer(gpu_loc(*v)?).clone(),
+                    bytes: bytes(*v),
+                })),
+            }
+        }
+        if !uniform_data.is_empty() {
+            ctx.queue.write_buffer(&uniform, 0, &uniform_data);
+        }
+
+        let outputs = graph
+            .outputs
+            .iter()
+            .map(|&v| {
+                if sym.host[v] {
+                    Ok(OutputSrc::Host(v))
+                } else {
+                    Ok(OutputSrc::Gpu(Transfer {
+                        value: v,
+                        buffer: loc_buffer(gpu_loc(v)?).clone(),
+                        bytes: bytes(v),
+                    }))
+                }
+            })
+            .collect::<Result<Vec<_>>>()?;
+
+        // Submissions per run: one per download, one before an upload that follows GPU work,
+        // and the final one.
+        let mut submissions = 0;
+        let mut dirty = false;
+        for s in &steps {
+            match s {
+                Step::Pass(_) => dirty = true,
+                Step::Download(_) => {
+                    submissions += 1;
+                    dirty = false;
+                }
+                Step::Upload(_) if dirty => {
+                    submissions += 1;
+                    dirty = false;
+                }
+                _ => {}
+            }
+        }
+        if dirty || outputs.iter().any(|o| matches!(o, OutputSrc::Gpu(_))) {
+            submissions += 1;
+        }
+        let mut stats = sym.stats;
+        stats.dispatches = n_dispatch as usize;
+        stats.submissions = submissions;
+        stats.slots = slots.len();
+        stats.activation_bytes = sym.slot_caps.iter().sum::<u64>()
+            + input_bufs.values().map(|b| b.size()).sum::<u64>()
+            + uniform.size();
+        ctx.take_errors()?;
+        Ok(ExecPlan {
+            shapes,
+            steps,
+            input_writes: input_bufs.into_iter().collect(),
+            outputs,
+            stats,
+            lock: futures::lock::Mutex::new(()),
+            _keep: (slots, uniform),
+        })
+    }
+
+    /// Decide where every node runs and which buffer every value lives in (symbolically).
+    fn place(&self, graph: &Graph, shapes: &[Vec<usize>]) -> Result<Symbolic> {
+        let ctx = &*self.ctx;
+        let kl = KernelLimits {
+            max_workgroups_per_dim: ctx.limits.max_compute_workgroups_per_dimension,
+        };
+        let max = self.config.max_binding;
+        let last = graph.last_uses();
+        let n = graph.nodes.len();
+        let bytes = |v: ValueId| shapes[v].iter().product::<usize>() as u64 * 4;
+        let mut sym = Symbolic {
+            gpu: vec![None; n],
+            host: vec![false; n],
+            ..Default::default()
+        };
+        let mut pool = SlotPool::default();
+
+        for (id, node) in graph.nodes.iter().enumerate() {
+            match &node.op {
+                Op::Input { .. } => sym.host[id] = true,
+                Op::Constant(_) => {
+                    sym.host[id] = true;
+                    if self.weights.contains_key(&(id, Layout::Plain)) {
+                        sym.gpu[id] = Some(Loc::Weight(id, Layout::Plain));
+                    }
+                }
+                op => match self.gpu_lowering(graph, id, shapes, max, &kl) {
+                    Ok(lowered) => {
+                        // Operands the kernel reads as plain tensors must be on the device.
+                        let used: Vec<usize> = match &lowered {
+                            Lowered::Alias => vec![0],
+                            Lowered::Dispatches(ds) => {
+                                let mut u: Vec<usize> = ds
+                                    .iter()
+                                    .flat_map(|d| d.operands.iter())
+                                    .filter_map(|o| match o {
+                                        Operand::Value {
+                                            index,
+                                            layout: Layout::Plain,
+                                        } => Some(*index),
+                                        _ => None,
+                                    })
+                                    .collect();
+                                u.sort_unstable();
+                                u.dedup();
+                                u
+                            }
+                        };
+                        for k in used {
+                            let v = node.inputs[k];
+                            if sym.gpu[v].is_some() {
+                                continue;
+                            }
+                            if let Op::Input { index } = graph.nodes[v].op {
+                                sym.gpu[v] = Some(Loc::Input(index));
+                                sym.input_bytes.insert(index, bytes(v));
+                            } else {
+                                let s = pool.alloc(round16(bytes(v)), last[v]);
+                                sym.gpu[v] = Some(Loc::Slot(s));
+                                sym.steps.push(SymStep::Upload(v));
+                            }
+                        }
+                        match lowered {
+                            Lowered::Alias => {
+                                let src = sym.gpu[node.inputs[0]];
+                                if let Some(Loc::Slot(s)) = src {
+                                    pool.extend(s, last[id]);
+                                }
+                                sym.gpu[id] = src;
+                            }
+                            Lowered::Dispatches(ds) => {
+                                let s = pool.alloc(round16(bytes(id)), last[id]);
+                                sym.gpu[id] = Some(Loc::Slot(s));
+                                sym.steps
+                                    .extend(ds.into_iter().map(|d| SymStep::Dispatch(id, d)));
+                            }
+                        }
+                        sym.stats.gpu_nodes += 1;
+                    }
+                    Err(reason) => {
+                        let mut missing: Vec<ValueId> = node
+                            .inputs
+                            .iter()
+                            .copied()
+                            .filter(|&v| !sym.host[v])
+                            .collect();
+                        missing.sort_unstable();
+                        missing.dedup();
+                        if !missing.is_empty() {
+                            for &v in &missing {
+                                sym.host[v] = true;
+                            }
+                            sym.steps.push(SymStep::Download(missing));
+                        }
+                        sym.steps.push(SymStep::Cpu(id));
+                        sym.host[id] = true;
+                        sym.stats.cpu_nodes.push(CpuNode {
+                            node: id,
+                            origin: node.origin.clone(),
+                            op: op.name(),
+                            reason,
+                        });
+                    }
+                },
+            }
+            pool.release_after(id);
+        }
+        sym.slot_caps = pool.caps();
+        Ok(sym)
+    }
+
+    /// The GPU form of node `id`, or why it runs on the CPU.
+    fn gpu_lowering(
+        &self,
+        graph: &Graph,
+        id: ValueId,
+        shapes: &[Vec<usize>],
+        max: u64,
+        kl: &KernelLimits,
+    ) -> std::result::Result<Lowered, String> {
+        let node = &graph.nodes[id];
+        let op = &node.op;
+        if self.config.force_cpu.contains(op.name()) {
+            return Err("forced onto the CPU (test switch)".into());
+        }
+        let too_big = |v: ValueId, what: &str| -> std::result::Result<(), String> {
+            let b = shapes[v].iter().product::<usize>() as u64 * 4;
+            if b > max {
+                Err(format!("{what} {:?} is {b} bytes, over the device's storage binding limit of {max} bytes", shapes[v]))
+            } else {
+                Ok(())
+            }
+        };
+        too_big(id, "the output")?;
+        for (k, &v) in node.inputs.iter().enumerate() {
+            too_big(v, &format!("operand {k} (\"{}\")", graph.nodes[v].origin))?;
+        }
+        let ins: Vec<&[usize]> = node.inputs.iter().map(|&v| shapes[v].as_slice()).collect();
+        let lowered = kernels::lower(op, &ins, &shapes[id], kl)?;
+        if let Lowered::Dispatches(ds) = &lowered {
+            for d in ds {
+                for o in &d.operands {
+                    if let Operand::Value { index, layout } = *o {
+                        if layout != Layout::Plain
+                            && !self.weights.contains_key(&(node.inputs[index], layout))
+                        {
+                            return Err(format!(
+                                "operand {index} must be a constant weight for the GPU kernel"
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(lowered)
+    }
+}
+
+/// Bind `bytes` (rounded up to 16, at least 16) from the start of a buffer.
+fn binding(buffer: &wgpu::Buffer, bytes: u64) -> wgpu::BindingResource<'_> {
+    let size = round16(bytes).min(buffer.size());
+    wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+        buffer,
+        offset: 0,
+        size: wgpu::BufferSize::new(size),
+    })
+}
+
+struct Buffers<'a> {
+    slots: &'a [wgpu::Buffer],
+    inputs: &'a BTreeMap<usize, wgpu::Buffer>,
+    weights: &'a HashMap<(ValueId, Layout), Weight>,
+}
+
+impl<'a> Buffers<'a> {
+    fn get(&self, loc: Loc) -> &'a wgpu::Buffer {
+        match loc {
+            Loc::Slot(s) => &self.slots[s],
+            Loc::Input(i) => &self.inputs[&i],
+            Loc::Weight(v, l) => &self.weights[&(v, l)].buffer,
+        }
+    }
+}
+
+/// A value's GPU buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Loc {
+    Slot(usize),
+    Input(usize),
+    Weight(ValueId, Layout),
+}
+
+#[derive(Debug)]
+enum SymStep {
+    Dispatch(ValueId, Dispatch),
+    Download(Vec<ValueId>),
+    Cpu(ValueId),
+    Upload(ValueId),
+}
+
+#[derive(Debug, Default)]
+struct Symbolic {
+    steps: Vec<SymStep>,
+    gpu: Vec<Option<Loc>>,
+    /// Whether the value is on the host at the end of the run (inputs, constants, CPU results,
+    /// downloads).
+    host: Vec<bool>,
+    input_bytes: BTreeMap<usize, u64>,
+    slot_caps: Vec<u64>,
+    stats: PlanStats,
+}
+
+/// Intermediate buffers handed out by lifetime.
+#[derive(Debug, Default)]
+struct SlotPool {
+    /// (capacity, busy until after this node; None = free)
+    slots: Vec<(u64, Option<usize>)>,
+}
+
+impl SlotPool {
+    fn alloc(&mut self, need: u64, until: usize) -> usize {
+        let free = || self.slots.iter().enumerate().filter(|(_, s)| s.1.is_none());
+        let pick = free()
+            .filter(|(_, s)| s.0 >= need)
+            .min_by_key(|(_, s)| s.0)
+            .or_else(|| free().max_by_key(|(_, s)| s.0))
+            .map(|(i, _)| i);
+        match pick {
+            Some(i) => {
+                let s = &mut self.slots[i];
+                s.0 = s.0.max(need);
+                s.1 = Some(until);
+                i
+            }
+            None => {
+                self.slots.push((need, Some(until)));
+                self.slots.len() - 1
+            }
+        }
+    }
+
+    fn extend(&mut self, slot: usize, until: usize) {
+        if let Some(u) = &mut self.slots[slot].1 {
+            *u = (*u).max(until);
+        }
+    }
+
+    fn release_after(&mut self, node: usize) {
+        for s in &mut self.slots {
+            if matches!(s.1, Some(u) if u <= node) {
+                s.1 = None;
+            }
+        }
+    }
+
+    fn caps(&self) -> Vec<u64> {
+        self.slots.iter().map(|s| s.0).collect()
+    }
+}
+
+/// A buffer region holding one value, for a transfer.
+pub(crate) struct Transfer {
+    pub value: ValueId,
+    pub buffer: wgpu::Buffer,
+    pub bytes: u64,
+}
+
+pub(crate) struct Call {
+    pub pipeline: wgpu::ComputePipeline,
+    pub bind_group: wgpu::BindGroup,
+    pub workgroups: [u32; 3],
+}
+
+pub(crate) enum Step {
+    /// Dispatches recorded into one compute pass.
+    Pass(Vec<Call>),
+    /// Submit, then copy these GPU values to the host.
+    Download(Vec<Transfer>),
+    /// Run this node on the CPU.
+    Cpu(ValueId),
+    /// Write this host value into its GPU buffer.
+    Upload(Transfer),
+}
+
+pub(crate) enum OutputSrc {
+    Host(ValueId),
+    Gpu(Transfer),
+}
+
+/// The execution plan of one set of input shapes.
+pub(crate) struct ExecPlan {
+    pub shapes: Vec<Vec<usize>>,
+    pub steps: Vec<Step>,
+    /// Graph input index → its buffer, written at the start of each run.
+    pub input_writes: Vec<(usize, wgpu::Buffer)>,
+    pub outputs: Vec<OutputSrc>,
+    pub stats: PlanStats,
+    /// One run at a time: runs share the intermediate buffers.
+    pub lock: futures::lock::Mutex<()>,
+    _keep: (Vec<wgpu::Buffer>, wgpu::Buffer),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_are_reused_best_fit_and_grown() {
+        let mut p = SlotPool::default();
+        let a = p.alloc(100, 1);
+        let b = p.alloc(50, 2);
+        p.release_after(1); // a is free
+        let c = p.alloc(80, 3); // fits a
+        assert_eq!(c, a);
+        p.release_after(3); // b, c free
+        let d = p.alloc(400, 4); // none fits: the largest free one grows
+        assert_eq!(d, a);
+        assert_eq!(p.caps(), vec![400, 50]);
+        let e = p.alloc(10, 5);
+        assert_eq!(e, b);
+        let f = p.alloc(10, 5);
+        assert_eq!(f, 2);
+    }
+}

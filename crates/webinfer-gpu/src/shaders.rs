@@ -1,0 +1,151 @@
+//! The WGSL sources, one file per kernel family in `shaders/`, compiled into the crate with
+//! `include_str!`. Each family is compiled as `common.wgsl` (shared helpers, activations)
+//! followed by the family file; a plain `cargo test` validates every composed module with naga.
+
+/// A kernel family: one file in `shaders/`, one wgpu shader module.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Shader {
+    Conv2d,
+    Depthwise,
+    MatMul,
+    Pool,
+    Elementwise,
+    Copy,
+    Resize,
+    Softmax,
+    Reduce,
+}
+
+/// Prepended to every family: `flat_workgroup`, `activate` (override `ACT`) and math helpers.
+pub(crate) const COMMON: &str = include_str!("../../../shaders/common.wgsl");
+
+impl Shader {
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) const ALL: [Shader; 9] = [
+        Shader::Conv2d,
+        Shader::Depthwise,
+        Shader::MatMul,
+        Shader::Pool,
+        Shader::Elementwise,
+        Shader::Copy,
+        Shader::Resize,
+        Shader::Softmax,
+        Shader::Reduce,
+    ];
+
+    /// The file under `shaders/`.
+    pub(crate) fn file(self) -> &'static str {
+        match self {
+            Shader::Conv2d => "conv2d.wgsl",
+            Shader::Depthwise => "depthwise.wgsl",
+            Shader::MatMul => "matmul.wgsl",
+            Shader::Pool => "pool.wgsl",
+            Shader::Elementwise => "elementwise.wgsl",
+            Shader::Copy => "copy.wgsl",
+            Shader::Resize => "resize.wgsl",
+            Shader::Softmax => "softmax.wgsl",
+            Shader::Reduce => "reduce.wgsl",
+        }
+    }
+
+    fn body(self) -> &'static str {
+        match self {
+            Shader::Conv2d => include_str!("../../../shaders/conv2d.wgsl"),
+            Shader::Depthwise => include_str!("../../../shaders/depthwise.wgsl"),
+            Shader::MatMul => include_str!("../../../shaders/matmul.wgsl"),
+            Shader::Pool => include_str!("../../../shaders/pool.wgsl"),
+            Shader::Elementwise => include_str!("../../../shaders/elementwise.wgsl"),
+            Shader::Copy => include_str!("../../../shaders/copy.wgsl"),
+            Shader::Resize => include_str!("../../../shaders/resize.wgsl"),
+            Shader::Softmax => include_str!("../../../shaders/softmax.wgsl"),
+            Shader::Reduce => include_str!("../../../shaders/reduce.wgsl"),
+        }
+    }
+
+    /// The module source exactly as the device compiles it.
+    pub(crate) fn source(self) -> String {
+        format!("{COMMON}\n{}", self.body())
+    }
+
+    /// The entry points the Rust side dispatches (checked against the module in tests).
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn entries(self) -> &'static [&'static str] {
+        match self {
+            Shader::Conv2d => &["conv2d_vec4", "conv2d_scalar"],
+            Shader::Depthwise => &["depthwise_vec4", "depthwise_scalar"],
+            Shader::MatMul => &["matmul_tiled", "matmul_rows"],
+            Shader::Pool => &["pool2d"],
+            Shader::Elementwise => &["unary", "binary", "channel_affine"],
+            Shader::Copy => &["strided_copy"],
+            Shader::Resize => &["resize_nearest", "resize_bilinear"],
+            Shader::Softmax => &["softmax"],
+            Shader::Reduce => &["reduce"],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn validate(name: &str, src: &str) -> naga::Module {
+        let module = match naga::front::wgsl::parse_str(src) {
+            Ok(m) => m,
+            Err(e) => panic!("{name}: WGSL parse error:\n{}", e.emit_to_string(src)),
+        };
+        let mut validator = naga::valid::Validator::new(
+            naga::valid::ValidationFlags::all(),
+            naga::valid::Capabilities::empty(),
+        );
+        if let Err(e) = validator.validate(&module) {
+            panic!("{name}: WGSL validation error:\n{}", e.emit_to_string(src));
+        }
+        module
+    }
+
+    #[test]
+    fn common_prelude_validates_alone() {
+        validate("common.wgsl", COMMON);
+    }
+
+    #[test]
+    fn every_family_validates_with_its_entry_points() {
+        for s in Shader::ALL {
+            let module = validate(s.file(), &s.source());
+            for e in s.entries() {
+                let ep = module.entry_points.iter().find(|ep| ep.name == *e);
+                assert!(ep.is_some(), "{}: entry point {e} not found", s.file());
+                assert_eq!(
+                    ep.unwrap().stage,
+                    naga::ShaderStage::Compute,
+                    "{}: {e} is not a compute entry point",
+                    s.file()
+                );
+            }
+            assert_eq!(
+                module.entry_points.len(),
+                s.entries().len(),
+                "{}: entry points not listed in Shader::entries",
+                s.file()
+            );
+        }
+    }
+
+    #[test]
+    fn every_file_in_shaders_dir_is_compiled() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shaders");
+        let mut files: Vec<String> = std::fs::read_dir(&dir)
+            .expect("shaders/ directory")
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|f| f.ends_with(".wgsl"))
+            .collect();
+        files.sort();
+        let mut known: Vec<String> = Shader::ALL.iter().map(|s| s.file().to_string()).collect();
+        known.push("common.wgsl".into());
+        known.sort();
+        assert_eq!(
+            files, known,
+            "every shaders/*.wgsl must be a Shader variant (so that it is validated)"
+        );
+    }
+}

@@ -1,0 +1,215 @@
+//! Whole graphs on the GPU: agreement with the CPU backend, one submission per run, plan
+//! caching per input shape, buffer reuse, the CPU fallback path (forced by the test switch or
+//! by tensors over the binding limit) and input errors.
+
+mod common;
+
+use common::{assert_close, backend, run_cpu, Rng};
+use webinfer_core::ir::{Activation, BinaryOp, Conv2d, Graph, InputSpec, Padding, PoolKind};
+use webinfer_core::{Op, Tensor};
+use webinfer_gpu::{GpuBackend, GpuError};
+
+/// A small MobileNet-like network: conv, depthwise, pointwise, residual add, pool, dense, softmax.
+fn mobilenet_like(r: &mut Rng) -> Graph {
+    let mut g = Graph::default();
+    g.inputs.push(InputSpec {
+        name: "image".into(),
+        shape: vec![None, Some(12), Some(12), Some(3)],
+        dtype: "float32".into(),
+    });
+    let x = g.push(Op::Input { index: 0 }, vec![], "image");
+    let conv = |k: usize, stride: usize, act| Conv2d {
+        kernel: [k, k],
+        stride: [stride, stride],
+        dilation: [1, 1],
+        padding: Padding::Same,
+        groups: 1,
+        activation: act,
+    };
+    let w1 = g.constant(r.tensor(&[3, 3, 3, 8]), "conv1/kernel");
+    let b1 = g.constant(r.tensor(&[8]), "conv1/bias");
+    let c1 = g.push(
+        Op::Conv2d(conv(3, 2, Activation::Relu6)),
+        vec![x, w1, b1],
+        "conv1",
+    );
+    let wd = g.constant(r.tensor(&[3, 3, 8, 1]), "dw/depthwise_kernel");
+    let d = g.push(
+        Op::DepthwiseConv2d(conv(3, 1, Activation::Relu6)),
+        vec![c1, wd],
+        "dw",
+    );
+    let wp = g.constant(r.tensor(&[1, 1, 8, 8]), "pw/kernel");
+    let p = g.push(
+        Op::Conv2d(conv(1, 1, Activation::Linear)),
+        vec![d, wp],
+        "pw",
+    );
+    let add = g.push(Op::Binary(BinaryOp::Add), vec![p, c1], "add");
+    let mp = g.push(
+        Op::Pool2d {
+            kind: PoolKind::Max,
+            window: [2, 2],
+            stride: [2, 2],
+            padding: Padding::Valid,
+        },
+        vec![add],
+        "pool",
+    );
+    let gp = g.push(
+        Op::GlobalPool {
+            kind: PoolKind::Avg,
+        },
+        vec![mp],
+        "gap",
+    );
+    let flat = g.push(Op::Reshape { shape: vec![0, -1] }, vec![gp], "flatten");
+    let wf = g.constant(r.tensor(&[8, 5]), "dense/kernel");
+    let bf = g.constant(r.tensor(&[5]), "dense/bias");
+    let fc = g.push(
+        Op::MatMul {
+            activation: Activation::Linear,
+        },
+        vec![flat, wf, bf],
+        "dense",
+    );
+    let sm = g.push(Op::Softmax { axis: 1 }, vec![fc], "softmax");
+    g.outputs = vec![sm, add];
+    g.output_names = vec!["probs".into(), "features".into()];
+    g
+}
+
+fn run(b: &GpuBackend, plan: &webinfer_gpu::GpuPlan, g: &Graph, inputs: &[Tensor]) -> Vec<Tensor> {
+    futures::executor::block_on(b.run(plan, g, inputs)).unwrap_or_else(|e| panic!("run: {e}"))
+}
+
+fn check_all(case: &str, got: &[Tensor], want: &[Tensor]) {
+    assert_eq!(got.len(), want.len(), "{case}: output count");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert_close(&format!("{case}, output {i}"), g, w);
+    }
+}
+
+#[test]
+fn network_matches_cpu_backend_in_one_submission() {
+    let Some(b) = backend() else { return };
+    let mut r = Rng::new(100);
+    let g = mobilenet_like(&mut r);
+    let x = vec![r.tensor(&[2, 12, 12, 3])];
+    let plan = b.prepare(&g).unwrap();
+    let got = run(&b, &plan, &g, &x);
+    check_all("mobilenet-like", &got, &run_cpu(&g, &x));
+    let stats = plan
+        .stats(&[vec![2, 12, 12, 3]])
+        .expect("plan built by the run");
+    assert!(stats.cpu_nodes.is_empty(), "{:?}", stats.cpu_nodes);
+    assert_eq!(stats.submissions, 1);
+    assert_eq!(
+        stats.dispatches, 8,
+        "conv, dw, pw, add, pool, gap, dense, softmax (reshape aliases)"
+    );
+    // 9 values live on the GPU; lifetimes let them share fewer buffers.
+    assert!(stats.slots < 8, "no buffer reuse: {} slots", stats.slots);
+    assert!(plan.peak_bytes() > plan.weight_bytes());
+}
+
+#[test]
+fn plans_are_cached_per_input_shape() {
+    let Some(b) = backend() else { return };
+    let mut r = Rng::new(101);
+    let g = mobilenet_like(&mut r);
+    // prepare builds the plan for the declared shape (batch 1), pipelines included.
+    let plan = b.prepare(&g).unwrap();
+    assert!(plan.stats(&[vec![1, 12, 12, 3]]).is_some());
+    let pipelines = b.pipeline_count();
+    let x1 = vec![r.tensor(&[1, 12, 12, 3])];
+    check_all("batch 1", &run(&b, &plan, &g, &x1), &run_cpu(&g, &x1));
+    check_all("batch 1 again", &run(&b, &plan, &g, &x1), &run_cpu(&g, &x1));
+    assert_eq!(
+        b.pipeline_count(),
+        pipelines,
+        "a repeated run created pipelines"
+    );
+    let x3 = vec![r.tensor(&[3, 12, 12, 3])];
+    check_all("batch 3", &run(&b, &plan, &g, &x3), &run_cpu(&g, &x3));
+    assert!(plan.stats(&[vec![3, 12, 12, 3]]).is_some());
+    // Back to batch 1: the cached plan, fresh data.
+    let x1b = vec![r.tensor(&[1, 12, 12, 3])];
+    check_all(
+        "batch 1, new data",
+        &run(&b, &plan, &g, &x1b),
+        &run_cpu(&g, &x1b),
+    );
+}
+
+#[test]
+fn forced_cpu_ops_run_with_explicit_transfers() {
+    let Some(b) = backend() else { return };
+    let mut r = Rng::new(102);
+    let g = mobilenet_like(&mut r);
+    let x = vec![r.tensor(&[2, 12, 12, 3])];
+    let want = run_cpu(&g, &x);
+    for ops in [
+        &["depthwise_conv2d"][..],
+        &["conv2d", "softmax"],
+        &["reshape", "binary"],
+        &["global_pool", "matmul"],
+    ] {
+        b.debug_force_cpu(ops);
+        let plan = b.prepare(&g).unwrap();
+        let got = run(&b, &plan, &g, &x);
+        check_all(&format!("forced onto the CPU: {ops:?}"), &got, &want);
+        let stats = plan.stats(&[vec![2, 12, 12, 3]]).unwrap();
+        let on_cpu: Vec<&str> = stats.cpu_nodes.iter().map(|n| n.op).collect();
+        for op in ops {
+            assert!(on_cpu.contains(op), "{op} not on the CPU: {on_cpu:?}");
+        }
+        assert!(
+            stats.submissions >= 2,
+            "{ops:?}: a CPU node between GPU nodes needs a download"
+        );
+    }
+    b.debug_force_cpu(&[]);
+}
+
+#[test]
+fn tensors_over_the_binding_limit_run_on_the_cpu() {
+    let Some(b) = backend() else { return };
+    let mut r = Rng::new(103);
+    let g = mobilenet_like(&mut r);
+    let x = vec![r.tensor(&[2, 12, 12, 3])];
+    // 2 KiB: the input (3456 B) and conv1's output (4608 B) are too big; later ones fit.
+    b.debug_max_binding(2048);
+    let plan = b.prepare(&g).unwrap();
+    let got = run(&b, &plan, &g, &x);
+    check_all("2 KiB binding limit", &got, &run_cpu(&g, &x));
+    let stats = plan.stats(&[vec![2, 12, 12, 3]]).unwrap();
+    let cpu: Vec<&str> = stats.cpu_nodes.iter().map(|n| n.origin.as_str()).collect();
+    assert!(cpu.contains(&"conv1"), "{cpu:?}");
+    assert!(
+        stats
+            .cpu_nodes
+            .iter()
+            .any(|n| n.reason.contains("binding limit")),
+        "{:?}",
+        stats.cpu_nodes
+    );
+    assert!(stats.gpu_nodes > 0, "the small tail should stay on the GPU");
+}
+
+#[test]
+fn input_errors_name_the_input() {
+    let Some(b) = backend() else { return };
+    let mut r = Rng::new(104);
+    let g = mobilenet_like(&mut r);
+    let plan = b.prepare(&g).unwrap();
+    let err =
+        futures::executor::block_on(b.run(&plan, &g, &[r.tensor(&[1, 12, 11, 3])])).unwrap_err();
+    assert!(matches!(err, GpuError::Shape(_)), "{err}");
+    assert!(err.to_string().contains("image"), "{err}");
+    let err = futures::executor::block_on(b.run(&plan, &g, &[])).unwrap_err();
+    assert!(matches!(err, GpuError::Shape(_)), "{err}");
+    let other = Graph::default();
+    let err = futures::executor::block_on(b.run(&plan, &other, &[])).unwrap_err();
+    assert!(matches!(err, GpuError::Shape(_)), "{err}");
+}
