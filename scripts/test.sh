@@ -19,6 +19,16 @@ else
   echo "wasm32-unknown-unknown target present"
 fi
 
+step "software Vulkan (lavapipe) for the GPU suites"
+if ! ls /usr/share/vulkan/icd.d/lvp_icd*.json >/dev/null 2>&1; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends mesa-vulkan-drivers libvulkan1
+else
+  echo "lavapipe present"
+fi
+# Mesa's loader complains on every probe without a runtime dir.
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
+
 step "TensorFlow.js reference (tests/tfjs) and real models (tests/real/models)"
 scripts/fetch-models.sh
 
@@ -30,8 +40,13 @@ fi
 step "format"
 cargo fmt --all -- --check
 
-step "cargo test (unit, CLI, doc, conformance against tfjs)"
-WEBINFER_REQUIRE_REAL_MODELS=1 cargo test --workspace --release 2>&1
+step "cargo test (unit, CLI, doc, GPU on lavapipe, conformance against tfjs on cpu, gpu and auto)"
+# A GPU suite that finds no adapter fails here rather than skipping.
+WEBINFER_REQUIRE_GPU=1 WEBINFER_REQUIRE_REAL_MODELS=1 cargo test --workspace --release 2>&1
+
+step "conformance with no GPU adapter at all: auto falls back to the CPU"
+VK_ICD_FILENAMES=/nonexistent.json __EGL_VENDOR_LIBRARY_FILENAMES=/nonexistent.json \
+  WEBINFER_BACKENDS=auto WEBINFER_REQUIRE_REAL_MODELS=1 cargo test --release -p webinfer --test conformance 2>&1
 
 step "wasm32 build of the engine"
 cargo build --release --target wasm32-unknown-unknown -p webinfer

@@ -28,11 +28,11 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// One fixture on every backend: `(backend, max |d| or the failure)`.
 struct Outcome {
     name: String,
     covers: String,
-    max_abs: f32,
-    failure: Option<String>,
+    results: Vec<(&'static str, Result<f32, String>)>,
 }
 
 fn read_npy(p: &Path) -> Result<Tensor, String> {
@@ -151,14 +151,66 @@ fn describe(dir: &Path) -> String {
     )
 }
 
+/// The backends to run, from WEBINFER_BACKENDS (default `cpu,gpu,auto`).
+fn backends() -> Vec<(&'static str, BackendChoice)> {
+    let list = std::env::var("WEBINFER_BACKENDS").unwrap_or_else(|_| "cpu,gpu,auto".into());
+    [
+        ("cpu", BackendChoice::Cpu),
+        ("gpu", BackendChoice::Gpu),
+        ("auto", BackendChoice::Auto),
+    ]
+    .into_iter()
+    .filter(|(n, _)| list.split(',').any(|x| x.trim() == *n))
+    .collect()
+}
+
 fn main() -> ExitCode {
     // `cargo test -- --list` and filters are accepted but this suite always runs whole.
     if std::env::args().any(|a| a == "--list") {
         println!("conformance: test");
         return ExitCode::SUCCESS;
     }
-    let backend = BackendChoice::Cpu;
+    let require_gpu = std::env::var("WEBINFER_REQUIRE_GPU").is_ok_and(|v| v == "1");
+    let mut backends = backends();
+    // A GPU suite that finds no adapter fails under WEBINFER_REQUIRE_GPU=1 (CI), else skips.
+    let mut gpu_missing = None;
+    if backends.iter().any(|(n, _)| *n == "gpu") {
+        let probe = futures::executor::block_on(Model::load_with(
+            root().join("tests/fixtures/dense_sequential/model.json"),
+            &LoadOptions {
+                backend: BackendChoice::Gpu,
+                ..Default::default()
+            },
+        ));
+        match probe {
+            Ok(m) => println!("gpu backend: {}", m.backend_selection()),
+            Err(e) if require_gpu => gpu_missing = Some(format!("WEBINFER_REQUIRE_GPU=1 but {e}")),
+            Err(e) => {
+                println!("SKIP backend gpu: {e}");
+                backends.retain(|(n, _)| *n != "gpu");
+            }
+        }
+    }
     let mut outcomes = Vec::new();
+    let run_all =
+        |dir: &Path, name: &str, top1: bool| -> Vec<(&'static str, Result<f32, String>)> {
+            backends
+                .iter()
+                .map(|&(bn, b)| {
+                    let r = run_fixture(dir, name, b).and_then(|(e, [got, want])| {
+                        // The real models must agree with tfjs on the top-1 class too.
+                        if top1 && got != want {
+                            Err(format!(
+                                "{name} on {bn}: top-1 class {got:?}, tfjs {want:?}"
+                            ))
+                        } else {
+                            Ok(e)
+                        }
+                    });
+                    (bn, r)
+                })
+                .collect()
+        };
 
     let fixtures = root().join("tests/fixtures");
     let index: Vec<String> = std::fs::read_to_string(fixtures.join("index.json"))
@@ -178,12 +230,10 @@ fn main() -> ExitCode {
     }
     for name in &index {
         let dir = fixtures.join(name);
-        let r = run_fixture(&dir, name, backend).map(|(e, _)| e);
         outcomes.push(Outcome {
             name: name.clone(),
             covers: describe(&dir),
-            max_abs: *r.as_ref().unwrap_or(&f32::NAN),
-            failure: r.err(),
+            results: run_all(&dir, name, false),
         });
     }
 
@@ -193,56 +243,58 @@ fn main() -> ExitCode {
         let dir = real.join(name);
         if !dir.join("expected_0.npy").exists() {
             if require_real {
+                let why = format!("{} is missing: run scripts/fetch-models.sh", dir.display());
                 outcomes.push(Outcome {
                     name: format!("real/{name}"),
                     covers: String::new(),
-                    max_abs: f32::NAN,
-                    failure: Some(format!(
-                        "{} is missing: run scripts/fetch-models.sh",
-                        dir.display()
-                    )),
+                    results: vec![("all", Err(why))],
                 });
             } else {
                 println!("skip real/{name}: not fetched (scripts/fetch-models.sh)");
             }
             continue;
         }
-        // The real models must agree with tfjs on the top-1 class too.
-        let r = run_fixture(&dir, name, backend).and_then(|(e, [a, b])| {
-            if a == b {
-                Ok(e)
-            } else {
-                Err(format!("top-1 class {a:?}, tfjs {b:?}"))
-            }
-        });
         outcomes.push(Outcome {
             name: format!("real/{name}"),
             covers: "nsfwjs@4.4.0 layers-model, uint8-quantized".into(),
-            max_abs: *r.as_ref().unwrap_or(&f32::NAN),
-            failure: r.err(),
+            results: run_all(&dir, name, true),
+        });
+    }
+    if let Some(why) = gpu_missing {
+        outcomes.push(Outcome {
+            name: "gpu adapter".into(),
+            covers: String::new(),
+            results: vec![("gpu", Err(why))],
         });
     }
 
-    println!("\nconformance against tfjs 4.22.0 (cpu backend), backend {backend:?}, tolerance |d| <= {ABS_TOL:e} + {REL_TOL:e}*|tfjs|");
-    println!(
-        "{:<34} {:>10}  {}",
-        "fixture", "max |d|", "weights / layers"
-    );
-    let mut failed = 0;
+    println!("\nconformance against tfjs 4.22.0 (cpu backend), tolerance |d| <= {ABS_TOL:e} + {REL_TOL:e}*|tfjs|; max |d| per backend");
+    let header: Vec<String> = backends.iter().map(|(n, _)| format!("{n:>10}")).collect();
+    println!("{:<30} {}  weights / layers", "fixture", header.join(" "));
+    let (mut passed, mut failed) = (0, 0);
     for o in &outcomes {
-        let status = if o.failure.is_some() { "FAIL" } else { "ok" };
-        println!(
-            "{:<34} {:>10.3e}  {} {}",
-            o.name, o.max_abs, o.covers, status
-        );
+        let cells: Vec<String> = o
+            .results
+            .iter()
+            .map(|(_, r)| match r {
+                Ok(e) => format!("{e:>10.2e}"),
+                Err(_) => format!("{:>10}", "FAIL"),
+            })
+            .collect();
+        println!("{:<30} {}  {}", o.name, cells.join(" "), o.covers);
     }
     for o in &outcomes {
-        if let Some(f) = &o.failure {
-            failed += 1;
-            println!("FAILED {}: {f}", o.name);
+        for (bn, r) in &o.results {
+            match r {
+                Ok(_) => passed += 1,
+                Err(f) => {
+                    failed += 1;
+                    println!("FAILED {} on {bn}: {f}", o.name);
+                }
+            }
         }
     }
-    println!("\n{} passed, {} failed", outcomes.len() - failed, failed);
+    println!("\n{passed} passed, {failed} failed");
     if failed > 0 {
         ExitCode::FAILURE
     } else {

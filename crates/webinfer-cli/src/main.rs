@@ -3,6 +3,7 @@
 //! ```text
 //! webinfer inspect MODEL_JSON
 //! webinfer predict MODEL_JSON --input X.npy [--input Y.npy ...] [--backend cpu|gpu|auto] [--out DIR] [--runs N]
+//! webinfer bench MODEL_JSON [--input X.npy ...] [--backend cpu|gpu|auto] [--runs N]
 //! ```
 //! Any error prints one line, `webinfer: error: ...`, and exits with status 1 (2 for usage).
 
@@ -15,18 +16,28 @@ use webinfer::{npy, shape_text, BackendChoice, LoadOptions, Model, Tensor};
 const USAGE: &str = "usage:
   webinfer inspect MODEL_JSON
   webinfer predict MODEL_JSON --input X.npy [--input Y.npy ...] [--backend cpu|gpu|auto] [--out DIR] [--runs N]
+  webinfer bench MODEL_JSON [--input X.npy ...] [--backend cpu|gpu|auto] [--runs N]
 
-  inspect   inputs and outputs (names, shapes, dtypes), layers, weight count and bytes
+  inspect   inputs and outputs (names, shapes, dtypes), layers, weight count and bytes,
+            the GPU adapters found and which backend --backend (default auto) picks, and why
   predict   run the model on .npy inputs (float32 or int32, in the model's input order);
             writes DIR/output_0.npy, output_1.npy, ... (float32) when --out is given;
             prints each output's shape and first values, and the predict time
-            (--runs N: predict N times and print the median)";
+            (--runs N: predict N times and print the median)
+  bench     load time, first predict and the median / min / max of N warm predicts (default 20)
+            on the given inputs, or on inputs of 0.5 shaped like the model's (batch 1)";
 
 fn main() -> ExitCode {
+    // Mesa's Vulkan loader prints an error per adapter probe when XDG_RUNTIME_DIR is unset
+    // (containers, CI); point it at the temp dir so the CLI's output stays readable.
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("inspect") => inspect(&args[1..]),
         Some("predict") => predict(&args[1..]),
+        Some("bench") => bench(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -189,12 +200,89 @@ fn inspect(args: &[String]) -> Result<(), CliError> {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    let adapters = webinfer::list_adapters();
+    if adapters.is_empty() {
+        println!("adapters   none (no Vulkan / Metal / DX12 / GL adapter found)");
+    }
+    for ad in &adapters {
+        let kind = if ad.is_software {
+            "software"
+        } else {
+            "hardware"
+        };
+        println!(
+            "adapter    \"{}\" ({}, {}, {kind})",
+            ad.name, ad.backend, ad.device_type
+        );
+    }
     println!(
-        "backend    {} (auto picks cpu: this build has no GPU backend yet)",
-        model.backend_name()
+        "backend    {} ({})",
+        model.backend_name(),
+        model.backend_selection()
     );
+    if let Some((weights, peak)) = model.gpu_bytes() {
+        println!(
+            "gpu memory {weights} bytes of weights, {peak} bytes peak for intermediates (batch 1)"
+        );
+    }
     println!("load       {ms:.1} ms");
     Ok(())
+}
+
+fn bench(args: &[String]) -> Result<(), CliError> {
+    let mut a = parse(args, &["--input", "--backend", "--runs"])?;
+    if !args.iter().any(|x| x == "--runs") {
+        a.runs = 20;
+    }
+    let (model, load_ms) = load(&a)?;
+    let inputs: Vec<Tensor> = if a.inputs.is_empty() {
+        model
+            .inputs()
+            .iter()
+            .map(|i| {
+                let shape: Vec<usize> = i.shape.iter().map(|d| d.unwrap_or(1)).collect();
+                Tensor::new(shape.clone(), vec![0.5; shape.iter().product()])
+                    .map_err(|e| CliError::Run(e.to_string()))
+            })
+            .collect::<Result<_, _>>()?
+    } else {
+        read_inputs(&a.inputs)?
+    };
+    let time = |n: usize| -> Result<Vec<f64>, CliError> {
+        (0..n)
+            .map(|_| {
+                let t = Instant::now();
+                futures::executor::block_on(model.predict(&inputs))?;
+                Ok(t.elapsed().as_secs_f64() * 1e3)
+            })
+            .collect()
+    };
+    let first = time(1)?[0];
+    let mut warm = time(a.runs)?;
+    warm.sort_by(f64::total_cmp);
+    let median = warm[warm.len() / 2];
+    println!("model    {}", a.model.display());
+    println!("backend  {}", model.backend_name());
+    println!("load     {load_ms:.1} ms");
+    println!("first    {first:.2} ms");
+    println!(
+        "warm     median {median:.2} ms  min {:.2} ms  max {:.2} ms  over {} runs",
+        warm[0],
+        warm[warm.len() - 1],
+        warm.len()
+    );
+    Ok(())
+}
+
+fn read_inputs(paths: &[PathBuf]) -> Result<Vec<Tensor>, CliError> {
+    paths
+        .iter()
+        .map(|p| {
+            let bytes =
+                std::fs::read(p).map_err(|e| CliError::Run(format!("{}: {e}", p.display())))?;
+            npy::from_bytes(&bytes, &p.display().to_string()).map_err(CliError::from)
+        })
+        .collect()
 }
 
 fn predict(args: &[String]) -> Result<(), CliError> {
@@ -213,15 +301,7 @@ fn predict(args: &[String]) -> Result<(), CliError> {
             a.inputs.len()
         )));
     }
-    let inputs: Vec<Tensor> = a
-        .inputs
-        .iter()
-        .map(|p| {
-            let bytes =
-                std::fs::read(p).map_err(|e| CliError::Run(format!("{}: {e}", p.display())))?;
-            npy::from_bytes(&bytes, &p.display().to_string()).map_err(CliError::from)
-        })
-        .collect::<Result<_, _>>()?;
+    let inputs = read_inputs(&a.inputs)?;
     let mut times = Vec::with_capacity(a.runs);
     let mut outputs = Vec::new();
     for _ in 0..a.runs {

@@ -109,20 +109,100 @@ fn predict_writes_outputs_matching_tfjs() {
     }
 }
 
+/// Hide every Vulkan and GL driver from wgpu: "no adapter at all".
+const NO_ADAPTER: &[(&str, &str)] = &[
+    ("VK_ICD_FILENAMES", "/nonexistent.json"),
+    ("__EGL_VENDOR_LIBRARY_FILENAMES", "/nonexistent.json"),
+];
+
+fn webinfer_env(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_webinfer"))
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 #[test]
-fn gpu_backend_is_a_clear_error_until_it_exists() {
+fn without_any_adapter_gpu_is_a_clear_error_and_auto_runs_on_the_cpu() {
     let dir = fixtures().join("dense_sequential");
-    assert_clear_error(
-        &[
-            "predict",
-            s(&dir.join("model.json")),
-            "--input",
-            s(&dir.join("input_0.npy")),
-            "--backend",
-            "gpu",
-        ],
-        &["gpu"],
+    let (m, x) = (dir.join("model.json"), dir.join("input_0.npy"));
+    let (code, _, err) = webinfer_env(
+        &["predict", s(&m), "--input", s(&x), "--backend", "gpu"],
+        NO_ADAPTER,
     );
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.starts_with("webinfer: error: backend \"gpu\" is not available")
+            && err.trim_end().lines().count() == 1,
+        "{err}"
+    );
+    let (code, out, err) = webinfer_env(
+        &["predict", s(&m), "--input", s(&x), "--backend", "auto"],
+        NO_ADAPTER,
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("backend cpu"), "{out}");
+    let (code, out, err) = webinfer_env(&["inspect", s(&m)], NO_ADAPTER);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("adapters   none")
+            && out.contains("backend    cpu (auto: cpu, because no GPU adapter was found"),
+        "{out}"
+    );
+}
+
+/// With lavapipe (CI) or a real GPU: `--backend gpu` runs there and matches tfjs, and
+/// `inspect` says which adapters exist and what auto picks.
+#[test]
+fn gpu_backend_predicts_on_an_adapter() {
+    let require = std::env::var("WEBINFER_REQUIRE_GPU").is_ok_and(|v| v == "1");
+    let dir = fixtures().join("cnn_rich");
+    let m = dir.join("model.json");
+    let (_, out, _) = webinfer(&["inspect", s(&m)]);
+    if !out.contains("adapter    \"") {
+        assert!(
+            !require,
+            "WEBINFER_REQUIRE_GPU=1 but no GPU adapter was found:\n{out}"
+        );
+        println!("SKIP gpu_backend_predicts_on_an_adapter: no GPU adapter");
+        return;
+    }
+    assert!(out.contains("backend    "), "{out}");
+    let out_dir = std::env::temp_dir().join(format!("webinfer-cli-gpu-{}", std::process::id()));
+    let (code, out, err) = webinfer(&[
+        "predict",
+        s(&m),
+        "--input",
+        s(&dir.join("input_0.npy")),
+        "--backend",
+        "gpu",
+        "--out",
+        s(&out_dir),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("backend gpu"), "{out}");
+    let got = webinfer::npy::from_bytes(
+        &std::fs::read(out_dir.join("output_0.npy")).unwrap(),
+        "output_0",
+    )
+    .unwrap();
+    let want = webinfer::npy::from_bytes(
+        &std::fs::read(dir.join("expected_0.npy")).unwrap(),
+        "expected_0",
+    )
+    .unwrap();
+    for (i, (a, b)) in got.data().iter().zip(want.data()).enumerate() {
+        assert!(
+            (a - b).abs() <= 1e-4 + 1e-3 * b.abs(),
+            "cnn_rich on gpu, element {i}: webinfer {a}, tfjs {b}"
+        );
+    }
 }
 
 #[test]

@@ -33,18 +33,26 @@ pub use error::{Error, Result};
 pub use webinfer_core::{CoreError, Graph, Tensor};
 pub use webinfer_tfjs::Limits;
 
+use std::sync::Mutex;
+
 use webinfer_core::ir::InputSpec;
 use webinfer_core::Backend as _;
 use webinfer_cpu::CpuBackend;
+use webinfer_gpu::{GpuBackend, GpuError, GpuPlan};
 use webinfer_tfjs::{ModelFormat, ModelJson};
+
+pub use webinfer_gpu::AdapterInfo;
 
 /// Which backend runs the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum BackendChoice {
-    /// A hardware GPU when one exists, else the CPU.
+    /// A hardware GPU when one exists, else the CPU. A software adapter (lavapipe,
+    /// SwiftShader, WARP) is not used: the CPU backend is faster than a GPU emulated on it.
     #[default]
     Auto,
+    /// Always the CPU.
     Cpu,
+    /// Any GPU adapter, a software one included; an error when there is none.
     Gpu,
 }
 
@@ -99,17 +107,81 @@ pub struct ModelStats {
     pub ops: Vec<(String, usize)>,
 }
 
-enum Engine {
-    Cpu(CpuBackend),
+/// The GPU side of a model: the backend and the plan prepared for this graph.
+struct GpuEngine {
+    backend: GpuBackend,
+    plan: GpuPlan,
 }
 
 /// A loaded model, ready to predict.
 pub struct Model {
     graph: Graph,
-    engine: Engine,
+    gpu: Option<GpuEngine>,
+    cpu: CpuBackend,
+    /// Why this backend was chosen (for `webinfer inspect` and the JS API).
+    selection: String,
+    /// Set when the GPU device was lost: the model runs on the CPU from then on.
+    gpu_lost: Mutex<Option<String>>,
     inputs: Vec<TensorInfo>,
     outputs: Vec<TensorInfo>,
     stats: ModelStats,
+}
+
+/// Pick the backend for `choice`: the GPU backend (if any) and why.
+async fn choose_backend(choice: BackendChoice) -> Result<(Option<GpuBackend>, String)> {
+    match choice {
+        BackendChoice::Cpu => Ok((None, "cpu: requested".into())),
+        BackendChoice::Gpu => match GpuBackend::new(true).await {
+            Ok(g) => {
+                let a = g.adapter_info();
+                Ok((
+                    Some(g),
+                    format!(
+                        "gpu: requested; adapter \"{}\" ({}, {})",
+                        a.name, a.backend, a.device_type
+                    ),
+                ))
+            }
+            Err(e) => Err(Error::BackendUnavailable {
+                requested: "gpu".into(),
+                reason: e.to_string(),
+            }),
+        },
+        BackendChoice::Auto => match GpuBackend::new(false).await {
+            Ok(g) => {
+                let a = g.adapter_info();
+                Ok((
+                    Some(g),
+                    format!(
+                        "auto: hardware GPU adapter \"{}\" ({}, {})",
+                        a.name, a.backend, a.device_type
+                    ),
+                ))
+            }
+            Err(e) => {
+                let adapters = webinfer_gpu::list_adapters_async().await;
+                let why = if adapters.is_empty() {
+                    format!("no GPU adapter was found ({e})")
+                } else {
+                    let names: Vec<String> = adapters
+                        .iter()
+                        .map(|a| format!("\"{}\" ({})", a.name, a.backend))
+                        .collect();
+                    format!(
+                        "the only GPU adapters are software ones ({}), which run slower than the CPU backend; ask for backend gpu to use one anyway",
+                        names.join(", ")
+                    )
+                };
+                Ok((None, format!("auto: cpu, because {why}")))
+            }
+        },
+    }
+}
+
+/// The adapters wgpu sees on this machine (natively).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn list_adapters() -> Vec<AdapterInfo> {
+    webinfer_gpu::list_adapters()
 }
 
 impl std::fmt::Debug for Model {
@@ -143,17 +215,18 @@ impl Model {
                 source,
             })
         };
-        Self::build(
+        let (graph, stats) = Self::build(
             &json,
             &path.display().to_string(),
             &mut read,
             &dir.display().to_string(),
             options,
-        )
+        )?;
+        Self::with_backend(graph, stats, options.backend).await
     }
 
     /// Load from bytes already in memory: `shards` maps each manifest path to its bytes.
-    pub fn from_memory(
+    pub async fn from_memory(
         model_json: &[u8],
         shards: &HashMap<String, Vec<u8>>,
         options: &LoadOptions,
@@ -167,16 +240,42 @@ impl Model {
                 ),
             })
         };
-        Self::build(model_json, "model.json", &mut get, "", options)
+        let (graph, stats) = Self::build(model_json, "model.json", &mut get, "", options)?;
+        Self::with_backend(graph, stats, options.backend).await
     }
 
+    /// Choose the backend and prepare the graph on it (weights uploaded, pipelines created).
+    async fn with_backend(graph: Graph, stats: ModelStats, choice: BackendChoice) -> Result<Model> {
+        let (gpu, selection) = choose_backend(choice).await?;
+        let gpu = match gpu {
+            Some(backend) => {
+                let plan = backend.prepare(&graph).map_err(CoreError::from)?;
+                Some(GpuEngine { backend, plan })
+            }
+            None => None,
+        };
+        let inputs = graph.inputs.iter().map(info_of).collect();
+        let outputs = output_infos(&graph);
+        Ok(Model {
+            graph,
+            gpu,
+            cpu: CpuBackend::new(),
+            selection,
+            gpu_lost: Mutex::new(None),
+            inputs,
+            outputs,
+            stats,
+        })
+    }
+
+    /// Parse, decode and lower: everything that does not depend on the backend.
     fn build(
         json: &[u8],
         json_name: &str,
         read_shard: &mut dyn FnMut(&str) -> Result<Vec<u8>>,
         base: &str,
         options: &LoadOptions,
-    ) -> Result<Model> {
+    ) -> Result<(Graph, ModelStats)> {
         let fmt_err = |path: &str| {
             let path = path.to_string();
             move |source| Error::Format {
@@ -263,25 +362,7 @@ impl Model {
             }
         }
 
-        let engine =
-            match options.backend {
-                BackendChoice::Cpu | BackendChoice::Auto => Engine::Cpu(CpuBackend::new()),
-                BackendChoice::Gpu => return Err(Error::BackendUnavailable {
-                    requested: "gpu".into(),
-                    reason:
-                        "this build of webinfer has no GPU backend yet; use --backend cpu or auto"
-                            .into(),
-                }),
-            };
-        let inputs = graph.inputs.iter().map(info_of).collect();
-        let outputs = output_infos(&graph);
-        Ok(Model {
-            graph,
-            engine,
-            inputs,
-            outputs,
-            stats,
-        })
+        Ok((graph, stats))
     }
 
     pub fn inputs(&self) -> &[TensorInfo] {
@@ -298,10 +379,51 @@ impl Model {
         &self.graph
     }
 
-    /// What the model really runs on: `"cpu"` or `"gpu"`.
+    /// What the model really runs on now: `"gpu"` or `"cpu"` (also after a lost GPU device).
     pub fn backend_name(&self) -> &'static str {
-        match self.engine {
-            Engine::Cpu(_) => "cpu",
+        if self.active_gpu().is_some() {
+            "gpu"
+        } else {
+            "cpu"
+        }
+    }
+
+    /// Why the backend was chosen, e.g. `auto: cpu, because no hardware GPU adapter ...`.
+    pub fn backend_selection(&self) -> &str {
+        &self.selection
+    }
+
+    /// The GPU adapter in use, if the model runs on a GPU.
+    pub fn adapter(&self) -> Option<AdapterInfo> {
+        self.active_gpu().map(|g| g.backend.adapter_info())
+    }
+
+    /// Set when the GPU device was lost and the model fell back to the CPU: what happened.
+    pub fn gpu_fallback(&self) -> Option<String> {
+        self.gpu_lost
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Peak GPU memory of the plan for the declared input shapes (weights + intermediates).
+    pub fn gpu_bytes(&self) -> Option<(u64, u64)> {
+        self.active_gpu()
+            .map(|g| (g.plan.weight_bytes(), g.plan.peak_bytes()))
+    }
+
+    fn active_gpu(&self) -> Option<&GpuEngine> {
+        if self.gpu_fallback().is_some() {
+            return None;
+        }
+        self.gpu.as_ref()
+    }
+
+    /// Destroy the GPU device, as a driver reset would (for tests of the fallback path).
+    #[doc(hidden)]
+    pub fn debug_lose_gpu_device(&self) {
+        if let Some(g) = &self.gpu {
+            g.backend.device().destroy();
         }
     }
 
@@ -331,9 +453,19 @@ impl Model {
                 .into());
             }
         }
-        match &self.engine {
-            Engine::Cpu(cpu) => Ok(cpu.run(&self.graph, inputs)?),
+        if let Some(g) = self.active_gpu() {
+            match g.backend.run(&g.plan, &self.graph, inputs).await {
+                Ok(out) => return Ok(out),
+                Err(GpuError::DeviceLost(why)) => {
+                    // Keep the page working: this and every later call runs on the CPU.
+                    let note =
+                        format!("the GPU device was lost ({why}); running on the CPU from now on");
+                    *self.gpu_lost.lock().unwrap_or_else(|e| e.into_inner()) = Some(note);
+                }
+                Err(e) => return Err(CoreError::from(e).into()),
+            }
         }
+        Ok(self.cpu.run(&self.graph, inputs)?)
     }
 }
 
