@@ -4,6 +4,7 @@
 //! about 1-2 ulp; `erf` is Abramowitz-Stegun 7.1.26 exactly as tfjs computes it) so that a
 //! loop applying them auto-vectorizes; `f32::exp` would be a scalar library call per element.
 
+use crate::par::{for_rows, Ctx};
 use crate::simd::dispatch;
 use webinfer_core::Activation;
 
@@ -35,6 +36,28 @@ dispatch! {
             // tfjs computes `x * (x > theta)`: negative inputs give -0, NaN stays NaN.
             Activation::Thresholded(theta) => map(data, |x| x * if x > theta { 1.0 } else { 0.0 }),
         }
+    }
+}
+
+/// Rough cost of `a` per element relative to a plain copy (for the threading decision).
+pub(crate) fn activation_cost(a: Activation) -> usize {
+    use Activation::*;
+    match a {
+        Linear | Relu | Relu6 | ReluMax(_) | LeakyRelu(_) | HardSigmoid | Softsign
+        | Thresholded(_) => 1,
+        Elu(_) | Selu | Sigmoid | Tanh | Swish => 8,
+        Softplus | Gelu | GeluTanh => 12,
+        Mish => 24,
+    }
+}
+
+/// [`apply_activation`] split over threads when `data` is large.
+pub(crate) fn apply_activation_par(ctx: Ctx, a: Activation, data: &mut [f32]) {
+    const ROW: usize = 4096;
+    if !a.is_linear() {
+        for_rows(ctx, data, ROW, ROW * activation_cost(a), |_, part| {
+            apply_activation(a, part)
+        });
     }
 }
 
@@ -77,14 +100,7 @@ fn elu(x: f32, alpha: f32) -> f32 {
 
 #[inline(always)]
 fn hard_sigmoid(x: f32) -> f32 {
-    let y = 0.2 * x + 0.5;
-    if y < 0.0 {
-        0.0
-    } else if y > 1.0 {
-        1.0
-    } else {
-        y
-    }
+    (0.2 * x + 0.5).clamp(0.0, 1.0)
 }
 
 #[inline(always)]
@@ -120,18 +136,16 @@ pub(crate) fn exp(x: f32) -> f32 {
     const LN2_LO: f32 = -2.121_944_4e-4;
     // 1.5 * 2^23: adding and subtracting it rounds to the nearest integer (|t| < 2^22).
     const ROUND: f32 = 12_582_912.0;
-    let xc = if x < -104.0 {
-        -104.0
-    } else if x > 88.8 {
-        88.8
-    } else {
-        x
-    };
+    // (`clamp` keeps NaN.)
+    let xc = x.clamp(-104.0, 88.8);
     let big = xc * std::f32::consts::LOG2_E + ROUND;
     let n = big - ROUND;
     let r = xc - n * LN2_HI - n * LN2_LO;
-    let p = (((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r + 1.666_666_5e-1) * r
-        + 5.000_000_1e-1)
+    let p = (((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2)
+        * r
+        + 1.666_666_5e-1)
+        * r
+        + 5e-1)
         * (r * r)
         + r
         + 1.0;
@@ -150,7 +164,15 @@ pub(crate) fn exp(x: f32) -> f32 {
 #[inline(always)]
 pub(crate) fn expm1(x: f32) -> f32 {
     // x + x^2/2! + ... + x^9/9!: the next term is < 3e-9 |x| for |x| < 0.5.
-    let p = x * (1.0 + x * (0.5 + x * (1.0 / 6.0 + x * (1.0 / 24.0 + x * (1.0 / 120.0 + x * (1.0 / 720.0 + x * (1.0 / 5040.0 + x * (1.0 / 40320.0 + x * (1.0 / 362_880.0)))))))));
+    let p = x
+        * (1.0
+            + x * (0.5
+                + x * (1.0 / 6.0
+                    + x * (1.0 / 24.0
+                        + x * (1.0 / 120.0
+                            + x * (1.0 / 720.0
+                                + x * (1.0 / 5040.0
+                                    + x * (1.0 / 40320.0 + x * (1.0 / 362_880.0)))))))));
     if x.abs() < 0.5 {
         p
     } else {
@@ -163,7 +185,12 @@ pub(crate) fn expm1(x: f32) -> f32 {
 pub(crate) fn tanh(x: f32) -> f32 {
     let a = x.abs();
     let z = x * x;
-    let small = ((((-5.704_988_7e-3 * z + 2.063_908_9e-2) * z - 5.373_971_6e-2) * z + 1.333_144_2e-1) * z - 3.333_328_2e-1) * z * x + x;
+    let small =
+        ((((-5.704_988_7e-3 * z + 2.063_909e-2) * z - 5.373_971_6e-2) * z + 1.333_144_2e-1) * z
+            - 3.333_328e-1)
+            * z
+            * x
+            + x;
     let big = (1.0 - 2.0 / (exp(2.0 * a) + 1.0)).copysign(x);
     if a < 0.625 {
         small
@@ -184,14 +211,18 @@ pub(crate) fn ln(x: f32) -> f32 {
     let e = if low { e - 1 } else { e } as f32;
     let m = if low { m + m - 1.0 } else { m - 1.0 };
     let z = m * m;
-    let poly = ((((((((7.037_683_6e-2 * m - 1.151_461e-1) * m + 1.167_699_9e-1) * m - 1.242_014_1e-1) * m + 1.424_932_3e-1) * m
+    let poly = ((((((((7.037_683_6e-2 * m - 1.151_461e-1) * m + 1.167_699_9e-1) * m
+        - 1.242_014_1e-1)
+        * m
+        + 1.424_932_3e-1)
+        * m
         - 1.666_805_8e-1)
         * m
         + 2.000_071_4e-1)
         * m
         - 2.499_999_4e-1)
         * m
-        + 3.333_333_1e-1)
+        + 3.333_333e-1)
         * m
         * z;
     let y = poly - 2.121_944_4e-4 * e - 0.5 * z;
@@ -253,7 +284,14 @@ mod tests {
                     al as f64 * x.exp_m1()
                 }
             }
-            Activation::Selu => 1.0507009873554805 * if x >= 0.0 { x } else { 1.6732632423543772 * x.exp_m1() },
+            Activation::Selu => {
+                1.0507009873554805
+                    * if x >= 0.0 {
+                        x
+                    } else {
+                        1.6732632423543772 * x.exp_m1()
+                    }
+            }
             Activation::Sigmoid => sigmoid(x),
             // tfjs rounds each step to f32: mul(0.2, x), then add 0.5, then clip.
             Activation::HardSigmoid => ((0.2f32 * x as f32) + 0.5).clamp(0.0, 1.0) as f64,
@@ -263,7 +301,11 @@ mod tests {
             Activation::Swish => x * sigmoid(x),
             Activation::Mish => x * softplus(x).tanh(),
             Activation::Gelu => 0.5 * x * (1.0 + erf_ref(x / std::f64::consts::SQRT_2)),
-            Activation::GeluTanh => 0.5 * x * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x * x * x)).tanh()),
+            Activation::GeluTanh => {
+                0.5 * x
+                    * (1.0
+                        + ((2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x * x * x)).tanh())
+            }
             Activation::Thresholded(theta) => {
                 if x > theta as f64 {
                     x
@@ -335,7 +377,10 @@ mod tests {
         let mut rng = Rng::new(7);
         let mut xs: Vec<f32> = (0..4000).map(|_| rng.uniform(-12.0, 12.0)).collect();
         xs.extend((0..2000).map(|_| rng.uniform(-1.0, 1.0)));
-        xs.extend([0.0, -0.0, 1e-8, -1e-8, 1e-30, 0.6249, 0.6251, -0.625, 20.0, -20.0, 50.0, -50.0, 87.0, -87.0, 100.0, -100.0]);
+        xs.extend([
+            0.0, -0.0, 1e-8, -1e-8, 1e-30, 0.6249, 0.6251, -0.625, 20.0, -20.0, 50.0, -50.0, 87.0,
+            -87.0, 100.0, -100.0,
+        ]);
         for a in all() {
             let mut got = xs.clone();
             apply_activation(a, &mut got);
@@ -349,7 +394,10 @@ mod tests {
                     _ => 1e-30,
                 };
                 let err = (g as f64 - want).abs();
-                assert!(err <= 4e-6 * want.abs() + abs_tol, "{a:?}({x}) = {g}, want {want} (err {err:e})");
+                assert!(
+                    err <= 4e-6 * want.abs() + abs_tol,
+                    "{a:?}({x}) = {g}, want {want} (err {err:e})"
+                );
             }
         }
     }
@@ -384,7 +432,10 @@ mod tests {
         let mut x = 1e-30f32;
         while x < 1e30 {
             let want = (x as f64).ln();
-            assert!((ln(x) as f64 - want).abs() <= 2e-7 * want.abs().max(1.0), "ln({x})");
+            assert!(
+                (ln(x) as f64 - want).abs() <= 2e-7 * want.abs().max(1.0),
+                "ln({x})"
+            );
             x *= 1.37;
         }
     }

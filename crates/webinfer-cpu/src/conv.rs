@@ -3,7 +3,8 @@
 //!
 //! - Conv2d: a 1x1 stride-1 unpadded convolution is one GEMM on the input as it lies
 //!   (`[n*h*w, cin] x [cin, cout]`); anything else goes through im2col, chunked over output
-//!   rows so that the patch buffer stays under [`SCRATCH_FLOATS`]. The weight
+//!   rows so that the patch buffer stays under [`SCRATCH_FLOATS`] (the epilogue then runs on
+//!   each chunk while it is in cache). The weight
 //!   `[kh, kw, cin/groups, cout]` is the GEMM's `B` as it lies (groups take column slices).
 //! - DepthwiseConv2d: a direct kernel, output rows split over threads, channels innermost.
 //! - Conv2dTranspose: `[n*h*w, cin] x W^T [cin, kh*kw*cout]`, then a col2im scatter-add.
@@ -11,6 +12,7 @@
 use std::cell::RefCell;
 
 use crate::activation::apply_activation;
+use crate::buffers::buffer;
 use crate::gemm::{bias_act, gemm, Mat};
 use crate::par::{for_rows, Ctx};
 use crate::simd::{dispatch, madd};
@@ -19,10 +21,6 @@ use webinfer_core::{Activation, Tensor};
 
 /// The largest im2col / col2im buffer, in `f32`s (8 MiB); one output row may exceed it.
 const SCRATCH_FLOATS: usize = 2 << 20;
-
-/// Output rows per GEMM + epilogue step of a pointwise convolution (keeps the epilogue's
-/// pass over the output in cache without making the GEMMs small).
-const POINTWISE_ROWS: usize = 1024;
 
 thread_local! {
     /// A per-thread scratch buffer reused across calls: an 8 MiB allocation per convolution
@@ -68,11 +66,21 @@ impl Geo {
         Geo::new(p.padding, p.kernel, p.stride, p.dilation, x, out_shape)
     }
 
-    pub fn new(padding: Padding, kernel: [usize; 2], stride: [usize; 2], dilation: [usize; 2], x: &[usize], out_shape: &[usize]) -> Result<Geo, String> {
+    pub fn new(
+        padding: Padding,
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        dilation: [usize; 2],
+        x: &[usize],
+        out_shape: &[usize],
+    ) -> Result<Geo, String> {
         if stride.contains(&0) || dilation.contains(&0) {
-            return Err(format!("strides {stride:?} and dilations {dilation:?} must be positive"));
+            return Err(format!(
+                "strides {stride:?} and dilations {dilation:?} must be positive"
+            ));
         }
-        let win = resolve_window(padding, [x[1], x[2]], kernel, stride, dilation).ok_or_else(|| format!("window {kernel:?} does not fit input {x:?}"))?;
+        let win = resolve_window(padding, [x[1], x[2]], kernel, stride, dilation)
+            .ok_or_else(|| format!("window {kernel:?} does not fit input {x:?}"))?;
         debug_assert_eq!([win.out_h, win.out_w], [out_shape[1], out_shape[2]]);
         Ok(Geo {
             n: x[0],
@@ -95,44 +103,85 @@ impl Geo {
     /// The taps `lo..hi` of the kernel row (`vertical`) or column that land inside the input
     /// for output position `o`.
     pub fn taps(&self, vertical: bool, o: usize) -> (usize, usize) {
-        let (s, d, pad, size, k) = if vertical { (self.sh, self.dh, self.pt, self.h, self.kh) } else { (self.sw, self.dw, self.pl, self.w, self.kw) };
+        let (s, d, pad, size, k) = if vertical {
+            (self.sh, self.dh, self.pt, self.h, self.kh)
+        } else {
+            (self.sw, self.dw, self.pl, self.w, self.kw)
+        };
         tap_range(o * s, d, pad, size, k)
     }
 }
 
 /// Taps `t` in `lo..hi` with `pad <= base + t*d < size + pad` (`d >= 1`).
-pub(crate) fn tap_range(base: usize, d: usize, pad: usize, size: usize, k: usize) -> (usize, usize) {
-    let lo = if base >= pad { 0 } else { (pad - base).div_ceil(d) };
-    let hi = if size + pad > base { (size + pad - base).div_ceil(d).min(k) } else { 0 };
+pub(crate) fn tap_range(
+    base: usize,
+    d: usize,
+    pad: usize,
+    size: usize,
+    k: usize,
+) -> (usize, usize) {
+    let lo = if base >= pad {
+        0
+    } else {
+        (pad - base).div_ceil(d)
+    };
+    let hi = if size + pad > base {
+        (size + pad - base).div_ceil(d).min(k)
+    } else {
+        0
+    };
     (lo.min(hi), hi)
 }
 
 /// `Op::Conv2d`: operands `x [n,h,w,cin]`, `w [kh,kw,cin/groups,cout]`, optional `bias [cout]`.
-pub(crate) fn conv2d(_ctx: Ctx, p: &Conv2d, x: &Tensor, w: &Tensor, bias: Option<&Tensor>, out_shape: &[usize]) -> Result<Tensor, String> {
+pub(crate) fn conv2d(
+    ctx: Ctx,
+    p: &Conv2d,
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    out_shape: &[usize],
+) -> Result<Tensor, String> {
     let g = Geo::of_conv(p, x.shape(), out_shape)?;
     let (cin_g, cout) = (w.shape()[2], w.shape()[3]);
     let groups = p.groups.max(1);
     if cout % groups != 0 {
-        return Err(format!("{cout} output channels are not divisible into {groups} groups"));
+        return Err(format!(
+            "{cout} output channels are not divisible into {groups} groups"
+        ));
     }
     let cout_g = cout / groups;
     let (x, w, bias) = (x.data(), w.data(), bias.map(Tensor::data));
-    let mut out = vec![0.0f32; g.n * g.oh * g.ow * cout];
+    let mut out = buffer(g.n * g.oh * g.ow * cout, 0.0);
     if out.is_empty() {
         return Tensor::new(out_shape.to_vec(), out).map_err(|e| e.to_string());
     }
-    let pointwise = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.pt == 0 && g.pl == 0 && g.oh == g.h && g.ow == g.w;
+    let pointwise = g.kh == 1
+        && g.kw == 1
+        && g.sh == 1
+        && g.sw == 1
+        && g.pt == 0
+        && g.pl == 0
+        && g.oh == g.h
+        && g.ow == g.w;
     if pointwise {
-        // The input is the GEMM's A as it lies: [n*h*w, cin].
-        for (ci, chunk) in out.chunks_mut(POINTWISE_ROWS * cout).enumerate() {
-            let r0 = ci * POINTWISE_ROWS;
-            let m = chunk.len() / cout;
-            for gi in 0..groups {
-                let a = Mat::rows(&x[r0 * g.c + gi * cin_g..], g.c);
-                gemm(m, cin_g, cout_g, a, Mat::rows(&w[gi * cout_g..], cout), &mut chunk[gi * cout_g..], cout);
-            }
-            bias_act(chunk, cout, bias, p.activation);
+        // The input is the GEMM's A as it lies: [n*h*w, cin]. One GEMM over all rows: cutting
+        // it into cache-sized pieces for the epilogue measured slower (matrixmultiply threads
+        // each call on its own).
+        let m = g.n * g.h * g.w;
+        for gi in 0..groups {
+            let a = Mat::rows(&x[gi * cin_g..], g.c);
+            gemm(
+                m,
+                cin_g,
+                cout_g,
+                a,
+                Mat::rows(&w[gi * cout_g..], cout),
+                &mut out[gi * cout_g..],
+                cout,
+            );
         }
+        bias_act(ctx, &mut out, cout, bias, p.activation);
     } else {
         let k_len = g.kh * g.kw * cin_g;
         let patch_row = g.ow.checked_mul(k_len).ok_or("im2col row too large")?;
@@ -146,9 +195,17 @@ pub(crate) fn conv2d(_ctx: Ctx, p: &Conv2d, x: &Tensor, w: &Tensor, bias: Option
                 for gi in 0..groups {
                     let patches = &mut patches[..m * k_len];
                     im2col(&g, x, gi * cin_g, cin_g, r0, rows, patches);
-                    gemm(m, k_len, cout_g, Mat::rows(patches, k_len), Mat::rows(&w[gi * cout_g..], cout), &mut chunk[gi * cout_g..], cout);
+                    gemm(
+                        m,
+                        k_len,
+                        cout_g,
+                        Mat::rows(patches, k_len),
+                        Mat::rows(&w[gi * cout_g..], cout),
+                        &mut chunk[gi * cout_g..],
+                        cout,
+                    );
                 }
-                bias_act(chunk, cout, bias, p.activation);
+                bias_act(ctx, chunk, cout, bias, p.activation);
             }
         });
     }
@@ -186,13 +243,27 @@ fn im2col(g: &Geo, x: &[f32], c0: usize, cg: usize, r0: usize, rows: usize, out:
 
 /// `Op::DepthwiseConv2d`: operands `x [n,h,w,c]`, `w [kh,kw,c,mult]`, optional
 /// `bias [c*mult]`; output channel `c*mult + m`.
-pub(crate) fn depthwise(ctx: Ctx, p: &Conv2d, x: &Tensor, w: &Tensor, bias: Option<&Tensor>, out_shape: &[usize]) -> Result<Tensor, String> {
+pub(crate) fn depthwise(
+    ctx: Ctx,
+    p: &Conv2d,
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    out_shape: &[usize],
+) -> Result<Tensor, String> {
     let g = Geo::of_conv(p, x.shape(), out_shape)?;
     let mult = w.shape()[3];
     let cm = g.c * mult;
     let row_len = g.ow * cm;
-    let mut out = vec![0.0f32; g.n * g.oh * row_len];
-    let args = DwArgs { g, x: x.data(), w: w.data(), bias: bias.map(Tensor::data), mult, act: p.activation };
+    let mut out = buffer(g.n * g.oh * row_len, 0.0);
+    let args = DwArgs {
+        g,
+        x: x.data(),
+        w: w.data(),
+        bias: bias.map(Tensor::data),
+        mult,
+        act: p.activation,
+    };
     for_rows(ctx, &mut out, row_len, row_len * g.kh * g.kw, |r0, rows| {
         for (i, orow) in rows.chunks_exact_mut(row_len).enumerate() {
             depthwise_row(&args, r0 + i, orow);
@@ -212,92 +283,207 @@ struct DwArgs<'a> {
 
 /// Channels per register block of the depthwise kernel.
 const DW_BLOCK: usize = 16;
+/// Output pixels computed together by the depthwise kernel's interior path (each weight
+/// vector is loaded once for all of them).
+const DW_PIXELS: usize = 4;
 
 dispatch! {
     /// One output row `r` (global over batch x out height) of a depthwise convolution.
     fn depthwise_row<FMA>(a: &DwArgs, r: usize, orow: &mut [f32]) {
         let g = &a.g;
-        let (c, mult) = (g.c, a.mult);
-        let cm = c * mult;
+        let cm = g.c * a.mult;
         if cm == 0 {
             return;
         }
         let (b, oy) = (r / g.oh, r % g.oh);
-        let (ky0, ky1) = g.taps(true, oy);
-        for (ox, acc) in orow.chunks_exact_mut(cm).enumerate() {
-            let (kx0, kx1) = g.taps(false, ox);
-            // Offsets of the valid taps' input pixels and weights.
-            let tap = |ky: usize, kx: usize| {
-                let iy = oy * g.sh + ky * g.dh - g.pt;
-                let ix = ox * g.sw + kx * g.dw - g.pl;
-                (((b * g.h + iy) * g.w + ix) * c, (ky * g.kw + kx) * cm)
-            };
-            if mult == 1 {
-                // Register-blocked: DW_BLOCK accumulators live across all taps.
-                let mut c0 = 0;
-                while c0 + DW_BLOCK <= c {
-                    let mut s = [0.0f32; DW_BLOCK];
-                    if let Some(bias) = a.bias {
-                        s.copy_from_slice(&bias[c0..c0 + DW_BLOCK]);
-                    }
-                    for ky in ky0..ky1 {
-                        for kx in kx0..kx1 {
-                            let (xo, wo) = tap(ky, kx);
-                            let xs = &a.x[xo + c0..xo + c0 + DW_BLOCK];
-                            let ws = &a.w[wo + c0..wo + c0 + DW_BLOCK];
-                            for j in 0..DW_BLOCK {
-                                s[j] = madd::<FMA>(xs[j], ws[j], s[j]);
-                            }
-                        }
-                    }
-                    acc[c0..c0 + DW_BLOCK].copy_from_slice(&s);
-                    c0 += DW_BLOCK;
+        let row = DwRow { b, oy, ky: g.taps(true, oy) };
+        if a.mult == 1 {
+            // Interior runs of DW_PIXELS pixels whose taps all land inside the input take
+            // the blocked path; the borders go pixel by pixel.
+            let full = |ox: usize| g.taps(false, ox) == (0, g.kw);
+            let mut ox = 0;
+            while ox < g.ow {
+                if ox + DW_PIXELS <= g.ow && full(ox) && full(ox + DW_PIXELS - 1) {
+                    dw_pixels::<FMA>(a, &row, ox, &mut orow[ox * cm..(ox + DW_PIXELS) * cm]);
+                    ox += DW_PIXELS;
+                } else {
+                    dw_pixel::<FMA>(a, &row, ox, &mut orow[ox * cm..(ox + 1) * cm]);
+                    ox += 1;
                 }
-                let rest = &mut acc[c0..];
-                match a.bias {
-                    Some(bias) => rest.copy_from_slice(&bias[c0..c]),
-                    None => rest.fill(0.0),
-                }
-                for ky in ky0..ky1 {
-                    for kx in kx0..kx1 {
-                        let (xo, wo) = tap(ky, kx);
-                        let xs = &a.x[xo + c0..xo + c];
-                        let ws = &a.w[wo + c0..wo + c];
-                        for ((s, &xv), &wv) in rest.iter_mut().zip(xs).zip(ws) {
-                            *s = madd::<FMA>(xv, wv, *s);
-                        }
-                    }
-                }
-            } else {
-                match a.bias {
-                    Some(bias) => acc.copy_from_slice(bias),
-                    None => acc.fill(0.0),
-                }
-                for ky in ky0..ky1 {
-                    for kx in kx0..kx1 {
-                        let (xo, wo) = tap(ky, kx);
-                        let xs = &a.x[xo..xo + c];
-                        let ws = &a.w[wo..wo + cm];
-                        for ((s, w), &xv) in acc.chunks_exact_mut(mult).zip(ws.chunks_exact(mult)).zip(xs) {
-                            for (s, &wv) in s.iter_mut().zip(w) {
-                                *s = madd::<FMA>(xv, wv, *s);
-                            }
-                        }
-                    }
-                }
+            }
+        } else {
+            for (ox, acc) in orow.chunks_exact_mut(cm).enumerate() {
+                dw_pixel_mult::<FMA>(a, &row, ox, acc);
             }
         }
         apply_activation(a.act, orow);
     }
 }
 
+/// The output row a depthwise kernel works on: image `b`, row `oy`, valid kernel rows `ky`.
+struct DwRow {
+    b: usize,
+    oy: usize,
+    ky: (usize, usize),
+}
+
+impl DwArgs<'_> {
+    /// Offset of input pixel `(iy, ix)` of image `b` (channel 0).
+    #[inline(always)]
+    fn pixel(&self, row: &DwRow, ky: usize, ox: usize, kx: usize) -> usize {
+        let g = &self.g;
+        let iy = row.oy * g.sh + ky * g.dh - g.pt;
+        let ix = ox * g.sw + kx * g.dw - g.pl;
+        ((row.b * g.h + iy) * g.w + ix) * g.c
+    }
+
+    /// The accumulator start for channels `c0 .. c0 + len`: the bias or zeros.
+    #[inline(always)]
+    fn init(&self, dst: &mut [f32], c0: usize) {
+        match self.bias {
+            Some(bias) => dst.copy_from_slice(&bias[c0..c0 + dst.len()]),
+            None => dst.fill(0.0),
+        }
+    }
+}
+
+/// `DW_PIXELS` adjacent interior output pixels (every tap inside the input), `mult == 1`.
+#[inline(always)]
+fn dw_pixels<const FMA: bool>(a: &DwArgs, row: &DwRow, ox: usize, out: &mut [f32]) {
+    let (g, c) = (&a.g, a.g.c);
+    let mut c0 = 0;
+    while c0 + DW_BLOCK <= c {
+        let mut s = [[0.0f32; DW_BLOCK]; DW_PIXELS];
+        for acc in s.iter_mut() {
+            a.init(acc, c0);
+        }
+        for ky in row.ky.0..row.ky.1 {
+            for kx in 0..g.kw {
+                let wo = (ky * g.kw + kx) * c + c0;
+                let ws: &[f32; DW_BLOCK] = a.w[wo..wo + DW_BLOCK].try_into().unwrap();
+                for (p, acc) in s.iter_mut().enumerate() {
+                    let xo = a.pixel(row, ky, ox + p, kx) + c0;
+                    let xs: &[f32; DW_BLOCK] = a.x[xo..xo + DW_BLOCK].try_into().unwrap();
+                    for j in 0..DW_BLOCK {
+                        acc[j] = madd::<FMA>(xs[j], ws[j], acc[j]);
+                    }
+                }
+            }
+        }
+        for (p, acc) in s.iter().enumerate() {
+            out[p * c + c0..p * c + c0 + DW_BLOCK].copy_from_slice(acc);
+        }
+        c0 += DW_BLOCK;
+    }
+    if c0 < c {
+        for p in 0..DW_PIXELS {
+            dw_channels::<FMA>(
+                a,
+                row,
+                ox + p,
+                (0, g.kw),
+                c0,
+                &mut out[p * c + c0..(p + 1) * c],
+            );
+        }
+    }
+}
+
+/// One output pixel, `mult == 1`, any taps.
+#[inline(always)]
+fn dw_pixel<const FMA: bool>(a: &DwArgs, row: &DwRow, ox: usize, out: &mut [f32]) {
+    let kx = a.g.taps(false, ox);
+    let c = a.g.c;
+    let mut c0 = 0;
+    while c0 + DW_BLOCK <= c {
+        // DW_BLOCK accumulators live in registers across all taps.
+        let mut s = [0.0f32; DW_BLOCK];
+        a.init(&mut s, c0);
+        for ky in row.ky.0..row.ky.1 {
+            for kx in kx.0..kx.1 {
+                let (xo, wo) = (a.pixel(row, ky, ox, kx) + c0, (ky * a.g.kw + kx) * c + c0);
+                let xs: &[f32; DW_BLOCK] = a.x[xo..xo + DW_BLOCK].try_into().unwrap();
+                let ws: &[f32; DW_BLOCK] = a.w[wo..wo + DW_BLOCK].try_into().unwrap();
+                for j in 0..DW_BLOCK {
+                    s[j] = madd::<FMA>(xs[j], ws[j], s[j]);
+                }
+            }
+        }
+        out[c0..c0 + DW_BLOCK].copy_from_slice(&s);
+        c0 += DW_BLOCK;
+    }
+    if c0 < c {
+        dw_channels::<FMA>(a, row, ox, kx, c0, &mut out[c0..]);
+    }
+}
+
+/// Channels `c0 ..` of one output pixel (`mult == 1`) over taps `kx`, accumulating in `out`.
+#[inline(always)]
+fn dw_channels<const FMA: bool>(
+    a: &DwArgs,
+    row: &DwRow,
+    ox: usize,
+    kx: (usize, usize),
+    c0: usize,
+    out: &mut [f32],
+) {
+    let c = a.g.c;
+    a.init(out, c0);
+    for ky in row.ky.0..row.ky.1 {
+        for kx in kx.0..kx.1 {
+            let (xo, wo) = (a.pixel(row, ky, ox, kx), (ky * a.g.kw + kx) * c);
+            let (xs, ws) = (&a.x[xo + c0..xo + c], &a.w[wo + c0..wo + c]);
+            for ((s, &xv), &wv) in out.iter_mut().zip(xs).zip(ws) {
+                *s = madd::<FMA>(xv, wv, *s);
+            }
+        }
+    }
+}
+
+/// One output pixel with a channel multiplier: output channel `c * mult + m`.
+#[inline(always)]
+fn dw_pixel_mult<const FMA: bool>(a: &DwArgs, row: &DwRow, ox: usize, acc: &mut [f32]) {
+    let (c, mult) = (a.g.c, a.mult);
+    let cm = c * mult;
+    let kx = a.g.taps(false, ox);
+    a.init(acc, 0);
+    for ky in row.ky.0..row.ky.1 {
+        for kx in kx.0..kx.1 {
+            let (xo, wo) = (a.pixel(row, ky, ox, kx), (ky * a.g.kw + kx) * cm);
+            let (xs, ws) = (&a.x[xo..xo + c], &a.w[wo..wo + cm]);
+            for ((s, w), &xv) in acc
+                .chunks_exact_mut(mult)
+                .zip(ws.chunks_exact(mult))
+                .zip(xs)
+            {
+                for (s, &wv) in s.iter_mut().zip(w) {
+                    *s = madd::<FMA>(xv, wv, *s);
+                }
+            }
+        }
+    }
+}
+
 /// `Op::Conv2dTranspose`: operands `x [n,h,w,cin]`, `w [kh,kw,cout,cin]`, optional `bias [cout]`.
-pub(crate) fn conv2d_transpose(_ctx: Ctx, p: &Conv2d, x: &Tensor, w: &Tensor, bias: Option<&Tensor>, out_shape: &[usize]) -> Result<Tensor, String> {
+pub(crate) fn conv2d_transpose(
+    ctx: Ctx,
+    p: &Conv2d,
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    out_shape: &[usize],
+) -> Result<Tensor, String> {
     if p.dilation != [1, 1] {
-        return Err(format!("dilation {:?} is not supported by transposed convolution", p.dilation));
+        return Err(format!(
+            "dilation {:?} is not supported by transposed convolution",
+            p.dilation
+        ));
     }
     if p.groups > 1 {
-        return Err(format!("{} groups are not supported by transposed convolution", p.groups));
+        return Err(format!(
+            "{} groups are not supported by transposed convolution",
+            p.groups
+        ));
     }
     let [n, h, wd, cin] = x.shape().try_into().map_err(|_| "input must be rank 4")?;
     let [kh, kw, cout, _] = w.shape().try_into().map_err(|_| "kernel must be rank 4")?;
@@ -315,7 +501,7 @@ pub(crate) fn conv2d_transpose(_ctx: Ctx, p: &Conv2d, x: &Tensor, w: &Tensor, bi
     };
     let pt = pad(h, kh, sh, oh, ep_top);
     let pl = pad(wd, kw, sw, ow, ep_left);
-    let mut out = vec![0.0f32; n * oh * ow * cout];
+    let mut out = buffer(n * oh * ow * cout, 0.0);
     let kcols = kh * kw * cout;
     if out.is_empty() || kcols == 0 {
         return Tensor::new(out_shape.to_vec(), out).map_err(|e| e.to_string());
@@ -330,15 +516,31 @@ pub(crate) fn conv2d_transpose(_ctx: Ctx, p: &Conv2d, x: &Tensor, w: &Tensor, bi
             let m = rows * wd;
             let cols = &mut cols[..m * kcols];
             // cols[pixel, (ky, kx, co)] = sum_ci x[pixel, ci] * w[ky, kx, co, ci]
-            gemm(m, cin, kcols, Mat::rows(&xd[r0 * wd * cin..], cin), Mat { data: wdat, rs: 1, cs: cin }, cols, kcols);
+            gemm(
+                m,
+                cin,
+                kcols,
+                Mat::rows(&xd[r0 * wd * cin..], cin),
+                Mat {
+                    data: wdat,
+                    rs: 1,
+                    cs: cin,
+                },
+                cols,
+                kcols,
+            );
             // Scatter-add each input pixel's contributions into the output image.
             for (pi, col) in cols.chunks_exact(kcols).enumerate() {
                 let r = r0 + pi / wd;
                 let (b, iy, ix) = (r / h, r % h, pi % wd);
                 for ky in 0..kh {
-                    let Some(oy) = (iy * sh + ky).checked_sub(pt).filter(|&y| y < oh) else { continue };
+                    let Some(oy) = (iy * sh + ky).checked_sub(pt).filter(|&y| y < oh) else {
+                        continue;
+                    };
                     for kx in 0..kw {
-                        let Some(ox) = (ix * sw + kx).checked_sub(pl).filter(|&x| x < ow) else { continue };
+                        let Some(ox) = (ix * sw + kx).checked_sub(pl).filter(|&x| x < ow) else {
+                            continue;
+                        };
                         let dst = &mut out[((b * oh + oy) * ow + ox) * cout..][..cout];
                         add_into(dst, &col[(ky * kw + kx) * cout..][..cout]);
                     }
@@ -347,7 +549,7 @@ pub(crate) fn conv2d_transpose(_ctx: Ctx, p: &Conv2d, x: &Tensor, w: &Tensor, bi
             r0 += rows;
         }
     });
-    bias_act(&mut out, cout, bias.map(Tensor::data), p.activation);
+    bias_act(ctx, &mut out, cout, bias.map(Tensor::data), p.activation);
     Tensor::new(out_shape.to_vec(), out).map_err(|e| e.to_string())
 }
 
@@ -361,12 +563,27 @@ dispatch! {
 }
 
 /// `Op::MatMul`: operands `x [..., k]`, `w [k, n]`, optional `bias [n]`.
-pub(crate) fn matmul(act: Activation, x: &Tensor, w: &Tensor, bias: Option<&Tensor>, out_shape: &[usize]) -> Result<Tensor, String> {
+pub(crate) fn matmul(
+    ctx: Ctx,
+    act: Activation,
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    out_shape: &[usize],
+) -> Result<Tensor, String> {
     let [k, n] = w.shape().try_into().map_err(|_| "kernel must be rank 2")?;
     let m: usize = x.shape()[..x.rank().saturating_sub(1)].iter().product();
-    let mut out = vec![0.0f32; m * n];
-    gemm(m, k, n, Mat::rows(x.data(), k), Mat::rows(w.data(), n), &mut out, n);
-    bias_act(&mut out, n, bias.map(Tensor::data), act);
+    let mut out = buffer(m * n, 0.0);
+    gemm(
+        m,
+        k,
+        n,
+        Mat::rows(x.data(), k),
+        Mat::rows(w.data(), n),
+        &mut out,
+        n,
+    );
+    bias_act(ctx, &mut out, n, bias.map(Tensor::data), act);
     Tensor::new(out_shape.to_vec(), out).map_err(|e| e.to_string())
 }
 
@@ -383,7 +600,13 @@ mod tests {
     }
 
     /// Conv2d from the definition (also depthwise when `depthwise`), in f64.
-    fn naive_conv(p: &Conv2d, x: &Tensor, w: &Tensor, bias: Option<&Tensor>, depthwise: bool) -> (Vec<usize>, Vec<f32>) {
+    fn naive_conv(
+        p: &Conv2d,
+        x: &Tensor,
+        w: &Tensor,
+        bias: Option<&Tensor>,
+        depthwise: bool,
+    ) -> (Vec<usize>, Vec<f32>) {
         let [n, h, wd, cin]: [usize; 4] = x.shape().try_into().unwrap();
         let [kh, kw, wc, wm]: [usize; 4] = w.shape().try_into().unwrap();
         let win = resolve_window(p.padding, [h, wd], p.kernel, p.stride, p.dilation).unwrap();
@@ -405,12 +628,15 @@ mod tests {
                                 let px = ((b * h + iy as usize) * wd + ix as usize) * cin;
                                 if depthwise {
                                     let (c, m) = (co / wm, co % wm);
-                                    s += x.data()[px + c] as f64 * w.data()[((ky * kw + kx) * wc + c) * wm + m] as f64;
+                                    s += x.data()[px + c] as f64
+                                        * w.data()[((ky * kw + kx) * wc + c) * wm + m] as f64;
                                 } else {
                                     let cin_g = wc;
                                     let g = co / (cout / groups);
                                     for ci in 0..cin_g {
-                                        s += x.data()[px + g * cin_g + ci] as f64 * w.data()[((ky * kw + kx) * cin_g + ci) * cout + co] as f64;
+                                        s += x.data()[px + g * cin_g + ci] as f64
+                                            * w.data()[((ky * kw + kx) * cin_g + ci) * cout + co]
+                                                as f64;
                                     }
                                 }
                             }
@@ -425,13 +651,30 @@ mod tests {
     }
 
     /// Transposed convolution from its scatter definition: `y[i*s + a - pad] += x[i] * K[a]`.
-    fn naive_transpose(p: &Conv2d, x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> (Vec<usize>, Vec<f32>) {
+    fn naive_transpose(
+        p: &Conv2d,
+        x: &Tensor,
+        w: &Tensor,
+        bias: Option<&Tensor>,
+    ) -> (Vec<usize>, Vec<f32>) {
         let [n, h, wd, cin]: [usize; 4] = x.shape().try_into().unwrap();
         let [kh, kw, cout, _]: [usize; 4] = w.shape().try_into().unwrap();
         let [sh, sw] = p.stride;
-        let size = |i: usize, k: usize, s: usize| if p.padding == Padding::Same { i * s } else { i * s + k.saturating_sub(s) };
+        let size = |i: usize, k: usize, s: usize| {
+            if p.padding == Padding::Same {
+                i * s
+            } else {
+                i * s + k.saturating_sub(s)
+            }
+        };
         let (oh, ow) = (size(h, kh, sh), size(wd, kw, sw));
-        let pad = |i: usize, k: usize, s: usize, o: usize| if p.padding == Padding::Same { ((i - 1) * s + k).saturating_sub(o) / 2 } else { 0 };
+        let pad = |i: usize, k: usize, s: usize, o: usize| {
+            if p.padding == Padding::Same {
+                ((i - 1) * s + k).saturating_sub(o) / 2
+            } else {
+                0
+            }
+        };
         let (pt, pl) = (pad(h, kh, sh, oh), pad(wd, kw, sw, ow));
         let mut acc = vec![0.0f64; n * oh * ow * cout];
         for b in 0..n {
@@ -447,7 +690,9 @@ mod tests {
                             for co in 0..cout {
                                 for ci in 0..cin {
                                     acc[((b * oh + oy as usize) * ow + ox as usize) * cout + co] +=
-                                        x.data()[((b * h + iy) * wd + ix) * cin + ci] as f64 * w.data()[((ky * kw + kx) * cout + co) * cin + ci] as f64;
+                                        x.data()[((b * h + iy) * wd + ix) * cin + ci] as f64
+                                            * w.data()[((ky * kw + kx) * cout + co) * cin + ci]
+                                                as f64;
                                 }
                             }
                         }
@@ -455,23 +700,44 @@ mod tests {
                 }
             }
         }
-        let mut out: Vec<f32> = acc.iter().enumerate().map(|(i, &v)| (v + bias.map_or(0.0, |t| t.data()[i % cout] as f64)) as f32).collect();
+        let mut out: Vec<f32> = acc
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| (v + bias.map_or(0.0, |t| t.data()[i % cout] as f64)) as f32)
+            .collect();
         apply_activation(p.activation, &mut out);
         (vec![n, oh, ow, cout], out)
     }
 
-    const ACTS: [Activation; 5] = [Activation::Linear, Activation::Relu, Activation::Relu6, Activation::Sigmoid, Activation::LeakyRelu(0.2)];
+    const ACTS: [Activation; 5] = [
+        Activation::Linear,
+        Activation::Relu,
+        Activation::Relu6,
+        Activation::Sigmoid,
+        Activation::LeakyRelu(0.2),
+    ];
 
     fn random_conv(rng: &mut Rng, case: usize) -> Conv2d {
         let kernel = [rng.int(1, 3), rng.int(1, 3)];
         let stride = [rng.int(1, 2), rng.int(1, 2)];
-        let dilation = if case % 4 == 3 { [2, rng.int(1, 2)] } else { [1, 1] };
+        let dilation = if case % 4 == 3 {
+            [2, rng.int(1, 2)]
+        } else {
+            [1, 1]
+        };
         let padding = match case % 3 {
             0 => Padding::Valid,
             1 => Padding::Same,
             _ => Padding::Explicit([rng.int(0, 2), rng.int(0, 2), rng.int(0, 2), rng.int(0, 2)]),
         };
-        Conv2d { kernel, stride, dilation, padding, groups: 1, activation: ACTS[case % ACTS.len()] }
+        Conv2d {
+            kernel,
+            stride,
+            dilation,
+            padding,
+            groups: 1,
+            activation: ACTS[case % ACTS.len()],
+        }
     }
 
     /// An input big enough for the window, with odd sizes mixed in.
@@ -498,7 +764,12 @@ mod tests {
             let mut ins = vec![&x, &w];
             ins.extend(bias.as_ref());
             let got = eval_op(&Op::Conv2d(p.clone()), &ins, &shape).unwrap();
-            assert_close(&format!("conv2d case {case} {p:?} x{:?} w{:?}", x.shape(), w.shape()), &got, &shape, &want);
+            assert_close(
+                &format!("conv2d case {case} {p:?} x{:?} w{:?}", x.shape(), w.shape()),
+                &got,
+                &shape,
+                &want,
+            );
         }
     }
 
@@ -507,7 +778,14 @@ mod tests {
         let mut rng = Rng::new(62);
         // Pointwise (plain GEMM) over more than one row chunk, with groups and without.
         for groups in [1, 2] {
-            let p = Conv2d { kernel: [1, 1], stride: [1, 1], dilation: [1, 1], padding: Padding::Same, groups, activation: Activation::Relu };
+            let p = Conv2d {
+                kernel: [1, 1],
+                stride: [1, 1],
+                dilation: [1, 1],
+                padding: Padding::Same,
+                groups,
+                activation: Activation::Relu,
+            };
             let x = rng.tensor(&[2, 23, 31, 8]);
             let w = rng.tensor(&[1, 1, 8 / groups, 6]);
             let b = rng.tensor(&[6]);
@@ -516,24 +794,61 @@ mod tests {
             assert_close(&format!("pointwise groups {groups}"), &got, &shape, &want);
         }
         // A 1x1 stride-2 conv goes through im2col.
-        let p = Conv2d { kernel: [1, 1], stride: [2, 2], dilation: [1, 1], padding: Padding::Valid, groups: 1, activation: Activation::Linear };
+        let p = Conv2d {
+            kernel: [1, 1],
+            stride: [2, 2],
+            dilation: [1, 1],
+            padding: Padding::Valid,
+            groups: 1,
+            activation: Activation::Linear,
+        };
         let x = rng.tensor(&[1, 7, 6, 5]);
         let w = rng.tensor(&[1, 1, 5, 3]);
         let (shape, want) = naive_conv(&p, &x, &w, None, false);
-        assert_close("1x1 stride 2", &eval_op(&Op::Conv2d(p), &[&x, &w], &shape).unwrap(), &shape, &want);
+        assert_close(
+            "1x1 stride 2",
+            &eval_op(&Op::Conv2d(p), &[&x, &w], &shape).unwrap(),
+            &shape,
+            &want,
+        );
         // im2col chunked over output rows (one row of patches is 64*576 floats).
-        let p = Conv2d { kernel: [3, 3], stride: [1, 1], dilation: [1, 1], padding: Padding::Same, groups: 1, activation: Activation::Relu6 };
+        let p = Conv2d {
+            kernel: [3, 3],
+            stride: [1, 1],
+            dilation: [1, 1],
+            padding: Padding::Same,
+            groups: 1,
+            activation: Activation::Relu6,
+        };
         let x = rng.tensor(&[1, 64, 64, 64]);
         let w = rng.tensor(&[3, 3, 64, 8]);
         let (shape, want) = naive_conv(&p, &x, &w, None, false);
-        assert!(SCRATCH_FLOATS / (64 * 576) < 64, "the case must span several chunks");
+        const {
+            assert!(
+                SCRATCH_FLOATS / (64 * 576) < 64,
+                "the case must span several chunks"
+            )
+        };
         // 576-term f32 dot products: allow their rounding drift.
-        assert_close_tol("chunked im2col", &eval_op(&Op::Conv2d(p), &[&x, &w], &shape).unwrap(), &shape, &want, 1e-4);
+        assert_close_tol(
+            "chunked im2col",
+            &eval_op(&Op::Conv2d(p), &[&x, &w], &shape).unwrap(),
+            &shape,
+            &want,
+            1e-4,
+        );
     }
 
     #[test]
     fn conv2d_rejects_bad_groups() {
-        let p = Conv2d { kernel: [1, 1], stride: [1, 1], dilation: [1, 1], padding: Padding::Valid, groups: 2, activation: Activation::Linear };
+        let p = Conv2d {
+            kernel: [1, 1],
+            stride: [1, 1],
+            dilation: [1, 1],
+            padding: Padding::Valid,
+            groups: 2,
+            activation: Activation::Linear,
+        };
         let x = Tensor::zeros(vec![1, 2, 2, 4]);
         let w = Tensor::zeros(vec![1, 1, 2, 3]);
         let err = eval_op(&Op::Conv2d(p), &[&x, &w], &[1, 2, 2, 3]).unwrap_err();
@@ -555,15 +870,36 @@ mod tests {
             let mut ins = vec![&x, &w];
             ins.extend(bias.as_ref());
             let got = eval_op(&Op::DepthwiseConv2d(p.clone()), &ins, &shape).unwrap();
-            assert_close(&format!("depthwise case {case} {p:?} x{:?} w{:?}", x.shape(), w.shape()), &got, &shape, &want);
+            assert_close(
+                &format!(
+                    "depthwise case {case} {p:?} x{:?} w{:?}",
+                    x.shape(),
+                    w.shape()
+                ),
+                &got,
+                &shape,
+                &want,
+            );
         }
         // Big enough to split over threads.
-        let p = Conv2d { kernel: [3, 3], stride: [1, 1], dilation: [1, 1], padding: Padding::Same, groups: 1, activation: Activation::Relu6 };
+        let p = Conv2d {
+            kernel: [3, 3],
+            stride: [1, 1],
+            dilation: [1, 1],
+            padding: Padding::Same,
+            groups: 1,
+            activation: Activation::Relu6,
+        };
         let x = rng.tensor(&[2, 40, 40, 32]);
         let w = rng.tensor(&[3, 3, 32, 1]);
         let b = rng.tensor(&[32]);
         let (shape, want) = naive_conv(&p, &x, &w, Some(&b), true);
-        assert_close("threaded depthwise", &eval_op(&Op::DepthwiseConv2d(p), &[&x, &w, &b], &shape).unwrap(), &shape, &want);
+        assert_close(
+            "threaded depthwise",
+            &eval_op(&Op::DepthwiseConv2d(p), &[&x, &w, &b], &shape).unwrap(),
+            &shape,
+            &want,
+        );
     }
 
     #[test]
@@ -572,8 +908,19 @@ mod tests {
         for case in 0..100 {
             let kernel = [rng.int(1, 4), rng.int(1, 4)];
             let stride = [rng.int(1, 3), rng.int(1, 2)];
-            let padding = if case % 2 == 0 { Padding::Valid } else { Padding::Same };
-            let p = Conv2d { kernel, stride, dilation: [1, 1], padding, groups: 1, activation: ACTS[case % ACTS.len()] };
+            let padding = if case % 2 == 0 {
+                Padding::Valid
+            } else {
+                Padding::Same
+            };
+            let p = Conv2d {
+                kernel,
+                stride,
+                dilation: [1, 1],
+                padding,
+                groups: 1,
+                activation: ACTS[case % ACTS.len()],
+            };
             let (cin, cout) = (rng.int(1, 5), rng.int(1, 5));
             let shape = [rng.int(1, 2), rng.int(1, 6), rng.int(1, 5), cin];
             let x = rng.tensor(&shape);
@@ -583,14 +930,29 @@ mod tests {
             let mut ins = vec![&x, &w];
             ins.extend(bias.as_ref());
             let got = eval_op(&Op::Conv2dTranspose(p.clone()), &ins, &shape).unwrap();
-            assert_close(&format!("transpose case {case} {p:?} x{:?} w{:?}", x.shape(), w.shape()), &got, &shape, &want);
+            assert_close(
+                &format!(
+                    "transpose case {case} {p:?} x{:?} w{:?}",
+                    x.shape(),
+                    w.shape()
+                ),
+                &got,
+                &shape,
+                &want,
+            );
         }
     }
 
     #[test]
     fn matmul_matches_naive() {
         let mut rng = Rng::new(65);
-        for (xs, n) in [(vec![1, 7], 5), (vec![3, 16], 33), (vec![2, 3, 9], 4), (vec![40, 17], 19), (vec![5], 3)] {
+        for (xs, n) in [
+            (vec![1, 7], 5),
+            (vec![3, 16], 33),
+            (vec![2, 3, 9], 4),
+            (vec![40, 17], 19),
+            (vec![5], 3),
+        ] {
             let k = *xs.last().unwrap();
             let x = rng.tensor(&xs);
             let w = rng.tensor(&[k, n]);
@@ -599,14 +961,23 @@ mod tests {
             let mut want = Vec::new();
             for i in 0..m {
                 for j in 0..n {
-                    let s: f64 = (0..k).map(|kk| x.data()[i * k + kk] as f64 * w.data()[kk * n + j] as f64).sum();
+                    let s: f64 = (0..k)
+                        .map(|kk| x.data()[i * k + kk] as f64 * w.data()[kk * n + j] as f64)
+                        .sum();
                     want.push((s + b.data()[j] as f64) as f32);
                 }
             }
             apply_activation(Activation::Tanh, &mut want);
             let mut shape = xs.clone();
             *shape.last_mut().unwrap() = n;
-            let got = eval_op(&Op::MatMul { activation: Activation::Tanh }, &[&x, &w, &b], &shape).unwrap();
+            let got = eval_op(
+                &Op::MatMul {
+                    activation: Activation::Tanh,
+                },
+                &[&x, &w, &b],
+                &shape,
+            )
+            .unwrap();
             assert_close(&format!("matmul {xs:?} x [{k}, {n}]"), &got, &shape, &want);
         }
     }

@@ -8,6 +8,7 @@
 //! Each op has an in-place form used by the backend when an operand that already has the
 //! output's shape is not needed afterwards.
 
+use crate::buffers::buffer;
 use webinfer_core::ir::BinaryOp;
 
 /// One axis of a broadcast loop: its size and each operand's stride on it (0 = broadcast).
@@ -39,16 +40,28 @@ fn plan(out: &[usize], a: &[usize], b: &[usize]) -> (Vec<Axis>, Axis) {
         if out[i] == 1 {
             continue;
         }
-        let ax = Axis { size: out[i], sa: sa[i], sb: sb[i] };
+        let ax = Axis {
+            size: out[i],
+            sa: sa[i],
+            sb: sb[i],
+        };
         if let Some(last) = axes.last_mut() {
             if last.sa == ax.sa * ax.size && last.sb == ax.sb * ax.size {
-                *last = Axis { size: last.size * ax.size, sa: ax.sa, sb: ax.sb };
+                *last = Axis {
+                    size: last.size * ax.size,
+                    sa: ax.sa,
+                    sb: ax.sb,
+                };
                 continue;
             }
         }
         axes.push(ax);
     }
-    let inner = axes.pop().unwrap_or(Axis { size: 1, sa: 0, sb: 0 });
+    let inner = axes.pop().unwrap_or(Axis {
+        size: 1,
+        sa: 0,
+        sb: 0,
+    });
     (axes, inner)
 }
 
@@ -74,9 +87,16 @@ fn for_each_run(outer: &[Axis], inner: usize, mut f: impl FnMut(usize, usize, us
 }
 
 /// `out = f(a, b)` with `a` and `b` broadcast to `out_shape`.
-fn broadcast_with<F: Fn(f32, f32) -> f32 + Copy>(a: &[f32], ash: &[usize], b: &[f32], bsh: &[usize], out_shape: &[usize], f: F) -> Vec<f32> {
+fn broadcast_with<F: Fn(f32, f32) -> f32 + Copy>(
+    a: &[f32],
+    ash: &[usize],
+    b: &[f32],
+    bsh: &[usize],
+    out_shape: &[usize],
+    f: F,
+) -> Vec<f32> {
     let len: usize = out_shape.iter().product();
-    let mut out = vec![0.0f32; len];
+    let mut out = buffer(len, 0.0);
     if len == 0 {
         return out;
     }
@@ -109,7 +129,13 @@ fn broadcast_with<F: Fn(f32, f32) -> f32 + Copy>(a: &[f32], ash: &[usize], b: &[
 }
 
 /// `acc = f(acc, other)` in place, `acc` having the output shape and `other` broadcasting to it.
-fn assign_with<F: Fn(f32, f32) -> f32 + Copy>(acc: &mut [f32], acc_shape: &[usize], other: &[f32], osh: &[usize], f: F) {
+fn assign_with<F: Fn(f32, f32) -> f32 + Copy>(
+    acc: &mut [f32],
+    acc_shape: &[usize],
+    other: &[f32],
+    osh: &[usize],
+    f: F,
+) {
     if acc.is_empty() {
         return;
     }
@@ -164,17 +190,37 @@ macro_rules! with_op {
 }
 
 /// `Op::Binary`: `a op b` broadcast to `out_shape`.
-pub(crate) fn binary(op: BinaryOp, a: &[f32], ash: &[usize], b: &[f32], bsh: &[usize], out_shape: &[usize]) -> Vec<f32> {
+pub(crate) fn binary(
+    op: BinaryOp,
+    a: &[f32],
+    ash: &[usize],
+    b: &[f32],
+    bsh: &[usize],
+    out_shape: &[usize],
+) -> Vec<f32> {
     with_op!(op, |f| broadcast_with(a, ash, b, bsh, out_shape, f))
 }
 
 /// `Op::Binary` in place: `acc` holds the left operand (`acc_is_lhs`) or the right one and
 /// has the output's shape; `other` is the remaining operand.
-pub(crate) fn binary_assign(op: BinaryOp, acc: &mut [f32], acc_shape: &[usize], other: &[f32], osh: &[usize], acc_is_lhs: bool) {
+pub(crate) fn binary_assign(
+    op: BinaryOp,
+    acc: &mut [f32],
+    acc_shape: &[usize],
+    other: &[f32],
+    osh: &[usize],
+    acc_is_lhs: bool,
+) {
     if acc_is_lhs {
         with_op!(op, |f| assign_with(acc, acc_shape, other, osh, f))
     } else {
-        with_op!(op, |f| assign_with(acc, acc_shape, other, osh, move |y, x| f(x, y)))
+        with_op!(op, |f| assign_with(
+            acc,
+            acc_shape,
+            other,
+            osh,
+            move |y, x| f(x, y)
+        ))
     }
 }
 
@@ -230,7 +276,11 @@ mod tests {
     }
 
     /// numpy broadcasting from the definition: index each operand by the output's coordinates.
-    fn naive_broadcast(a: &Tensor, b: &Tensor, f: impl Fn(f32, f32) -> f32) -> (Vec<usize>, Vec<f32>) {
+    fn naive_broadcast(
+        a: &Tensor,
+        b: &Tensor,
+        f: impl Fn(f32, f32) -> f32,
+    ) -> (Vec<usize>, Vec<f32>) {
         let out = broadcast_shapes(a.shape(), b.shape()).unwrap();
         let r = out.len();
         let total: usize = out.iter().product();
@@ -260,7 +310,10 @@ mod tests {
         let full: Vec<usize> = (0..rank).map(|_| rng.int(1, 5)).collect();
         let squash = |rng: &mut Rng| -> Vec<usize> {
             let keep = rng.int(0, rank);
-            full[rank - keep..].iter().map(|&d| if rng.int(0, 2) == 0 { 1 } else { d }).collect()
+            full[rank - keep..]
+                .iter()
+                .map(|&d| if rng.int(0, 2) == 0 { 1 } else { d })
+                .collect()
         };
         let a = squash(rng);
         let b = squash(rng);
@@ -274,7 +327,14 @@ mod tests {
     #[test]
     fn binary_broadcasting_matches_naive() {
         let mut rng = Rng::new(21);
-        let ops = [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Max, BinaryOp::Min];
+        let ops = [
+            BinaryOp::Add,
+            BinaryOp::Sub,
+            BinaryOp::Mul,
+            BinaryOp::Div,
+            BinaryOp::Max,
+            BinaryOp::Min,
+        ];
         let mut fixed = vec![
             (vec![2, 3, 4, 5], vec![2, 3, 4, 5]),
             (vec![2, 3, 4, 5], vec![]),
@@ -294,7 +354,11 @@ mod tests {
             let a = rng.tensor(sa);
             let mut b = rng.tensor(sb);
             if op == BinaryOp::Div {
-                b = Tensor::new(b.shape().to_vec(), b.data().iter().map(|v| v + 2.0).collect()).unwrap();
+                b = Tensor::new(
+                    b.shape().to_vec(),
+                    b.data().iter().map(|v| v + 2.0).collect(),
+                )
+                .unwrap();
             }
             let (shape, want) = naive_broadcast(&a, &b, |x, y| apply(op, x, y));
             let got = eval_op(&Op::Binary(op), &[&a, &b], &shape).unwrap();
@@ -304,12 +368,22 @@ mod tests {
             if sa == &shape {
                 let mut acc = a.data().to_vec();
                 binary_assign(op, &mut acc, sa, b.data(), sb, true);
-                assert_close(&format!("{case} in place lhs"), &Tensor::new(shape.clone(), acc).unwrap(), &shape, &want);
+                assert_close(
+                    &format!("{case} in place lhs"),
+                    &Tensor::new(shape.clone(), acc).unwrap(),
+                    &shape,
+                    &want,
+                );
             }
             if sb == &shape {
                 let mut acc = b.data().to_vec();
                 binary_assign(op, &mut acc, sb, a.data(), sa, false);
-                assert_close(&format!("{case} in place rhs"), &Tensor::new(shape.clone(), acc).unwrap(), &shape, &want);
+                assert_close(
+                    &format!("{case} in place rhs"),
+                    &Tensor::new(shape.clone(), acc).unwrap(),
+                    &shape,
+                    &want,
+                );
             }
         }
     }
@@ -317,7 +391,13 @@ mod tests {
     #[test]
     fn prelu_and_channel_affine_match_naive() {
         let mut rng = Rng::new(22);
-        for (xs, als) in [(vec![2, 3, 4, 5], vec![5]), (vec![2, 3, 4, 5], vec![4, 5]), (vec![2, 3, 4, 5], vec![1, 1, 5]), (vec![3, 7], vec![7]), (vec![3, 7], vec![])] {
+        for (xs, als) in [
+            (vec![2, 3, 4, 5], vec![5]),
+            (vec![2, 3, 4, 5], vec![4, 5]),
+            (vec![2, 3, 4, 5], vec![1, 1, 5]),
+            (vec![3, 7], vec![7]),
+            (vec![3, 7], vec![]),
+        ] {
             let x = rng.tensor(&xs);
             let al = rng.tensor(&als);
             let (shape, want) = naive_broadcast(&x, &al, |v, a| if v >= 0.0 { v } else { a * v });
@@ -325,11 +405,21 @@ mod tests {
             assert_close(&format!("prelu {xs:?} {als:?}"), &got, &shape, &want);
             let mut acc = x.data().to_vec();
             prelu_assign(&mut acc, &xs, al.data(), &als);
-            assert_close("prelu in place", &Tensor::new(xs.clone(), acc).unwrap(), &shape, &want);
+            assert_close(
+                "prelu in place",
+                &Tensor::new(xs.clone(), acc).unwrap(),
+                &shape,
+                &want,
+            );
         }
         let x = rng.tensor(&[2, 3, 5]);
         let (scale, shift) = (rng.tensor(&[5]), rng.tensor(&[5]));
-        let want: Vec<f32> = x.data().iter().enumerate().map(|(i, v)| v * scale.data()[i % 5] + shift.data()[i % 5]).collect();
+        let want: Vec<f32> = x
+            .data()
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v * scale.data()[i % 5] + shift.data()[i % 5])
+            .collect();
         let got = eval_op(&Op::ChannelAffine, &[&x, &scale, &shift], &[2, 3, 5]).unwrap();
         assert_close("channel affine", &got, &[2, 3, 5], &want);
     }

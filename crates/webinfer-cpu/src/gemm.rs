@@ -1,7 +1,8 @@
 //! Matrix products (matrixmultiply's `sgemm` behind a safe, bounds-checked wrapper, with a
 //! direct path for very short left-hand sides) and the fused bias + activation epilogue.
 
-use crate::activation::apply_activation;
+use crate::activation::{activation_cost, apply_activation};
+use crate::par::{for_rows, Ctx};
 use crate::simd::{dispatch, madd};
 use webinfer_core::Activation;
 
@@ -38,15 +39,24 @@ pub(crate) fn gemm(m: usize, k: usize, n: usize, a: Mat, b: Mat, c: &mut [f32], 
     if m == 0 || n == 0 {
         return;
     }
-    assert!(ldc >= n && extent(m, n, ldc, 1) <= c.len(), "gemm: C too short");
+    assert!(
+        ldc >= n && extent(m, n, ldc, 1) <= c.len(),
+        "gemm: C too short"
+    );
     if k == 0 {
         for row in c.chunks_mut(ldc).take(m) {
             row[..n].fill(0.0);
         }
         return;
     }
-    assert!(extent(m, k, a.rs, a.cs) <= a.data.len(), "gemm: A too short");
-    assert!(extent(k, n, b.rs, b.cs) <= b.data.len(), "gemm: B too short");
+    assert!(
+        extent(m, k, a.rs, a.cs) <= a.data.len(),
+        "gemm: A too short"
+    );
+    assert!(
+        extent(k, n, b.rs, b.cs) <= b.data.len(),
+        "gemm: B too short"
+    );
     if m <= SMALL_M && b.cs == 1 {
         for i in 0..m {
             let row = &mut c[i * ldc..i * ldc + n];
@@ -82,8 +92,20 @@ fn vec_mat(a: Mat, i: usize, k: usize, b: &[f32], ldb: usize, row: &mut [f32]) {
     row.fill(0.0);
     let mut kk = 0;
     while kk + 4 <= k {
-        let rows = [&b[kk * ldb..], &b[(kk + 1) * ldb..], &b[(kk + 2) * ldb..], &b[(kk + 3) * ldb..]];
-        axpy4(row, [coef(kk), coef(kk + 1), coef(kk + 2), coef(kk + 3)], rows[0], rows[1], rows[2], rows[3]);
+        let rows = [
+            &b[kk * ldb..],
+            &b[(kk + 1) * ldb..],
+            &b[(kk + 2) * ldb..],
+            &b[(kk + 3) * ldb..],
+        ];
+        axpy4(
+            row,
+            [coef(kk), coef(kk + 1), coef(kk + 2), coef(kk + 3)],
+            rows[0],
+            rows[1],
+            rows[2],
+            rows[3],
+        );
         kk += 4;
     }
     while kk < k {
@@ -121,20 +143,27 @@ dispatch! {
 const EPILOGUE_BLOCK: usize = 1024;
 
 /// The fused conv / matmul epilogue: `out[r, j] = act(out[r, j] + bias[j])` over the rows
-/// of `out` (row length `n`), in one pass that stays in cache block by block.
-pub(crate) fn bias_act(out: &mut [f32], n: usize, bias: Option<&[f32]>, act: Activation) {
-    if n == 0 {
+/// of `out` (row length `n`), in one pass that stays in cache block by block, split over
+/// threads when large.
+pub(crate) fn bias_act(ctx: Ctx, out: &mut [f32], n: usize, bias: Option<&[f32]>, act: Activation) {
+    if n == 0 || (bias.is_none() && act.is_linear()) {
         return;
     }
-    let Some(bias) = bias else {
-        apply_activation(act, out);
-        return;
-    };
-    let rows_per_block = EPILOGUE_BLOCK.div_ceil(n);
-    for block in out.chunks_mut(rows_per_block * n) {
-        add_rows(block, &bias[..n]);
-        apply_activation(act, block);
-    }
+    let block_len = EPILOGUE_BLOCK.div_ceil(n) * n;
+    for_rows(
+        ctx,
+        out,
+        block_len,
+        block_len * activation_cost(act),
+        |_, blocks| {
+            for block in blocks.chunks_mut(block_len) {
+                if let Some(bias) = bias {
+                    add_rows(block, &bias[..n]);
+                }
+                apply_activation(act, block);
+            }
+        },
+    );
 }
 
 dispatch! {
@@ -170,11 +199,29 @@ mod tests {
     #[test]
     fn gemm_matches_naive_for_all_paths() {
         let mut rng = Rng::new(1);
-        for &(m, k, n) in &[(1, 1, 1), (1, 7, 5), (3, 9, 17), (4, 33, 8), (5, 3, 2), (17, 31, 13), (64, 70, 33), (2, 0, 3), (0, 4, 4)] {
+        for &(m, k, n) in &[
+            (1, 1, 1),
+            (1, 7, 5),
+            (3, 9, 17),
+            (4, 33, 8),
+            (5, 3, 2),
+            (17, 31, 13),
+            (64, 70, 33),
+            (2, 0, 3),
+            (0, 4, 4),
+        ] {
             for transpose_b in [false, true] {
                 let a: Vec<f32> = (0..m * k).map(|_| rng.uniform(-1.0, 1.0)).collect();
                 let b: Vec<f32> = (0..k * n).map(|_| rng.uniform(-1.0, 1.0)).collect();
-                let bm = if transpose_b { Mat { data: &b, rs: 1, cs: k } } else { Mat::rows(&b, n) };
+                let bm = if transpose_b {
+                    Mat {
+                        data: &b,
+                        rs: 1,
+                        cs: k,
+                    }
+                } else {
+                    Mat::rows(&b, n)
+                };
                 let am = Mat::rows(&a, k);
                 let want = naive(m, k, n, am, bm);
                 // A padded C (ldc > n) whose extra column must survive.
@@ -184,7 +231,10 @@ mod tests {
                 for i in 0..m {
                     for j in 0..n {
                         let (g, w) = (c[i * ldc + j], want[i * n + j]);
-                        assert!((g - w).abs() <= 1e-5 * w.abs().max(1.0), "m{m} k{k} n{n} t{transpose_b}: ({i},{j}) {g} vs {w}");
+                        assert!(
+                            (g - w).abs() <= 1e-5 * w.abs().max(1.0),
+                            "m{m} k{k} n{n} t{transpose_b}: ({i},{j}) {g} vs {w}"
+                        );
                     }
                     assert_eq!(c[i * ldc + n], 9.0);
                 }
@@ -195,7 +245,13 @@ mod tests {
     #[test]
     fn epilogue_adds_bias_then_activates() {
         let mut out = vec![-1.0, 0.5, 2.0, -3.0, 1.0, 0.25];
-        bias_act(&mut out, 3, Some(&[1.5, -1.0, 0.0]), Activation::Relu);
+        bias_act(
+            Ctx { threads: 2 },
+            &mut out,
+            3,
+            Some(&[1.5, -1.0, 0.0]),
+            Activation::Relu,
+        );
         assert_eq!(out, vec![0.5, 0.0, 2.0, 0.0, 0.0, 0.25]);
     }
 }

@@ -5,6 +5,8 @@
 //! `memcpy`. Transpose drops size-1 axes and merges axes that stay adjacent, then copies
 //! contiguous runs when the innermost axis is unchanged and gathers otherwise.
 
+use crate::buffers::{buffer, copied};
+
 /// Row-major strides of `shape`.
 pub(crate) fn strides(shape: &[usize]) -> Vec<usize> {
     let mut st = vec![1; shape.len()];
@@ -16,7 +18,15 @@ pub(crate) fn strides(shape: &[usize]) -> Vec<usize> {
 
 /// Copy the box of extent `size` at `src_start` in `src` (shape `src_shape`) to `dst_start`
 /// in `dst` (shape `dst_shape`). All ranks equal; the box must fit both arrays.
-pub(crate) fn copy_box(src: &[f32], src_shape: &[usize], src_start: &[usize], dst: &mut [f32], dst_shape: &[usize], dst_start: &[usize], size: &[usize]) {
+pub(crate) fn copy_box(
+    src: &[f32],
+    src_shape: &[usize],
+    src_start: &[usize],
+    dst: &mut [f32],
+    dst_shape: &[usize],
+    dst_start: &[usize],
+    size: &[usize],
+) {
     let r = size.len();
     if size.contains(&0) {
         return;
@@ -55,7 +65,7 @@ pub(crate) fn copy_box(src: &[f32], src_shape: &[usize], src_start: &[usize], ds
 
 /// `Op::Concat` of `inputs` (data, shape) along `axis` into `out_shape`.
 pub(crate) fn concat(inputs: &[(&[f32], &[usize])], axis: usize, out_shape: &[usize]) -> Vec<f32> {
-    let mut out = vec![0.0f32; out_shape.iter().product()];
+    let mut out = buffer(out_shape.iter().product(), 0.0);
     let mut start = vec![0usize; out_shape.len()];
     let zeros = vec![0usize; out_shape.len()];
     for &(data, shape) in inputs {
@@ -66,8 +76,14 @@ pub(crate) fn concat(inputs: &[(&[f32], &[usize])], axis: usize, out_shape: &[us
 }
 
 /// `Op::Pad` with a constant `value`: `pads[axis] = [before, after]`.
-pub(crate) fn pad(x: &[f32], shape: &[usize], pads: &[[usize; 2]], value: f32, out_shape: &[usize]) -> Vec<f32> {
-    let mut out = vec![value; out_shape.iter().product()];
+pub(crate) fn pad(
+    x: &[f32],
+    shape: &[usize],
+    pads: &[[usize; 2]],
+    value: f32,
+    out_shape: &[usize],
+) -> Vec<f32> {
+    let mut out = buffer(out_shape.iter().product(), value);
     let zeros = vec![0usize; shape.len()];
     let before: Vec<usize> = pads.iter().map(|p| p[0]).collect();
     copy_box(x, shape, &zeros, &mut out, out_shape, &before, shape);
@@ -76,7 +92,7 @@ pub(crate) fn pad(x: &[f32], shape: &[usize], pads: &[[usize; 2]], value: f32, o
 
 /// `Op::Slice`: the box starting at `begin` with the output's extent.
 pub(crate) fn slice(x: &[f32], shape: &[usize], begin: &[usize], out_shape: &[usize]) -> Vec<f32> {
-    let mut out = vec![0.0f32; out_shape.iter().product()];
+    let mut out = buffer(out_shape.iter().product(), 0.0);
     let zeros = vec![0usize; shape.len()];
     copy_box(x, shape, begin, &mut out, out_shape, &zeros, out_shape);
     out
@@ -94,7 +110,11 @@ pub(crate) fn transpose(x: &[f32], shape: &[usize], perm: &[usize]) -> Vec<f32> 
     for (new, &old) in kept.iter().enumerate() {
         renum[old] = new;
     }
-    let p: Vec<usize> = perm.iter().filter(|&&a| shape[a] != 1).map(|&a| renum[a]).collect();
+    let p: Vec<usize> = perm
+        .iter()
+        .filter(|&&a| shape[a] != 1)
+        .map(|&a| renum[a])
+        .collect();
     // Merge runs of output axes that are consecutive input axes.
     let mut groups: Vec<(usize, usize)> = Vec::new(); // (first input axis, count), in output order
     for &a in &p {
@@ -106,21 +126,28 @@ pub(crate) fn transpose(x: &[f32], shape: &[usize], perm: &[usize]) -> Vec<f32> 
     let mut by_input: Vec<usize> = (0..groups.len()).collect();
     by_input.sort_by_key(|&g| groups[g].0);
     // The merged input shape (groups in input order) and the merged permutation.
-    let in_shape: Vec<usize> = by_input.iter().map(|&g| (groups[g].0..groups[g].0 + groups[g].1).map(|a| shape[kept[a]]).product()).collect();
+    let in_shape: Vec<usize> = by_input
+        .iter()
+        .map(|&g| {
+            (groups[g].0..groups[g].0 + groups[g].1)
+                .map(|a| shape[kept[a]])
+                .product()
+        })
+        .collect();
     let mut rank_of = vec![0; groups.len()];
     for (rank, &g) in by_input.iter().enumerate() {
         rank_of[g] = rank;
     }
     let q: Vec<usize> = (0..groups.len()).map(|g| rank_of[g]).collect();
     if q.len() <= 1 || q.iter().enumerate().all(|(i, &a)| i == a) {
-        return x.to_vec();
+        return copied(x);
     }
     let ist = strides(&in_shape);
     let out_dims: Vec<usize> = q.iter().map(|&a| in_shape[a]).collect();
     let src_st: Vec<usize> = q.iter().map(|&a| ist[a]).collect();
     let r = q.len();
     let (inner, inner_st) = (out_dims[r - 1], src_st[r - 1]);
-    let mut out = vec![0.0f32; total];
+    let mut out = buffer(total, 0.0);
     let outer = &out_dims[..r - 1];
     let mut idx = vec![0usize; r - 1];
     let mut so = 0usize;
@@ -194,7 +221,12 @@ mod tests {
                 })
                 .collect();
             let got = eval_op(&Op::Transpose { perm: perm.clone() }, &[&x], &out_shape).unwrap();
-            assert_close(&format!("transpose case {case} {shape:?} {perm:?}"), &got, &out_shape, &want);
+            assert_close(
+                &format!("transpose case {case} {shape:?} {perm:?}"),
+                &got,
+                &out_shape,
+                &want,
+            );
         }
     }
 
@@ -224,26 +256,53 @@ mod tests {
                     }
                 })
                 .collect();
-            let ranges: Vec<(usize, usize)> = (0..rank).map(|i| slice_range(begin[i], end[i], shape[i]).unwrap()).collect();
+            let ranges: Vec<(usize, usize)> = (0..rank)
+                .map(|i| slice_range(begin[i], end[i], shape[i]).unwrap())
+                .collect();
             let out_shape: Vec<usize> = ranges.iter().map(|(a, b)| b - a).collect();
             let total: usize = out_shape.iter().product();
             let want: Vec<f32> = (0..total)
                 .map(|lin| {
-                    let c: Vec<usize> = coords(lin, &out_shape).iter().zip(&ranges).map(|(i, r)| i + r.0).collect();
+                    let c: Vec<usize> = coords(lin, &out_shape)
+                        .iter()
+                        .zip(&ranges)
+                        .map(|(i, r)| i + r.0)
+                        .collect();
                     x.data()[linear(&c, &shape)]
                 })
                 .collect();
-            let got = eval_op(&Op::Slice { begin: begin.clone(), end: end.clone() }, &[&x], &out_shape).unwrap();
-            assert_close(&format!("slice case {case} {shape:?} {begin:?} {end:?}"), &got, &out_shape, &want);
+            let got = eval_op(
+                &Op::Slice {
+                    begin: begin.clone(),
+                    end: end.clone(),
+                },
+                &[&x],
+                &out_shape,
+            )
+            .unwrap();
+            assert_close(
+                &format!("slice case {case} {shape:?} {begin:?} {end:?}"),
+                &got,
+                &out_shape,
+                &want,
+            );
 
             // Pad.
             let pads: Vec<[usize; 2]> = (0..rank).map(|_| [rng.int(0, 2), rng.int(0, 2)]).collect();
-            let out_shape: Vec<usize> = shape.iter().zip(&pads).map(|(d, p)| d + p[0] + p[1]).collect();
+            let out_shape: Vec<usize> = shape
+                .iter()
+                .zip(&pads)
+                .map(|(d, p)| d + p[0] + p[1])
+                .collect();
             let total: usize = out_shape.iter().product();
             let want: Vec<f32> = (0..total)
                 .map(|lin| {
                     let oc = coords(lin, &out_shape);
-                    let inside = oc.iter().zip(&pads).zip(&shape).all(|((&o, p), &d)| o >= p[0] && o - p[0] < d);
+                    let inside = oc
+                        .iter()
+                        .zip(&pads)
+                        .zip(&shape)
+                        .all(|((&o, p), &d)| o >= p[0] && o - p[0] < d);
                     if inside {
                         let ic: Vec<usize> = oc.iter().zip(&pads).map(|(o, p)| o - p[0]).collect();
                         x.data()[linear(&ic, &shape)]
@@ -252,8 +311,21 @@ mod tests {
                     }
                 })
                 .collect();
-            let got = eval_op(&Op::Pad { pads: pads.clone(), value: -7.5 }, &[&x], &out_shape).unwrap();
-            assert_close(&format!("pad case {case} {shape:?} {pads:?}"), &got, &out_shape, &want);
+            let got = eval_op(
+                &Op::Pad {
+                    pads: pads.clone(),
+                    value: -7.5,
+                },
+                &[&x],
+                &out_shape,
+            )
+            .unwrap();
+            assert_close(
+                &format!("pad case {case} {shape:?} {pads:?}"),
+                &got,
+                &out_shape,
+                &want,
+            );
 
             // Concat of 1-3 tensors on a random axis.
             let axis = rng.int(0, rank - 1);
@@ -281,7 +353,12 @@ mod tests {
                 .collect();
             let refs: Vec<&Tensor> = parts.iter().collect();
             let got = eval_op(&Op::Concat { axis }, &refs, &out_shape).unwrap();
-            assert_close(&format!("concat case {case} axis {axis}"), &got, &out_shape, &want);
+            assert_close(
+                &format!("concat case {case} axis {axis}"),
+                &got,
+                &out_shape,
+                &want,
+            );
         }
     }
 

@@ -3,7 +3,8 @@
 //!
 //! - [`CpuBackend`] runs a whole [`Graph`]: shapes are inferred (and checked) up front,
 //!   constants are borrowed from the graph (never copied per run), every intermediate is freed
-//!   after its last reader, and element-wise ops / reshapes reuse a dying operand's buffer.
+//!   after its last reader (its buffer goes to a later op of the same run), and element-wise
+//!   ops / reshapes / softmax compute into a dying operand's buffer.
 //! - [`eval_op`] evaluates one op on CPU tensors (the GPU backend's fallback, and the tests').
 //! - [`apply_activation`] applies an [`Activation`](webinfer_core::Activation) in place.
 //!
@@ -15,8 +16,9 @@
 //! NEON / wasm `simd128` kernels; threaded natively, up to `MATMUL_NUM_THREADS`, default the
 //! physical core count, at most 4). The direct kernels are loops over contiguous channels,
 //! written for the auto-vectorizer and compiled a second time for AVX2+FMA on x86-64 (see
-//! `simd.rs`); the big ones split output rows over scoped threads. On wasm32 everything runs
-//! on the calling thread; build with `-C target-feature=+simd128` to get SIMD there.
+//! `simd.rs`; set `WEBINFER_CPU_BASELINE=1` to run the baseline variant); the big ones split
+//! their output rows over a small persistent thread pool. On wasm32 everything runs on the
+//! calling thread; build with `-C target-feature=+simd128` to get SIMD there.
 //!
 //! # Crate map
 //! - `conv.rs`: Conv2d (im2col + GEMM, pointwise = plain GEMM), DepthwiseConv2d (direct),
@@ -25,9 +27,11 @@
 //! - `activation.rs`: activations and their vectorizable `exp` / `tanh` / `ln` / `erf`.
 //! - `pool.rs`, `elementwise.rs` (broadcasting), `layout.rs` (concat / pad / slice /
 //!   transpose), `resize.rs`, `reduce.rs` (softmax, reductions).
-//! - `par.rs`: the execution context and row-parallel loop; `simd.rs`: feature dispatch.
+//! - `par.rs`: the execution context, row-parallel loop and thread pool; `simd.rs`: feature
+//!   dispatch; `buffers.rs`: reuse of freed intermediate buffers within a run.
 
 mod activation;
+mod buffers;
 mod conv;
 mod elementwise;
 mod gemm;
@@ -47,27 +51,49 @@ use webinfer_core::ir::InputSpec;
 use webinfer_core::tensor::element_count;
 use webinfer_core::{Backend, CoreError, Graph, Op, Result, Tensor};
 
-/// The CPU backend. Holds no state between runs besides its settings.
-#[derive(Debug, Clone)]
+/// The CPU backend. Between runs it keeps its settings and the buffers of the last run's
+/// intermediates (at most 512 MiB), which the next run reuses instead of fresh memory;
+/// [`CpuBackend::release_memory`] drops them.
+#[derive(Debug)]
 pub struct CpuBackend {
     threads: usize,
+    idle: std::sync::Mutex<buffers::Idle>,
 }
 
 impl CpuBackend {
     /// A backend using all of the machine's parallelism (one thread on wasm32).
     pub fn new() -> Self {
-        CpuBackend { threads: par::default_threads() }
+        Self::with_threads(par::default_threads())
     }
 
     /// A backend whose direct kernels use at most `threads` threads (1 = the calling thread
     /// only). GEMMs follow matrixmultiply's own setting, `MATMUL_NUM_THREADS`.
     pub fn with_threads(threads: usize) -> Self {
-        CpuBackend { threads: threads.max(1) }
+        CpuBackend {
+            threads: threads.max(1),
+            idle: Default::default(),
+        }
     }
 
     /// The thread limit of the direct kernels.
     pub fn threads(&self) -> usize {
         self.threads
+    }
+
+    /// Frees the intermediate buffers kept for the next run.
+    pub fn release_memory(&self) {
+        self.idle_buffers().clear();
+    }
+
+    fn idle_buffers(&self) -> std::sync::MutexGuard<'_, buffers::Idle> {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Clone for CpuBackend {
+    /// The same settings, no kept buffers.
+    fn clone(&self) -> Self {
+        Self::with_threads(self.threads)
     }
 }
 
@@ -120,16 +146,34 @@ struct Step {
 
 impl CpuBackend {
     /// [`Backend::run`], calling `observe` after every node.
-    fn run_observed(&self, graph: &Graph, inputs: &[Tensor], mut observe: impl FnMut(Step)) -> Result<Vec<Tensor>> {
+    fn run_observed(
+        &self,
+        graph: &Graph,
+        inputs: &[Tensor],
+        mut observe: impl FnMut(Step),
+    ) -> Result<Vec<Tensor>> {
         check_inputs(&graph.inputs, inputs)?;
+        // Concurrent runs each take what is idle; the last to finish leaves its buffers.
+        let reuse = buffers::RunPool::install(std::mem::take(&mut *self.idle_buffers()));
         let input_shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape().to_vec()).collect();
         let shapes = graph.infer_shapes(&input_shapes)?;
-        if let Some((k, &o)) = graph.outputs.iter().enumerate().find(|&(_, &o)| o >= graph.nodes.len()) {
-            return Err(CoreError::Graph(format!("output {k} refers to value {o}, but the graph has {} nodes", graph.nodes.len())));
+        if let Some((k, &o)) = graph
+            .outputs
+            .iter()
+            .enumerate()
+            .find(|&(_, &o)| o >= graph.nodes.len())
+        {
+            return Err(CoreError::Graph(format!(
+                "output {k} refers to value {o}, but the graph has {} nodes",
+                graph.nodes.len()
+            )));
         }
         let last = graph.last_uses();
-        let ctx = Ctx { threads: self.threads };
+        let ctx = Ctx {
+            threads: self.threads,
+        };
         let mut vals: Vec<Option<Value>> = (0..graph.nodes.len()).map(|_| None).collect();
+        let mut live = 0;
         for (id, node) in graph.nodes.iter().enumerate() {
             let mut in_place = false;
             let value = match &node.op {
@@ -137,38 +181,68 @@ impl CpuBackend {
                 Op::Input { index } => Value::Borrowed(&inputs[*index]),
                 Op::Constant(t) => Value::Borrowed(t),
                 op => {
-                    let (out, reused) = eval_node(ctx, op, &node.inputs, id, &mut vals, &last, &shapes[id]).map_err(|message| CoreError::Backend {
-                        backend: "cpu".into(),
-                        message: format!("layer \"{}\" ({}): {message}", node.origin, op.name()),
-                    })?;
+                    let (out, reused) =
+                        eval_node(ctx, op, &node.inputs, id, &mut vals, &last, &shapes[id])
+                            .map_err(|message| CoreError::Backend {
+                                backend: "cpu".into(),
+                                message: format!(
+                                    "layer \"{}\" ({}): {message}",
+                                    node.origin,
+                                    op.name()
+                                ),
+                            })?;
                     in_place = reused;
                     Value::Owned(out)
                 }
             };
             vals[id] = Some(value);
+            // An in-place op consumed its operand.
+            live = live + 1 - usize::from(in_place);
             for &i in &node.inputs {
                 if last[i] == id {
-                    vals[i] = None;
+                    live -= free(&mut vals[i]);
                 }
             }
             if last[id] == id {
                 // Nobody reads this value and it is no output.
-                vals[id] = None;
+                live -= free(&mut vals[id]);
             }
-            observe(Step { live: vals.iter().filter(|v| v.is_some()).count(), in_place });
+            observe(Step { live, in_place });
         }
         let mut outputs = Vec::with_capacity(graph.outputs.len());
         for (k, &o) in graph.outputs.iter().enumerate() {
             let missing = || CoreError::Graph(format!("output {k} (value {o}) was not computed"));
             // The last mention of a value among the outputs takes it; earlier ones copy it.
             let value = if graph.outputs[k + 1..].contains(&o) {
-                vals.get(o).and_then(Option::as_ref).ok_or_else(missing)?.get().clone()
+                vals.get(o)
+                    .and_then(Option::as_ref)
+                    .ok_or_else(missing)?
+                    .get()
+                    .clone()
             } else {
-                vals.get_mut(o).and_then(Option::take).ok_or_else(missing)?.into_owned()
+                vals.get_mut(o)
+                    .and_then(Option::take)
+                    .ok_or_else(missing)?
+                    .into_owned()
             };
             outputs.push(value);
         }
+        drop(vals);
+        *self.idle_buffers() = reuse.finish();
         Ok(outputs)
+    }
+}
+
+/// Drop a value (returns 1 if there was one), keeping a computed one's buffer for later ops
+/// of the run.
+fn free(v: &mut Option<Value>) -> usize {
+    match v.take() {
+        Some(Value::Owned(t)) => {
+            buffers::recycle(t.into_data());
+            1
+        }
+        Some(Value::Borrowed(_)) => 1,
+        None => 0,
     }
 }
 
@@ -178,20 +252,45 @@ fn check_inputs(specs: &[InputSpec], inputs: &[Tensor]) -> Result<()> {
         return Ok(());
     }
     if specs.len() != inputs.len() {
-        return Err(CoreError::InputCount { expected: specs.len(), actual: inputs.len() });
+        return Err(CoreError::InputCount {
+            expected: specs.len(),
+            actual: inputs.len(),
+        });
     }
     for (index, (spec, t)) in specs.iter().zip(inputs).enumerate() {
-        let fits = spec.shape.len() == t.rank() && spec.shape.iter().zip(t.shape()).all(|(s, &d)| s.is_none_or(|s| s == d));
+        let fits = spec.shape.len() == t.rank()
+            && spec
+                .shape
+                .iter()
+                .zip(t.shape())
+                .all(|(s, &d)| s.is_none_or(|s| s == d));
         if !fits {
-            let dims: Vec<String> = spec.shape.iter().map(|d| d.map_or("?".to_string(), |d| d.to_string())).collect();
-            return Err(CoreError::InputShape { index, name: spec.name.clone(), expected: format!("[{}]", dims.join(", ")), actual: t.shape().to_vec() });
+            let dims: Vec<String> = spec
+                .shape
+                .iter()
+                .map(|d| d.map_or("?".to_string(), |d| d.to_string()))
+                .collect();
+            return Err(CoreError::InputShape {
+                index,
+                name: spec.name.clone(),
+                expected: format!("[{}]", dims.join(", ")),
+                actual: t.shape().to_vec(),
+            });
         }
     }
     Ok(())
 }
 
 /// Evaluate one node of a run, reusing an operand's buffer when it dies here (then `.1`).
-fn eval_node(ctx: Ctx, op: &Op, operands: &[usize], id: usize, vals: &mut [Option<Value>], last: &[usize], out_shape: &[usize]) -> Result<(Tensor, bool), String> {
+fn eval_node(
+    ctx: Ctx,
+    op: &Op,
+    operands: &[usize],
+    id: usize,
+    vals: &mut [Option<Value>],
+    last: &[usize],
+    out_shape: &[usize],
+) -> Result<(Tensor, bool), String> {
     let lost = |i: usize| format!("value {i} is not available (freed or never computed)");
     if let Some(slot) = in_place_slot(op, operands, id, vals, last, out_shape) {
         let i = operands[slot];
@@ -202,18 +301,33 @@ fn eval_node(ctx: Ctx, op: &Op, operands: &[usize], id: usize, vals: &mut [Optio
                 .filter(|&(k, _)| k != slot)
                 .map(|(_, &j)| vals[j].as_ref().map(Value::get).ok_or_else(|| lost(j)))
                 .collect::<Result<Vec<&Tensor>, String>>()?;
-            return Ok((eval_in_place(op, t, slot, &others, out_shape)?, true));
+            return Ok((eval_in_place(ctx, op, t, slot, &others, out_shape)?, true));
         }
     }
-    let ins = operands.iter().map(|&j| vals[j].as_ref().map(Value::get).ok_or_else(|| lost(j))).collect::<Result<Vec<&Tensor>, String>>()?;
+    let ins = operands
+        .iter()
+        .map(|&j| vals[j].as_ref().map(Value::get).ok_or_else(|| lost(j)))
+        .collect::<Result<Vec<&Tensor>, String>>()?;
     Ok((eval(ctx, op, &ins, out_shape)?, false))
 }
 
 /// Which operand's buffer `op` can compute into: one this node owns, reads once, that dies
 /// here and already has the output's shape (any shape for a reshape).
-fn in_place_slot(op: &Op, operands: &[usize], id: usize, vals: &[Option<Value>], last: &[usize], out_shape: &[usize]) -> Option<usize> {
+fn in_place_slot(
+    op: &Op,
+    operands: &[usize],
+    id: usize,
+    vals: &[Option<Value>],
+    last: &[usize],
+    out_shape: &[usize],
+) -> Option<usize> {
     let candidates: &[usize] = match op {
-        Op::Unary(_) | Op::Prelu | Op::ChannelAffine | Op::Softmax { .. } | Op::LogSoftmax { .. } | Op::Reshape { .. } => &[0],
+        Op::Unary(_)
+        | Op::Prelu
+        | Op::ChannelAffine
+        | Op::Softmax { .. }
+        | Op::LogSoftmax { .. }
+        | Op::Reshape { .. } => &[0],
         Op::Binary(_) => &[0, 1],
         _ => &[],
     };
@@ -225,15 +339,33 @@ fn in_place_slot(op: &Op, operands: &[usize], id: usize, vals: &[Option<Value>],
 }
 
 /// `op` computed into the buffer of its operand `slot` (`t`); `others` are the remaining operands.
-fn eval_in_place(op: &Op, mut t: Tensor, slot: usize, others: &[&Tensor], out_shape: &[usize]) -> Result<Tensor, String> {
+fn eval_in_place(
+    ctx: Ctx,
+    op: &Op,
+    mut t: Tensor,
+    slot: usize,
+    others: &[&Tensor],
+    out_shape: &[usize],
+) -> Result<Tensor, String> {
     match op {
         Op::Reshape { .. } => return t.reshaped(out_shape.to_vec()).map_err(|e| e.to_string()),
-        Op::Unary(a) => apply_activation(*a, t.data_mut()),
+        Op::Unary(a) => activation::apply_activation_par(ctx, *a, t.data_mut()),
         Op::Softmax { axis } => reduce::softmax_assign(t.data_mut(), out_shape, *axis, false),
         Op::LogSoftmax { axis } => reduce::softmax_assign(t.data_mut(), out_shape, *axis, true),
-        Op::ChannelAffine => elementwise::channel_affine_assign(t.data_mut(), others[0].data(), others[1].data()),
-        Op::Prelu => elementwise::prelu_assign(t.data_mut(), out_shape, others[0].data(), others[0].shape()),
-        Op::Binary(b) => elementwise::binary_assign(*b, t.data_mut(), out_shape, others[0].data(), others[0].shape(), slot == 0),
+        Op::ChannelAffine => {
+            elementwise::channel_affine_assign(t.data_mut(), others[0].data(), others[1].data())
+        }
+        Op::Prelu => {
+            elementwise::prelu_assign(t.data_mut(), out_shape, others[0].data(), others[0].shape())
+        }
+        Op::Binary(b) => elementwise::binary_assign(
+            *b,
+            t.data_mut(),
+            out_shape,
+            others[0].data(),
+            others[0].shape(),
+            slot == 0,
+        ),
         _ => return Err(format!("{} cannot run in place", op.name())),
     }
     Ok(t)
@@ -260,7 +392,7 @@ pub fn eval_op(op: &Op, inputs: &[&Tensor], out_shape: &[usize]) -> Result<Tenso
 fn eval(ctx: Ctx, op: &Op, ins: &[&Tensor], out_shape: &[usize]) -> Result<Tensor, String> {
     let tensor = |data: Vec<f32>| Tensor::new(out_shape.to_vec(), data).map_err(|e| e.to_string());
     let copy_then = |f: &dyn Fn(&mut [f32])| {
-        let mut data = ins[0].data().to_vec();
+        let mut data = buffers::copied(ins[0].data());
         f(&mut data);
         tensor(data)
     };
@@ -268,27 +400,85 @@ fn eval(ctx: Ctx, op: &Op, ins: &[&Tensor], out_shape: &[usize]) -> Result<Tenso
         Op::Input { .. } => Err("input nodes take the caller's tensors".into()),
         Op::Constant(t) => Ok(t.clone()),
         Op::Conv2d(p) => conv::conv2d(ctx, p, ins[0], ins[1], ins.get(2).copied(), out_shape),
-        Op::DepthwiseConv2d(p) => conv::depthwise(ctx, p, ins[0], ins[1], ins.get(2).copied(), out_shape),
-        Op::Conv2dTranspose(p) => conv::conv2d_transpose(ctx, p, ins[0], ins[1], ins.get(2).copied(), out_shape),
-        Op::MatMul { activation } => conv::matmul(*activation, ins[0], ins[1], ins.get(2).copied(), out_shape),
-        Op::Pool2d { kind, window, stride, padding } => pool::pool2d(ctx, *kind, *window, *stride, *padding, ins[0], out_shape),
+        Op::DepthwiseConv2d(p) => {
+            conv::depthwise(ctx, p, ins[0], ins[1], ins.get(2).copied(), out_shape)
+        }
+        Op::Conv2dTranspose(p) => {
+            conv::conv2d_transpose(ctx, p, ins[0], ins[1], ins.get(2).copied(), out_shape)
+        }
+        Op::MatMul { activation } => conv::matmul(
+            ctx,
+            *activation,
+            ins[0],
+            ins[1],
+            ins.get(2).copied(),
+            out_shape,
+        ),
+        Op::Pool2d {
+            kind,
+            window,
+            stride,
+            padding,
+        } => pool::pool2d(ctx, *kind, *window, *stride, *padding, ins[0], out_shape),
         Op::GlobalPool { kind } => pool::global_pool(*kind, ins[0], out_shape),
-        Op::ChannelAffine => copy_then(&|d| elementwise::channel_affine_assign(d, ins[1].data(), ins[2].data())),
-        Op::Unary(a) => copy_then(&|d| apply_activation(*a, d)),
-        Op::Prelu => tensor(elementwise::prelu(ins[0].data(), ins[0].shape(), ins[1].data(), ins[1].shape())),
-        Op::Binary(b) => tensor(elementwise::binary(*b, ins[0].data(), ins[0].shape(), ins[1].data(), ins[1].shape(), out_shape)),
+        Op::ChannelAffine => {
+            copy_then(&|d| elementwise::channel_affine_assign(d, ins[1].data(), ins[2].data()))
+        }
+        Op::Unary(a) => copy_then(&|d| activation::apply_activation_par(ctx, *a, d)),
+        Op::Prelu => tensor(elementwise::prelu(
+            ins[0].data(),
+            ins[0].shape(),
+            ins[1].data(),
+            ins[1].shape(),
+        )),
+        Op::Binary(b) => tensor(elementwise::binary(
+            *b,
+            ins[0].data(),
+            ins[0].shape(),
+            ins[1].data(),
+            ins[1].shape(),
+            out_shape,
+        )),
         Op::Concat { axis } => {
-            let parts: Vec<(&[f32], &[usize])> = ins.iter().map(|t| (t.data(), t.shape())).collect();
+            let parts: Vec<(&[f32], &[usize])> =
+                ins.iter().map(|t| (t.data(), t.shape())).collect();
             tensor(layout::concat(&parts, *axis, out_shape))
         }
-        Op::Pad { pads, value } => tensor(layout::pad(ins[0].data(), ins[0].shape(), pads, *value, out_shape)),
-        Op::Slice { begin, .. } => tensor(layout::slice(ins[0].data(), ins[0].shape(), begin, out_shape)),
+        Op::Pad { pads, value } => tensor(layout::pad(
+            ins[0].data(),
+            ins[0].shape(),
+            pads,
+            *value,
+            out_shape,
+        )),
+        Op::Slice { begin, .. } => tensor(layout::slice(
+            ins[0].data(),
+            ins[0].shape(),
+            begin,
+            out_shape,
+        )),
         Op::Reshape { .. } => tensor(ins[0].data().to_vec()),
         Op::Transpose { perm } => tensor(layout::transpose(ins[0].data(), ins[0].shape(), perm)),
-        Op::Resize { mode, align_corners, half_pixel_centers, .. } => resize::resize(ctx, *mode, *align_corners, *half_pixel_centers, ins[0], out_shape),
+        Op::Resize {
+            mode,
+            align_corners,
+            half_pixel_centers,
+            ..
+        } => resize::resize(
+            ctx,
+            *mode,
+            *align_corners,
+            *half_pixel_centers,
+            ins[0],
+            out_shape,
+        ),
         Op::Softmax { axis } => copy_then(&|d| reduce::softmax_assign(d, out_shape, *axis, false)),
-        Op::LogSoftmax { axis } => copy_then(&|d| reduce::softmax_assign(d, out_shape, *axis, true)),
-        Op::Reduce { kind, axes, .. } => tensor(reduce::reduce(*kind, ins[0].data(), ins[0].shape(), axes)),
+        Op::LogSoftmax { axis } => {
+            copy_then(&|d| reduce::softmax_assign(d, out_shape, *axis, true))
+        }
+        Op::Reduce { kind, axes, .. } => {
+            tensor(reduce::reduce(*kind, ins[0].data(), ins[0].shape(), axes))
+        }
     }
 }
 
@@ -300,7 +490,11 @@ mod tests {
     use webinfer_core::Activation;
 
     fn spec(name: &str, shape: &[Option<usize>]) -> InputSpec {
-        InputSpec { name: name.into(), shape: shape.to_vec(), dtype: "float32".into() }
+        InputSpec {
+            name: name.into(),
+            shape: shape.to_vec(),
+            dtype: "float32".into(),
+        }
     }
 
     /// x -> conv(3x3, relu) -> sigmoid -> add(x-projection) -> ... : a small residual block.
@@ -309,7 +503,14 @@ mod tests {
         let x = g.push(Op::Input { index: 0 }, vec![], "input");
         let w = g.constant(rng.tensor(&[3, 3, 4, 4]), "conv/kernel");
         let b = g.constant(rng.tensor(&[4]), "conv/bias");
-        let p = Conv2d { kernel: [3, 3], stride: [1, 1], dilation: [1, 1], padding: Padding::Same, groups: 1, activation: Activation::Relu };
+        let p = Conv2d {
+            kernel: [3, 3],
+            stride: [1, 1],
+            dilation: [1, 1],
+            padding: Padding::Same,
+            groups: 1,
+            activation: Activation::Relu,
+        };
         let c = g.push(Op::Conv2d(p), vec![x, w, b], "conv");
         let s = g.push(Op::Unary(Activation::Sigmoid), vec![c], "act");
         let a = g.push(Op::Binary(BinaryOp::Add), vec![s, x], "add");
@@ -345,7 +546,9 @@ mod tests {
         let x = rng.tensor(&[2, 5, 6, 4]);
         let want = reference(&g, &x);
         let mut steps = Vec::new();
-        let got = CpuBackend::new().run_observed(&g, std::slice::from_ref(&x), |s| steps.push(s)).unwrap();
+        let got = CpuBackend::new()
+            .run_observed(&g, std::slice::from_ref(&x), |s| steps.push(s))
+            .unwrap();
         assert_eq!(got.len(), 2);
         for (i, (g, w)) in got.iter().zip(&want).enumerate() {
             assert_close(&format!("output {i}"), g, w.shape(), w.data());
@@ -353,12 +556,21 @@ mod tests {
         // Constants go once the conv has read them, the input once add has; the conv output
         // (a graph output) stays; each value dies at its last reader.
         let live: Vec<usize> = steps.iter().map(|s| s.live).collect();
-        assert_eq!(live, vec![1, 2, 3, 2, 3, 2, 2, 2], "live values after each node");
+        assert_eq!(
+            live,
+            vec![1, 2, 3, 2, 3, 2, 2, 2],
+            "live values after each node"
+        );
         // sigmoid cannot reuse the conv output (still needed), add / reshape / softmax reuse theirs.
         let in_place: Vec<bool> = steps.iter().map(|s| s.in_place).collect();
-        assert_eq!(in_place, vec![false, false, false, false, false, true, true, true]);
+        assert_eq!(
+            in_place,
+            vec![false, false, false, false, false, true, true, true]
+        );
         // Single-threaded gives the same answer.
-        let got1 = CpuBackend::with_threads(1).run(&g, std::slice::from_ref(&x)).unwrap();
+        let got1 = CpuBackend::with_threads(1)
+            .run(&g, std::slice::from_ref(&x))
+            .unwrap();
         assert_eq!(got1, got);
     }
 
@@ -371,7 +583,7 @@ mod tests {
         let _unused = g.push(Op::Unary(Activation::Relu), vec![x], "dead end");
         g.outputs = vec![y, x, y, k];
         let t = Tensor::new(vec![3], vec![1.0, -2.0, 3.0]).unwrap();
-        let out = CpuBackend::new().run(&g, &[t.clone()]).unwrap();
+        let out = CpuBackend::new().run(&g, std::slice::from_ref(&t)).unwrap();
         assert_eq!(out[0].data(), &[2.0, -4.0, 6.0]);
         assert_eq!(out[1], t);
         assert_eq!(out[2], out[0]);
@@ -385,13 +597,25 @@ mod tests {
         let be = CpuBackend::new();
         // Wrong spatial size: the input spec catches it.
         let err = be.run(&g, &[rng.tensor(&[1, 7, 6, 4])]).unwrap_err();
-        assert!(matches!(err, CoreError::InputShape { index: 0, .. }), "{err}");
+        assert!(
+            matches!(err, CoreError::InputShape { index: 0, .. }),
+            "{err}"
+        );
         // Wrong rank.
         let err = be.run(&g, &[rng.tensor(&[5, 6, 4])]).unwrap_err();
         assert!(matches!(err, CoreError::InputShape { .. }), "{err}");
         // Wrong count.
         let err = be.run(&g, &[]).unwrap_err();
-        assert!(matches!(err, CoreError::InputCount { expected: 1, actual: 0 }), "{err}");
+        assert!(
+            matches!(
+                err,
+                CoreError::InputCount {
+                    expected: 1,
+                    actual: 0
+                }
+            ),
+            "{err}"
+        );
         // Without specs, shape inference names the layer.
         let mut loose = g.clone();
         loose.inputs.clear();
@@ -401,16 +625,31 @@ mod tests {
         let mut g2 = Graph::default();
         let x = g2.push(Op::Input { index: 0 }, vec![], "in");
         let w = g2.constant(Tensor::zeros(vec![1, 1, 2, 3]), "w");
-        let p = Conv2d { kernel: [1, 1], stride: [1, 1], dilation: [1, 1], padding: Padding::Valid, groups: 2, activation: Activation::Linear };
+        let p = Conv2d {
+            kernel: [1, 1],
+            stride: [1, 1],
+            dilation: [1, 1],
+            padding: Padding::Valid,
+            groups: 2,
+            activation: Activation::Linear,
+        };
         let y = g2.push(Op::Conv2d(p), vec![x, w], "grouped");
         g2.outputs = vec![y];
         let err = be.run(&g2, &[Tensor::zeros(vec![1, 2, 2, 4])]).unwrap_err();
         let msg = err.to_string();
-        assert!(matches!(err, CoreError::Backend { .. }) && msg.contains("\"grouped\" (conv2d)"), "{msg}");
+        assert!(
+            matches!(err, CoreError::Backend { .. }) && msg.contains("\"grouped\" (conv2d)"),
+            "{msg}"
+        );
         // Resizing an empty image.
         let mut g3 = Graph::default();
         let x = g3.push(Op::Input { index: 0 }, vec![], "in");
-        let op = Op::Resize { mode: webinfer_core::ir::ResizeMode::Bilinear, size: webinfer_core::ir::ResizeSize::Fixed([4, 4]), align_corners: false, half_pixel_centers: false };
+        let op = Op::Resize {
+            mode: webinfer_core::ir::ResizeMode::Bilinear,
+            size: webinfer_core::ir::ResizeSize::Fixed([4, 4]),
+            align_corners: false,
+            half_pixel_centers: false,
+        };
         let y = g3.push(op, vec![x], "resize");
         g3.outputs = vec![y];
         assert!(be.run(&g3, &[Tensor::zeros(vec![1, 0, 3, 2])]).is_err());

@@ -4,6 +4,7 @@
 //! (padding is not counted) and sums in `f64`; a window with no cell inside gives `-inf`
 //! (max) or NaN (avg).
 
+use crate::buffers::buffer;
 use crate::conv::Geo;
 use crate::par::{for_rows, Ctx};
 use crate::simd::dispatch;
@@ -11,11 +12,23 @@ use webinfer_core::ir::{Padding, PoolKind};
 use webinfer_core::Tensor;
 
 /// `Op::Pool2d` on `x [n,h,w,c]`.
-pub(crate) fn pool2d(ctx: Ctx, kind: PoolKind, window: [usize; 2], stride: [usize; 2], padding: Padding, x: &Tensor, out_shape: &[usize]) -> Result<Tensor, String> {
+pub(crate) fn pool2d(
+    ctx: Ctx,
+    kind: PoolKind,
+    window: [usize; 2],
+    stride: [usize; 2],
+    padding: Padding,
+    x: &Tensor,
+    out_shape: &[usize],
+) -> Result<Tensor, String> {
     let g = Geo::new(padding, window, stride, [1, 1], x.shape(), out_shape)?;
     let row_len = g.ow * g.c;
-    let mut out = vec![0.0f32; g.n * g.oh * row_len];
-    let args = PoolArgs { g, x: x.data(), max: kind == PoolKind::Max };
+    let mut out = buffer(g.n * g.oh * row_len, 0.0);
+    let args = PoolArgs {
+        g,
+        x: x.data(),
+        max: kind == PoolKind::Max,
+    };
     for_rows(ctx, &mut out, row_len, row_len * g.kh * g.kw, |r0, rows| {
         let mut sums = vec![0.0f64; if args.max { 0 } else { g.c }];
         for (i, orow) in rows.chunks_exact_mut(row_len).enumerate() {
@@ -78,12 +91,20 @@ dispatch! {
 }
 
 /// `Op::GlobalPool`: `x [n,h,w,c]` → `[n,c]`. Averages accumulate in `f64`.
-pub(crate) fn global_pool(kind: PoolKind, x: &Tensor, out_shape: &[usize]) -> Result<Tensor, String> {
+pub(crate) fn global_pool(
+    kind: PoolKind,
+    x: &Tensor,
+    out_shape: &[usize],
+) -> Result<Tensor, String> {
     let [n, h, w, c] = x.shape().try_into().map_err(|_| "input must be rank 4")?;
     let mut out = vec![0.0f32; n * c];
     let pixels = h * w;
     if c > 0 {
-        for (img, o) in x.data().chunks_exact((pixels * c).max(1)).zip(out.chunks_exact_mut(c)) {
+        for (img, o) in x
+            .data()
+            .chunks_exact((pixels * c).max(1))
+            .zip(out.chunks_exact_mut(c))
+        {
             if pixels == 0 {
                 break;
             }
@@ -93,7 +114,11 @@ pub(crate) fn global_pool(kind: PoolKind, x: &Tensor, out_shape: &[usize]) -> Re
             }
         }
         if pixels == 0 {
-            out.fill(if kind == PoolKind::Max { f32::NEG_INFINITY } else { f32::NAN });
+            out.fill(if kind == PoolKind::Max {
+                f32::NEG_INFINITY
+            } else {
+                f32::NAN
+            });
         }
     }
     Tensor::new(out_shape.to_vec(), out).map_err(|e| e.to_string())
@@ -133,7 +158,13 @@ mod tests {
     use crate::{eval_op, Op};
 
     /// Straight from the definition: every window cell, skipping those outside the input.
-    fn naive_pool(kind: PoolKind, x: &Tensor, win: [usize; 2], stride: [usize; 2], padding: Padding) -> (Vec<usize>, Vec<f32>) {
+    fn naive_pool(
+        kind: PoolKind,
+        x: &Tensor,
+        win: [usize; 2],
+        stride: [usize; 2],
+        padding: Padding,
+    ) -> (Vec<usize>, Vec<f32>) {
         let [n, h, w, c]: [usize; 4] = x.shape().try_into().unwrap();
         let wi = webinfer_core::ir::resolve_window(padding, [h, w], win, stride, [1, 1]).unwrap();
         let mut out = vec![];
@@ -149,13 +180,18 @@ mod tests {
                                 if iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize {
                                     continue;
                                 }
-                                let v = x.data()[((b * h + iy as usize) * w + ix as usize) * c + ch];
+                                let v =
+                                    x.data()[((b * h + iy as usize) * w + ix as usize) * c + ch];
                                 mx = mx.max(v);
                                 sum += v as f64;
                                 cnt += 1;
                             }
                         }
-                        out.push(if kind == PoolKind::Max { mx } else { (sum / cnt as f64) as f32 });
+                        out.push(if kind == PoolKind::Max {
+                            mx
+                        } else {
+                            (sum / cnt as f64) as f32
+                        });
                     }
                 }
             }
@@ -167,20 +203,44 @@ mod tests {
     fn pool2d_matches_naive() {
         let mut rng = Rng::new(11);
         for case in 0..60 {
-            let kind = if case % 2 == 0 { PoolKind::Max } else { PoolKind::Avg };
+            let kind = if case % 2 == 0 {
+                PoolKind::Max
+            } else {
+                PoolKind::Avg
+            };
             let win = [rng.int(1, 3), rng.int(1, 4)];
             let stride = [rng.int(1, 3), rng.int(1, 2)];
             let padding = match case % 3 {
                 0 => Padding::Valid,
                 1 => Padding::Same,
-                _ => Padding::Explicit([rng.int(0, win[0] - 1), rng.int(0, 1), rng.int(0, win[1] - 1), rng.int(0, 2)]),
+                _ => Padding::Explicit([
+                    rng.int(0, win[0] - 1),
+                    rng.int(0, 1),
+                    rng.int(0, win[1] - 1),
+                    rng.int(0, 2),
+                ]),
             };
-            let shape = [rng.int(1, 2), rng.int(win[0], 9), rng.int(win[1], 8), rng.int(1, 19)];
+            let shape = [
+                rng.int(1, 2),
+                rng.int(win[0], 9),
+                rng.int(win[1], 8),
+                rng.int(1, 19),
+            ];
             let x = rng.tensor(&shape);
-            let op = Op::Pool2d { kind, window: win, stride, padding };
+            let op = Op::Pool2d {
+                kind,
+                window: win,
+                stride,
+                padding,
+            };
             let (shape, want) = naive_pool(kind, &x, win, stride, padding);
             let got = eval_op(&op, &[&x], &shape).unwrap();
-            assert_close(&format!("pool case {case} {op:?} x{:?}", x.shape()), &got, &shape, &want);
+            assert_close(
+                &format!("pool case {case} {op:?} x{:?}", x.shape()),
+                &got,
+                &shape,
+                &want,
+            );
         }
     }
 
@@ -189,7 +249,12 @@ mod tests {
         let mut rng = Rng::new(12);
         let x = rng.tensor(&[2, 40, 37, 64]);
         for kind in [PoolKind::Max, PoolKind::Avg] {
-            let op = Op::Pool2d { kind, window: [3, 3], stride: [2, 2], padding: Padding::Same };
+            let op = Op::Pool2d {
+                kind,
+                window: [3, 3],
+                stride: [2, 2],
+                padding: Padding::Same,
+            };
             let (shape, want) = naive_pool(kind, &x, [3, 3], [2, 2], Padding::Same);
             let got = eval_op(&op, &[&x], &shape).unwrap();
             assert_close("threaded pool", &got, &shape, &want);
@@ -205,15 +270,25 @@ mod tests {
                 let mut want = vec![];
                 for b in 0..n {
                     for ch in 0..c {
-                        let vals: Vec<f32> = (0..h * w).map(|p| x.data()[(b * h * w + p) * c + ch]).collect();
+                        let vals: Vec<f32> = (0..h * w)
+                            .map(|p| x.data()[(b * h * w + p) * c + ch])
+                            .collect();
                         want.push(match kind {
                             PoolKind::Max => vals.iter().copied().fold(f32::NEG_INFINITY, f32::max),
-                            PoolKind::Avg => (vals.iter().map(|&v| v as f64).sum::<f64>() / vals.len() as f64) as f32,
+                            PoolKind::Avg => {
+                                (vals.iter().map(|&v| v as f64).sum::<f64>() / vals.len() as f64)
+                                    as f32
+                            }
                         });
                     }
                 }
                 let got = eval_op(&Op::GlobalPool { kind }, &[&x], &[n, c]).unwrap();
-                assert_close(&format!("global {kind:?} {:?}", x.shape()), &got, &[n, c], &want);
+                assert_close(
+                    &format!("global {kind:?} {:?}", x.shape()),
+                    &got,
+                    &[n, c],
+                    &want,
+                );
             }
         }
     }

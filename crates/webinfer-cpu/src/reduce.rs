@@ -140,7 +140,9 @@ pub(crate) fn reduce(kind: ReduceKind, x: &[f32], shape: &[usize], axes: &[usize
         }
         match dims.last_mut() {
             // Walking from the innermost axis outwards: merge into the inner neighbour.
-            Some(last) if (last.1 == 0) == reduced && (reduced || so == last.1 * last.0) => last.0 *= s,
+            Some(last) if (last.1 == 0) == reduced && (reduced || so == last.1 * last.0) => {
+                last.0 *= s
+            }
             _ => dims.push((s, so)),
         }
     }
@@ -148,11 +150,31 @@ pub(crate) fn reduce(kind: ReduceKind, x: &[f32], shape: &[usize], axes: &[usize
     let inner = dims.pop().unwrap_or((1, 1));
     match kind {
         ReduceKind::Sum | ReduceKind::Mean => {
-            let acc = fold(x, &dims, inner, out_len, 0.0f64, |a, v| a + v as f64, |a, b| a + b);
-            let div = if kind == ReduceKind::Mean { count as f64 } else { 1.0 };
+            let acc = fold(
+                x,
+                &dims,
+                inner,
+                out_len,
+                0.0f64,
+                |a, v| a + v as f64,
+                |a, b| a + b,
+            );
+            let div = if kind == ReduceKind::Mean {
+                count as f64
+            } else {
+                1.0
+            };
             acc.iter().map(|&s| (s / div) as f32).collect()
         }
-        ReduceKind::Max => fold(x, &dims, inner, out_len, f32::NEG_INFINITY, max_nan, max_nan),
+        ReduceKind::Max => fold(
+            x,
+            &dims,
+            inner,
+            out_len,
+            f32::NEG_INFINITY,
+            max_nan,
+            max_nan,
+        ),
         ReduceKind::Min => fold(x, &dims, inner, out_len, f32::INFINITY, min_nan, min_nan),
     }
 }
@@ -178,7 +200,15 @@ fn min_nan(a: f32, b: f32) -> f32 {
 
 /// Folds `x` into `out_len` accumulators: `outer` axes (size, output stride) and the
 /// innermost axis `inner` (size, output stride 1 = kept, 0 = reduced).
-fn fold<A: Copy>(x: &[f32], outer: &[(usize, usize)], inner: (usize, usize), out_len: usize, init: A, f: impl Fn(A, f32) -> A, combine: impl Fn(A, A) -> A) -> Vec<A> {
+fn fold<A: Copy>(
+    x: &[f32],
+    outer: &[(usize, usize)],
+    inner: (usize, usize),
+    out_len: usize,
+    init: A,
+    f: impl Fn(A, f32) -> A,
+    combine: impl Fn(A, A) -> A,
+) -> Vec<A> {
     let mut acc = vec![init; out_len];
     if x.is_empty() {
         return acc;
@@ -242,14 +272,24 @@ mod tests {
             let shape: Vec<usize> = (0..rank).map(|_| rng.int(1, 6)).collect();
             let axes: Vec<usize> = (0..rank).filter(|_| rng.bool()).collect();
             let keep_dims = rng.bool();
-            let kind = [ReduceKind::Sum, ReduceKind::Mean, ReduceKind::Max, ReduceKind::Min][case % 4];
+            let kind = [
+                ReduceKind::Sum,
+                ReduceKind::Mean,
+                ReduceKind::Max,
+                ReduceKind::Min,
+            ][case % 4];
             let x = rng.tensor(&shape);
-            let kept: Vec<usize> = (0..rank).filter(|a| !axes.contains(a)).map(|a| shape[a]).collect();
+            let kept: Vec<usize> = (0..rank)
+                .filter(|a| !axes.contains(a))
+                .map(|a| shape[a])
+                .collect();
             let n_out: usize = kept.iter().product();
             let mut groups: Vec<Vec<f64>> = vec![vec![]; n_out];
             for (lin, &v) in x.data().iter().enumerate() {
                 let c = coords(lin, &shape);
-                let o = (0..rank).filter(|a| !axes.contains(a)).fold(0, |acc, a| acc * shape[a] + c[a]);
+                let o = (0..rank)
+                    .filter(|a| !axes.contains(a))
+                    .fold(0, |acc, a| acc * shape[a] + c[a]);
                 groups[o].push(v as f64);
             }
             let want: Vec<f32> = groups
@@ -261,15 +301,45 @@ mod tests {
                     ReduceKind::Min => g.iter().copied().fold(f64::INFINITY, f64::min) as f32,
                 })
                 .collect();
-            let out_shape: Vec<usize> = (0..rank).filter_map(|a| if axes.contains(&a) { keep_dims.then_some(1) } else { Some(shape[a]) }).collect();
-            let op = Op::Reduce { kind, axes: axes.clone(), keep_dims };
+            let out_shape: Vec<usize> = (0..rank)
+                .filter_map(|a| {
+                    if axes.contains(&a) {
+                        keep_dims.then_some(1)
+                    } else {
+                        Some(shape[a])
+                    }
+                })
+                .collect();
+            let op = Op::Reduce {
+                kind,
+                axes: axes.clone(),
+                keep_dims,
+            };
             let got = eval_op(&op, &[&x], &out_shape).unwrap();
-            assert_close(&format!("reduce case {case} {shape:?} {op:?}"), &got, &out_shape, &want);
+            assert_close(
+                &format!("reduce case {case} {shape:?} {op:?}"),
+                &got,
+                &out_shape,
+                &want,
+            );
         }
         // A long reduced run (exercises the lane accumulators).
         let x = rng.tensor(&[3, 1000]);
-        let got = eval_op(&Op::Reduce { kind: ReduceKind::Sum, axes: vec![1], keep_dims: false }, &[&x], &[3]).unwrap();
-        let want: Vec<f32> = x.data().chunks(1000).map(|r| r.iter().map(|&v| v as f64).sum::<f64>() as f32).collect();
+        let got = eval_op(
+            &Op::Reduce {
+                kind: ReduceKind::Sum,
+                axes: vec![1],
+                keep_dims: false,
+            },
+            &[&x],
+            &[3],
+        )
+        .unwrap();
+        let want: Vec<f32> = x
+            .data()
+            .chunks(1000)
+            .map(|r| r.iter().map(|&v| v as f64).sum::<f64>() as f32)
+            .collect();
         assert_close("long sum", &got, &[3], &want);
     }
 
@@ -279,24 +349,41 @@ mod tests {
         for shape in [vec![5], vec![3, 17], vec![2, 3, 4, 5], vec![1, 40, 3]] {
             for axis in 0..shape.len() {
                 let x = Rng::new(axis as u64).tensor(&shape);
-                let x = webinfer_core::Tensor::new(shape.clone(), x.data().iter().map(|v| v * 10.0 + rng.uniform(-1.0, 1.0)).collect()).unwrap();
+                let x = webinfer_core::Tensor::new(
+                    shape.clone(),
+                    x.data()
+                        .iter()
+                        .map(|v| v * 10.0 + rng.uniform(-1.0, 1.0))
+                        .collect(),
+                )
+                .unwrap();
                 let len = shape[axis];
                 let inner: usize = shape[axis + 1..].iter().product();
                 let mut want = vec![0.0f32; x.len()];
                 for (i, w) in want.iter_mut().enumerate() {
                     let base = i - ((i / inner) % len) * inner;
-                    let vals: Vec<f64> = (0..len).map(|k| x.data()[base + k * inner] as f64).collect();
+                    let vals: Vec<f64> = (0..len)
+                        .map(|k| x.data()[base + k * inner] as f64)
+                        .collect();
                     let m = vals.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                     let s: f64 = vals.iter().map(|v| (v - m).exp()).sum();
                     *w = ((x.data()[i] as f64 - m).exp() / s) as f32;
                 }
                 let got = eval_op(&Op::Softmax { axis }, &[&x], &shape).unwrap();
-                assert_close(&format!("softmax {shape:?} axis {axis}"), &got, &shape, &want);
+                assert_close(
+                    &format!("softmax {shape:?} axis {axis}"),
+                    &got,
+                    &shape,
+                    &want,
+                );
                 let want_log: Vec<f32> = want.iter().map(|&p| (p as f64).ln() as f32).collect();
                 let got = eval_op(&Op::LogSoftmax { axis }, &[&x], &shape).unwrap();
                 // log p of tiny p is large: compare with the relative term (as the goldens do).
                 for (i, (&g, &w)) in got.data().iter().zip(&want_log).enumerate() {
-                    assert!((g - w).abs() <= 1e-5 * w.abs().max(1.0), "log_softmax {shape:?} axis {axis} element {i}: {g} vs {w}");
+                    assert!(
+                        (g - w).abs() <= 1e-5 * w.abs().max(1.0),
+                        "log_softmax {shape:?} axis {axis} element {i}: {g} vs {w}"
+                    );
                 }
             }
         }

@@ -38,11 +38,23 @@ macro_rules! dispatch {
 }
 pub(crate) use dispatch;
 
-/// Whether the running CPU has AVX2 and FMA (cached by std after the first call).
+/// Whether to run the AVX2+FMA variants: the CPU has both and `WEBINFER_CPU_BASELINE` is
+/// unset (set it to test or time the baseline code, which is what wasm32 compiles). Cached.
 #[cfg(target_arch = "x86_64")]
 #[inline]
 pub(crate) fn has_avx2_fma() -> bool {
-    std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+    use std::sync::atomic::{AtomicU8, Ordering};
+    static STATE: AtomicU8 = AtomicU8::new(0); // 0 unknown, 1 no, 2 yes
+    match STATE.load(Ordering::Relaxed) {
+        0 => {
+            let yes = std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+                && std::env::var_os("WEBINFER_CPU_BASELINE").is_none();
+            STATE.store(if yes { 2 } else { 1 }, Ordering::Relaxed);
+            yes
+        }
+        s => s == 2,
+    }
 }
 
 /// `a * b + c`; a single fused instruction in the FMA variant of a dispatched body

@@ -33,7 +33,11 @@ impl Rng {
     /// A tensor of the given shape with values in `[-1, 1)`.
     pub fn tensor(&mut self, shape: &[usize]) -> Tensor {
         let n = shape.iter().product();
-        Tensor::new(shape.to_vec(), (0..n).map(|_| self.uniform(-1.0, 1.0)).collect()).unwrap()
+        Tensor::new(
+            shape.to_vec(),
+            (0..n).map(|_| self.uniform(-1.0, 1.0)).collect(),
+        )
+        .unwrap()
     }
 }
 
@@ -53,6 +57,10 @@ pub fn assert_close_tol(case: &str, got: &Tensor, want_shape: &[usize], want: &[
     assert_eq!(got.len(), want.len(), "{case}: length");
     for (i, (&g, &w)) in got.data().iter().zip(want).enumerate() {
         let ok = (g == w) || (g.is_nan() && w.is_nan()) || (g - w).abs() <= tol * w.abs().max(1.0);
-        assert!(ok, "{case}: element {i} of {want_shape:?}: got {g}, want {w} (diff {:e})", (g - w).abs());
+        assert!(
+            ok,
+            "{case}: element {i} of {want_shape:?}: got {g}, want {w} (diff {:e})",
+            (g - w).abs()
+        );
     }
 }
