@@ -363,6 +363,21 @@ impl Op {
                 let (x, w) = (inputs[0], inputs[1]);
                 rank(x, 4, "input")?;
                 rank(w, 4, "kernel")?;
+                if let Op::Conv2d(c) = self {
+                    if c.groups == 0 || w[3] % c.groups != 0 {
+                        return Err(format!(
+                            "{} output channels are not divisible into {} groups",
+                            w[3], c.groups
+                        ));
+                    }
+                }
+                if let Op::Conv2dTranspose(c) = self {
+                    if c.dilation != [1, 1] || c.groups > 1 {
+                        return Err(
+                            "transposed convolution supports neither dilation nor groups".into(),
+                        );
+                    }
+                }
                 if [w[0], w[1]] != c.kernel {
                     return Err(format!(
                         "kernel shape {w:?} does not match kernel size {:?}",
@@ -552,6 +567,9 @@ impl Op {
                 arity(1)?;
                 let x = inputs[0];
                 rank(x, 4, "input")?;
+                if x[1] == 0 || x[2] == 0 {
+                    return Err(format!("cannot resize an empty image {x:?}"));
+                }
                 let [h, w] = size.resolve(x[1], x[2]);
                 Ok(vec![x[0], h, w, x[3]])
             }
@@ -746,7 +764,9 @@ impl Graph {
             }
         }
         for &o in &self.outputs {
-            last[o] = usize::MAX;
+            if let Some(l) = last.get_mut(o) {
+                *l = usize::MAX;
+            }
         }
         last
     }

@@ -2,14 +2,49 @@
 //! preceding convolution or matmul, fuse activations into their epilogues, drop dead nodes.
 //! Each pass keeps the graph's meaning; the conformance suite checks that against tfjs.
 
-use crate::ir::{Activation, Graph, Node, Op, ValueId};
+use crate::ir::{Activation, Graph, Node, Op, Padding, ValueId};
 use crate::tensor::Tensor;
 
 /// Run every pass.
 pub fn optimize(g: &mut Graph) {
     fold_affine(g);
     fuse_activations(g);
+    fold_zero_padding(g);
     compact(g);
+}
+
+/// A zero `Pad` on H and W only, read by one convolution with valid or explicit padding,
+/// becomes part of that convolution's explicit padding (Keras `ZeroPadding2D` before a
+/// strided conv, as in MobileNetV2).
+pub fn fold_zero_padding(g: &mut Graph) {
+    let uses = use_counts(g);
+    for c in 0..g.nodes.len() {
+        let Some(&p) = g.nodes[c].inputs.first() else {
+            continue;
+        };
+        if uses[p] != 1 {
+            continue;
+        }
+        let Op::Pad { pads, value } = &g.nodes[p].op else {
+            continue;
+        };
+        if *value != 0.0 || pads.len() != 4 || pads[0] != [0, 0] || pads[3] != [0, 0] {
+            continue;
+        }
+        let (t, b, l, r) = (pads[1][0], pads[1][1], pads[2][0], pads[2][1]);
+        let x = g.nodes[p].inputs[0];
+        let conv = match &mut g.nodes[c].op {
+            Op::Conv2d(conv) | Op::DepthwiseConv2d(conv) => conv,
+            _ => continue,
+        };
+        conv.padding = match conv.padding {
+            Padding::Valid => Padding::Explicit([t, b, l, r]),
+            Padding::Explicit([a, bb, cc, d]) => Padding::Explicit([a + t, bb + b, cc + l, d + r]),
+            Padding::Same => continue,
+        };
+        g.nodes[c].inputs[0] = x;
+        g.nodes[p].inputs.clear();
+    }
 }
 
 /// How many node operands (and graph outputs) read each value.
@@ -191,7 +226,7 @@ pub fn compact(g: &mut Graph) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ir::{Conv2d, Padding};
+    use crate::ir::Conv2d;
 
     /// conv -> affine -> relu6 collapses into one conv with folded weights and a fused epilogue.
     #[test]
@@ -262,5 +297,39 @@ mod tests {
         g.outputs = vec![a, c];
         optimize(&mut g);
         assert!(g.nodes.iter().any(|n| matches!(n.op, Op::ChannelAffine)));
+    }
+
+    /// ZeroPadding2D + valid depthwise conv becomes one conv with explicit padding.
+    #[test]
+    fn zero_padding_folds_into_a_valid_conv() {
+        let mut g = Graph::default();
+        let x = g.push(Op::Input { index: 0 }, vec![], "x");
+        let p = g.push(
+            Op::Pad {
+                pads: vec![[0, 0], [0, 1], [0, 1], [0, 0]],
+                value: 0.0,
+            },
+            vec![x],
+            "pad",
+        );
+        let w = g.constant(Tensor::new(vec![3, 3, 1, 1], vec![1.0; 9]).unwrap(), "dw");
+        let conv = Conv2d {
+            kernel: [3, 3],
+            stride: [2, 2],
+            dilation: [1, 1],
+            padding: Padding::Valid,
+            groups: 1,
+            activation: Activation::Linear,
+        };
+        let c = g.push(Op::DepthwiseConv2d(conv), vec![p, w], "dw");
+        g.outputs = vec![c];
+        let before = g.infer_shapes(&[vec![1, 8, 8, 1]]).unwrap()[c].clone();
+        optimize(&mut g);
+        assert!(!g.nodes.iter().any(|n| matches!(n.op, Op::Pad { .. })));
+        let o = g.outputs[0];
+        assert!(
+            matches!(&g.nodes[o].op, Op::DepthwiseConv2d(c) if c.padding == Padding::Explicit([0, 1, 0, 1]))
+        );
+        assert_eq!(g.infer_shapes(&[vec![1, 8, 8, 1]]).unwrap()[o], before);
     }
 }
