@@ -24,8 +24,13 @@ use webinfer::{npy, BackendChoice, LoadOptions, Model, Tensor};
 const ABS_TOL: f32 = 1e-4;
 const REL_TOL: f32 = 1e-3;
 
+/// The repository root: WEBINFER_ROOT, or where this test was built (a prebuilt test binary
+/// can then run on another machine, e.g. one with a real GPU).
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    match std::env::var_os("WEBINFER_ROOT") {
+        Some(r) => PathBuf::from(r),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."),
+    }
 }
 
 /// One fixture on every backend: `(backend, max |d| or the failure)`.
