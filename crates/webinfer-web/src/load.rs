@@ -1,0 +1,217 @@
+//! `loadLayersModel(url, options)`: the options, the events, and the load itself
+//! (`webinfer-loader` for the bytes, `webinfer::Model::from_memory` for the model).
+
+use js_sys::{Function, Promise};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+use webinfer::BackendChoice;
+use webinfer_loader::{CachePolicy, LoadError, LoadEvent, Progress, Warning};
+
+use crate::js;
+use crate::model::LayersModel;
+
+#[wasm_bindgen(module = "/src/events.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = progressEvent)]
+    fn progress_event(
+        loaded_bytes: f64,
+        total_bytes: f64,
+        fraction: f64,
+        url: &str,
+        from_cache: bool,
+        phase: &str,
+    ) -> JsValue;
+}
+
+/// Loads a tfjs layers-model: `model.json` at `url` and its weight shards.
+///
+/// Resolves to a [`LayersModel`]; rejects with an `Error` naming the URL (and HTTP status)
+/// or the layer at fault. See `LoadOptions` in the TypeScript types for the options.
+#[wasm_bindgen(js_name = loadLayersModel, unchecked_return_type = "Promise<LayersModel>")]
+pub fn load_layers_model(
+    #[wasm_bindgen(unchecked_param_type = "string | URL")] url: JsValue,
+    #[wasm_bindgen(unchecked_optional_param_type = "LoadOptions")] options: JsValue,
+) -> Promise {
+    crate::install_panic_hook();
+    future_to_promise(async move { load(url, options).await.map(JsValue::from) })
+}
+
+/// The options of one load, read from JavaScript.
+struct WebLoadOptions {
+    backend: BackendChoice,
+    cache: CachePolicy,
+    weight_path_prefix: Option<String>,
+    on_progress: Option<Function>,
+    on_warning: Option<Function>,
+}
+
+impl WebLoadOptions {
+    fn parse(options: &JsValue) -> Result<Self, String> {
+        const WHAT: &str = "options";
+        js::check_options(options, WHAT)?;
+        let mut parsed = WebLoadOptions {
+            backend: BackendChoice::Auto,
+            cache: CachePolicy::default(),
+            weight_path_prefix: None,
+            on_progress: None,
+            on_warning: None,
+        };
+        if options.is_undefined() || options.is_null() {
+            return Ok(parsed);
+        }
+        if let Some(name) = js::string_field(options, "backend", WHAT)? {
+            parsed.backend = parse_backend(&name)?;
+        }
+        if let Some(enabled) = js::bool_field(options, "cache", WHAT)? {
+            parsed.cache.enabled = enabled;
+        }
+        if let Some(force) = js::bool_field(options, "forceReload", WHAT)? {
+            parsed.cache.force_reload = force;
+        }
+        parsed.cache.namespace = js::string_field(options, "namespace", WHAT)?;
+        parsed.weight_path_prefix = js::string_field(options, "weightPathPrefix", WHAT)?;
+        parsed.on_progress = js::function_field(options, "onProgress", WHAT)?;
+        parsed.on_warning = js::function_field(options, "onWarning", WHAT)?;
+        Ok(parsed)
+    }
+
+    /// Hands one loader event to the page. A callback that throws is reported on the
+    /// console and does not stop the load.
+    fn dispatch(&self, event: &LoadEvent) {
+        match event {
+            LoadEvent::Progress(p) => {
+                if let Some(f) = &self.on_progress {
+                    call(f, "onProgress", &progress_js(p));
+                }
+            }
+            LoadEvent::Warning(w) => match &self.on_warning {
+                Some(f) => call(f, "onWarning", &warning_js(w)),
+                None => web_sys::console::warn_1(&format!("webinfer: {}", w.message).into()),
+            },
+        }
+    }
+}
+
+/// The JavaScript names of the backends: `"auto"`, `"webgpu"` (also `"gpu"`), `"cpu"`.
+pub(crate) fn parse_backend(name: &str) -> Result<BackendChoice, String> {
+    match name {
+        "auto" => Ok(BackendChoice::Auto),
+        "webgpu" | "gpu" => Ok(BackendChoice::Gpu),
+        "cpu" => Ok(BackendChoice::Cpu),
+        other => Err(format!(
+            "options.backend must be \"auto\", \"webgpu\" or \"cpu\", got \"{other}\""
+        )),
+    }
+}
+
+/// What `model.backend` reports for a facade backend name.
+pub(crate) fn backend_js_name(facade_name: &str) -> &'static str {
+    match facade_name {
+        "gpu" => "webgpu",
+        _ => "cpu",
+    }
+}
+
+fn call(f: &Function, name: &str, arg: &JsValue) {
+    if let Err(thrown) = f.call1(&JsValue::UNDEFINED, arg) {
+        web_sys::console::error_2(
+            &format!("webinfer: the {name} callback threw (the load goes on):").into(),
+            &thrown,
+        );
+    }
+}
+
+fn progress_js(p: &Progress) -> JsValue {
+    progress_event(
+        p.loaded_bytes as f64,
+        p.total_bytes as f64,
+        p.fraction,
+        &p.url,
+        p.from_cache,
+        p.phase.as_str(),
+    )
+}
+
+fn warning_js(w: &Warning) -> JsValue {
+    js::object(&[
+        ("kind", w.kind.as_str().into()),
+        ("url", w.url.as_str().into()),
+        ("message", w.message.as_str().into()),
+    ])
+}
+
+/// The model URL: a string or a `URL` object.
+fn parse_url(url: &JsValue) -> Result<String, String> {
+    if let Some(s) = url.as_string() {
+        if s.trim().is_empty() {
+            return Err("loadLayersModel: the model URL is empty".into());
+        }
+        return Ok(s);
+    }
+    if let Some(u) = url.dyn_ref::<web_sys::Url>() {
+        return Ok(u.href());
+    }
+    Err(format!(
+        "loadLayersModel: the first argument must be the URL of model.json (a string), got {}",
+        js::describe(url)
+    ))
+}
+
+async fn load(url: JsValue, options: JsValue) -> Result<LayersModel, JsValue> {
+    let url = parse_url(&url).map_err(js::error)?;
+    let options = WebLoadOptions::parse(&options)
+        .map_err(|m| js::error_at(format!("loadLayersModel({url}): {m}"), None, None))?;
+
+    let loader = webinfer_loader::browser::browser_loader();
+    let loader_options = webinfer_loader::LoadOptions {
+        cache: options.cache.clone(),
+        weight_path_prefix: options.weight_path_prefix.clone(),
+        ..Default::default()
+    };
+    let loaded = loader
+        .load(&url, &loader_options, &mut |event| options.dispatch(event))
+        .await
+        .map_err(|e| load_error(&e))?;
+
+    let model_url = loaded.model_url.clone();
+    let (json, shards) = loaded.into_parts();
+    let model_options = webinfer::LoadOptions {
+        backend: options.backend,
+        ..Default::default()
+    };
+    let model = webinfer::Model::from_memory(&json, &shards, &model_options)
+        .await
+        .map_err(|e| model_error(&model_url, &e))?;
+    Ok(LayersModel::new(model, model_url))
+}
+
+/// A loader failure: its message already names the URL (and status).
+fn load_error(e: &LoadError) -> JsValue {
+    let status = match e {
+        LoadError::Http { status, .. } => Some(*status),
+        _ => None,
+    };
+    js::error_at(e.to_string(), e.url(), status)
+}
+
+/// A failure to build the model from bytes that loaded fine: prefixed with the model URL.
+fn model_error(model_url: &str, e: &webinfer::Error) -> JsValue {
+    let message = match e {
+        webinfer::Error::Format { path, source } if path == "model.json" => {
+            format!("{model_url}: {source}")
+        }
+        webinfer::Error::Format { path, source } => {
+            format!("{model_url}: weights in {path}: {source}")
+        }
+        webinfer::Error::BackendUnavailable { requested, reason } => {
+            let name = if requested == "gpu" {
+                "webgpu"
+            } else {
+                requested
+            };
+            format!("{model_url}: backend \"{name}\" is not available: {reason}")
+        }
+        other => format!("{model_url}: {other}"),
+    };
+    js::error_at(message, Some(model_url), None)
+}

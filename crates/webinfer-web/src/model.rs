@@ -1,0 +1,367 @@
+//! `LayersModel`: a loaded model's metadata, `predict` and `dispose`.
+
+use std::rc::Rc;
+
+use js_sys::{Array, Float32Array, Float64Array, Int16Array, Int32Array, Int8Array, Promise};
+use js_sys::{Uint16Array, Uint32Array, Uint8Array, Uint8ClampedArray};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+use webinfer::{Tensor, TensorInfo};
+
+use crate::js;
+use crate::load::backend_js_name;
+use crate::shapes::{self, InputSlot};
+
+/// A loaded model (what `loadLayersModel` resolves to).
+#[wasm_bindgen(js_name = LayersModel)]
+pub struct LayersModel {
+    /// `None` once disposed. Predictions in flight hold their own reference.
+    model: Option<Rc<webinfer::Model>>,
+    url: String,
+    /// The backend when last seen (kept for `backend` after `dispose()`).
+    backend: std::cell::Cell<&'static str>,
+    backend_reason: String,
+    inputs: Vec<TensorInfo>,
+    outputs: Vec<TensorInfo>,
+}
+
+impl LayersModel {
+    pub(crate) fn new(model: webinfer::Model, url: String) -> Self {
+        LayersModel {
+            backend: std::cell::Cell::new(backend_js_name(model.backend_name())),
+            backend_reason: model.backend_selection().to_string(),
+            inputs: model.inputs().to_vec(),
+            outputs: model.outputs().to_vec(),
+            model: Some(Rc::new(model)),
+            url,
+        }
+    }
+}
+
+#[wasm_bindgen(js_class = LayersModel)]
+impl LayersModel {
+    /// What the model really runs on: `"webgpu"` or `"cpu"`. It turns to `"cpu"` if the
+    /// GPU device is lost (the model then goes on on the CPU).
+    #[wasm_bindgen(getter, unchecked_return_type = "BackendName")]
+    pub fn backend(&self) -> String {
+        if let Some(model) = &self.model {
+            self.backend.set(backend_js_name(model.backend_name()));
+        }
+        self.backend.get().to_string()
+    }
+
+    /// Why this backend was chosen, e.g. `auto: cpu, because no hardware GPU adapter is usable (...)`.
+    #[wasm_bindgen(getter, js_name = backendReason)]
+    pub fn backend_reason(&self) -> String {
+        self.backend_reason.clone()
+    }
+
+    /// The model.json URL it was loaded from (absolute).
+    #[wasm_bindgen(getter)]
+    pub fn url(&self) -> String {
+        self.url.clone()
+    }
+
+    /// The inputs, in the order `predict` takes them.
+    #[wasm_bindgen(getter, unchecked_return_type = "TensorInfo[]")]
+    pub fn inputs(&self) -> JsValue {
+        infos_js(&self.inputs)
+    }
+
+    /// The outputs, in the order `predict` returns them.
+    #[wasm_bindgen(getter, unchecked_return_type = "TensorInfo[]")]
+    pub fn outputs(&self) -> JsValue {
+        infos_js(&self.outputs)
+    }
+
+    /// Whether `dispose()` has been called.
+    #[wasm_bindgen(getter)]
+    pub fn disposed(&self) -> bool {
+        self.model.is_none()
+    }
+
+    /// Runs the model. Forms:
+    /// - `predict(data, shape?)`: one input;
+    /// - `predict([a, b], [shapeA, shapeB]?)`: several inputs in `model.inputs` order;
+    /// - `predict({data, shape?})` and `predict([{data, shape?}, ...])`.
+    ///
+    /// `data` is a `Float32Array` (other typed arrays and number arrays are converted);
+    /// the values are copied when `predict` is called. Without a shape, the model's shape is
+    /// used with its one open dimension sized to fit. Resolves to `{name, data, shape}` for a
+    /// model with one output, else to an array of them in `model.outputs` order.
+    #[wasm_bindgen(unchecked_return_type = "Promise<OutputTensor | OutputTensor[]>")]
+    pub fn predict(
+        &self,
+        #[wasm_bindgen(
+            unchecked_param_type = "InputData | InputTensor | readonly (InputData | InputTensor)[]"
+        )]
+        inputs: JsValue,
+        #[wasm_bindgen(
+            unchecked_optional_param_type = "readonly number[] | readonly (readonly number[] | null | undefined)[]"
+        )]
+        shapes: JsValue,
+    ) -> Promise {
+        crate::install_panic_hook();
+        let prepared = self
+            .prepare(&inputs, &shapes)
+            .map_err(|m| js::error(format!("predict: {m}")));
+        let names: Vec<String> = self.outputs.iter().map(|o| o.name.clone()).collect();
+        future_to_promise(async move {
+            let (model, tensors) = prepared?;
+            let outputs = model
+                .predict(&tensors)
+                .await
+                .map_err(|e| js::error(format!("predict: {e}")))?;
+            Ok(outputs_js(outputs, &names))
+        })
+    }
+
+    /// Releases the model's weights and engine. Later `predict` calls reject; predictions
+    /// already running finish. Calling it again does nothing.
+    pub fn dispose(&mut self) {
+        self.model = None;
+    }
+}
+
+impl LayersModel {
+    /// Reads the inputs from JavaScript (copying their values) into tensors.
+    fn prepare(
+        &self,
+        inputs: &JsValue,
+        shapes: &JsValue,
+    ) -> Result<(Rc<webinfer::Model>, Vec<Tensor>), String> {
+        let model = self
+            .model
+            .clone()
+            .ok_or("this model has been disposed (model.dispose() was called)")?;
+        let items = split_inputs(inputs, shapes)?;
+        if items.len() != self.inputs.len() {
+            let names: Vec<&str> = self.inputs.iter().map(|i| i.name.as_str()).collect();
+            return Err(format!(
+                "the model has {} input{} ({}), got {}",
+                self.inputs.len(),
+                if self.inputs.len() == 1 { "" } else { "s" },
+                names.join(", "),
+                items.len()
+            ));
+        }
+        let mut tensors = Vec::with_capacity(items.len());
+        for (index, ((data, shape), info)) in items.into_iter().zip(&self.inputs).enumerate() {
+            let slot = InputSlot {
+                index,
+                name: &info.name,
+                model_shape: &info.shape,
+            };
+            let data = data_f32(&data, &slot)?;
+            let dims = match shape {
+                Some(shape) => Some(shapes::dims_from_numbers(
+                    &slot,
+                    &shape_numbers(&shape, &slot)?,
+                )?),
+                None => None,
+            };
+            let dims = shapes::resolve(&slot, data.len(), dims.as_deref())?;
+            tensors.push(Tensor::new(dims, data).map_err(|e| e.to_string())?);
+        }
+        Ok((model, tensors))
+    }
+}
+
+/// One input as given: its data and its shape (if any), both still JavaScript values.
+type Item = (JsValue, Option<JsValue>);
+
+/// Splits `predict`'s arguments into one `(data, shape)` per input.
+fn split_inputs(inputs: &JsValue, shapes: &JsValue) -> Result<Vec<Item>, String> {
+    let shapes = (!shapes.is_undefined() && !shapes.is_null()).then(|| shapes.clone());
+    if is_data(inputs) {
+        return Ok(vec![(inputs.clone(), shapes)]);
+    }
+    if let Some(list) = inputs.dyn_ref::<Array>() {
+        let items: Vec<JsValue> = list.iter().collect();
+        let shapes: Vec<Option<JsValue>> = match shapes {
+            None => vec![None; items.len()],
+            Some(s) => match s.dyn_ref::<Array>() {
+                // `predict([x], [1, 4])`: one input and its shape.
+                Some(a) if items.len() == 1 && (a.length() == 0 || a.get(0).as_f64().is_some()) => {
+                    vec![Some(s.clone())]
+                }
+                Some(a) if a.length() as usize == items.len() => a
+                    .iter()
+                    .map(|v| (!v.is_undefined() && !v.is_null()).then_some(v))
+                    .collect(),
+                Some(a) => {
+                    return Err(format!(
+                        "{} inputs but {} shapes were given",
+                        items.len(),
+                        a.length()
+                    ))
+                }
+                None => {
+                    return Err(format!(
+                        "the shapes must be an array (one shape per input), got {}",
+                        js::describe(&s)
+                    ))
+                }
+            },
+        };
+        return items
+            .into_iter()
+            .zip(shapes)
+            .enumerate()
+            .map(|(i, (item, shape))| tensor_item(item, shape, i))
+            .collect();
+    }
+    if inputs.is_object() && !inputs.is_function() {
+        return Ok(vec![tensor_item(inputs.clone(), shapes, 0)?]);
+    }
+    Err(format!(
+        "the input must be a Float32Array (or another typed array, or an array of numbers), \
+         an object {{data, shape}}, or an array of those; got {}",
+        js::describe(inputs)
+    ))
+}
+
+/// One element of an input list: data, or a `{data, shape}` object.
+fn tensor_item(item: JsValue, shape: Option<JsValue>, index: usize) -> Result<Item, String> {
+    if is_data(&item) {
+        return Ok((item, shape));
+    }
+    if item.is_object() && !item.is_function() {
+        let what = format!("input {index}");
+        let data = js::field(&item, "data", &what)?
+            .ok_or_else(|| format!("input {index} has no `data` (expected {{data, shape}})"))?;
+        let own_shape = js::field(&item, "shape", &what)?;
+        if own_shape.is_some() && shape.is_some() {
+            return Err(format!(
+                "input {index} has a shape both in its object and in the shapes argument"
+            ));
+        }
+        return Ok((data, own_shape.or(shape)));
+    }
+    Err(format!(
+        "input {index} must be a Float32Array (or another typed array, or an array of numbers) \
+         or an object {{data, shape}}, got {}",
+        js::describe(&item)
+    ))
+}
+
+/// A typed array, or an array whose first element is a number.
+fn is_data(v: &JsValue) -> bool {
+    if js_sys::ArrayBuffer::is_view(v) && !v.is_instance_of::<js_sys::DataView>() {
+        return true;
+    }
+    v.dyn_ref::<Array>()
+        .is_some_and(|a| a.length() > 0 && a.get(0).as_f64().is_some())
+}
+
+/// The values of an input as float32 (copied out of JavaScript).
+fn data_f32(v: &JsValue, slot: &InputSlot<'_>) -> Result<Vec<f32>, String> {
+    macro_rules! convert {
+        ($($ty:ty),*) => {$(
+            if let Some(a) = v.dyn_ref::<$ty>() {
+                return Ok(a.to_vec().into_iter().map(|x| x as f32).collect());
+            }
+        )*};
+    }
+    if let Some(a) = v.dyn_ref::<Float32Array>() {
+        return Ok(a.to_vec());
+    }
+    convert!(
+        Float64Array,
+        Int8Array,
+        Int16Array,
+        Int32Array,
+        Uint8Array,
+        Uint8ClampedArray,
+        Uint16Array,
+        Uint32Array
+    );
+    if let Some(a) = v.dyn_ref::<Array>() {
+        return a
+            .iter()
+            .enumerate()
+            .map(|(i, x)| {
+                x.as_f64().map(|x| x as f32).ok_or_else(|| {
+                    format!(
+                        "input {} (\"{}\"): element {i} is {}, not a number",
+                        slot.index,
+                        slot.name,
+                        js::describe(&x)
+                    )
+                })
+            })
+            .collect();
+    }
+    Err(format!(
+        "input {} (\"{}\"): the data must be a Float32Array (or another typed array except \
+         BigInt64Array / BigUint64Array, or an array of numbers), got {}",
+        slot.index,
+        slot.name,
+        js::describe(v)
+    ))
+}
+
+/// A shape given from JavaScript: an array of numbers.
+fn shape_numbers(v: &JsValue, slot: &InputSlot<'_>) -> Result<Vec<f64>, String> {
+    let label = || format!("input {} (\"{}\")", slot.index, slot.name);
+    let a = v.dyn_ref::<Array>().ok_or_else(|| {
+        format!(
+            "{}: the shape must be an array of numbers, got {}",
+            label(),
+            js::describe(v)
+        )
+    })?;
+    a.iter()
+        .enumerate()
+        .map(|(axis, d)| {
+            d.as_f64().ok_or_else(|| {
+                format!(
+                    "{}: shape[{axis}] is {}, not a number",
+                    label(),
+                    js::describe(&d)
+                )
+            })
+        })
+        .collect()
+}
+
+fn infos_js(infos: &[TensorInfo]) -> JsValue {
+    infos
+        .iter()
+        .map(|info| {
+            let shape: Array = info
+                .shape
+                .iter()
+                .map(|d| d.map_or(JsValue::NULL, |d| JsValue::from_f64(d as f64)))
+                .collect();
+            js::object(&[
+                ("name", info.name.as_str().into()),
+                ("shape", shape.into()),
+                ("dtype", info.dtype.as_str().into()),
+            ])
+        })
+        .collect::<Array>()
+        .into()
+}
+
+/// `{name, data, shape}` for one output, an array of them for several.
+fn outputs_js(outputs: Vec<Tensor>, names: &[String]) -> JsValue {
+    let mut list: Vec<JsValue> = outputs
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let (shape, data) = t.into_parts();
+            let name = names.get(i).map_or("", String::as_str);
+            js::object(&[
+                ("name", name.into()),
+                ("data", Float32Array::from(data.as_slice()).into()),
+                ("shape", js::numbers(shape.iter().map(|&d| d as f64))),
+            ])
+        })
+        .collect();
+    if list.len() == 1 {
+        list.pop().unwrap_or(JsValue::UNDEFINED)
+    } else {
+        list.into_iter().collect::<Array>().into()
+    }
+}

@@ -1,0 +1,123 @@
+/** Which engine runs a model: `"auto"` (WebGPU when a usable adapter exists, else the CPU), `"webgpu"` or `"cpu"`. */
+export type BackendChoice = "auto" | "webgpu" | "cpu";
+
+/** What a loaded model really runs on. */
+export type BackendName = "webgpu" | "cpu";
+
+/** The fields of a progress event of `loadLayersModel`. */
+export interface LoadProgressFields {
+  readonly loadedBytes: number;
+  readonly totalBytes: number;
+  /** `loadedBytes / totalBytes`, in [0, 1]. */
+  readonly fraction: number;
+  /** The file the latest bytes belong to (the model URL for `model-json` and `done`). */
+  readonly url: string;
+  /** Whether the latest bytes came from the cache; for `done`, whether the whole model did. */
+  readonly fromCache: boolean;
+  readonly phase: "model-json" | "weights" | "done";
+}
+
+/**
+ * A progress event of `loadLayersModel`.
+ *
+ * `totalBytes` is exact from the first event on (model.json's length plus every weight's
+ * stored bytes) and never changes; `loadedBytes` never decreases; the last event has
+ * `phase === "done"` and `loadedBytes === totalBytes`.
+ *
+ * At run time the event is an object with these fields that also converts to the number
+ * `fraction` (what tfjs passes to `onProgress`): `e * 100`, `+e`, `e >= 1`, `` `${e}` `` and
+ * `e.toFixed(1)` all work. It is typed as `number & LoadProgressFields` so that both
+ * `(e) => e.fraction` and tfjs-style `(fraction: number) => fraction * 100` callbacks
+ * type-check. Only `typeof e` (`"object"`) and `e === 1` differ from a real number.
+ */
+export type LoadProgress = number & LoadProgressFields;
+
+/** Something a load recovered from (it goes on). Without `onWarning` it goes to `console.warn`. */
+export interface LoadWarning {
+  readonly kind: "not-cached" | "cache-entry-evicted" | "cache-unavailable";
+  readonly url: string;
+  readonly message: string;
+}
+
+/** The options of `loadLayersModel`. Keys it does not know are ignored (tfjs options pass through). */
+export interface LoadOptions {
+  /** Called with each progress event (rate-limited: at most ~100 plus one per 50 ms). */
+  onProgress?: (event: LoadProgress) => void;
+  onWarning?: (warning: LoadWarning) => void;
+  /** Default `"auto"`. */
+  backend?: BackendChoice;
+  /** Read and write the Cache API. Default `true`. */
+  cache?: boolean;
+  /** Ignore what is cached, download everything and cache it again. Default `false`. */
+  forceReload?: boolean;
+  /** A separate cache (`webinfer-v1:<namespace>`): an app name, or a version to bump when the files behind a URL change. */
+  namespace?: string;
+  /** Where the weight shards are, instead of next to model.json (tfjs's `weightPathPrefix`). */
+  weightPathPrefix?: string;
+}
+
+/** A model input or output. */
+export interface TensorInfo {
+  readonly name: string;
+  /** `null` where the model leaves the size open (the batch, usually). */
+  readonly shape: (number | null)[];
+  readonly dtype: string;
+}
+
+/** Values of an input: converted to float32. */
+export type InputData =
+  | Float32Array
+  | Float64Array
+  | Int8Array
+  | Int16Array
+  | Int32Array
+  | Uint8Array
+  | Uint8ClampedArray
+  | Uint16Array
+  | Uint32Array
+  | readonly number[];
+
+/** An input with its shape. Without `shape`, the model's shape is used, its one open dimension sized to fit. */
+export interface InputTensor {
+  data: InputData;
+  shape?: readonly number[];
+}
+
+/** One output of `predict`: a fresh `Float32Array` (not a view of WebAssembly memory). */
+export interface OutputTensor {
+  name: string;
+  data: Float32Array;
+  shape: number[];
+}
+
+export interface CachedFileInfo {
+  url: string;
+  kind: "model-json" | "shard";
+  bytes: number;
+}
+
+/** A model with files in the cache. */
+export interface CachedModelInfo {
+  /** The model.json URL (absolute). */
+  url: string;
+  /** Storage used: the sum of `files[].bytes`. */
+  bytes: number;
+  files: CachedFileInfo[];
+  /** Every file is cached: the next load makes no network request. */
+  complete: boolean;
+}
+
+export interface CacheOptions {
+  /** The namespace given to `loadLayersModel` (default: none). */
+  namespace?: string;
+}
+
+/**
+ * Every rejection of this module is an `Error` whose message says what failed and where
+ * (URL and HTTP status, layer, expected and actual shapes). Load failures also carry the
+ * URL at fault (`url`) and, for HTTP errors, the status (`status`).
+ */
+export interface WebinferError extends Error {
+  url?: string;
+  status?: number;
+}
