@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up what the tests need on a fresh machine (skipping what is already there) and run
-# every test: fixture regeneration check, the Rust suites (unit, conformance against tfjs,
-# CLI), the real nsfwjs models, and the wasm32 build of the engine.
+# every test: fixture regeneration check, the Rust suites (unit, conformance against tfjs on
+# cpu / gpu (lavapipe) / auto, CLI, loader), the real nsfwjs models, the wasm32 build, and the
+# browser suite (wasm-pack package in headless Chromium: tests/browser/run.sh).
 #
 #   scripts/test.sh            # everything
 #   QUICK=1 scripts/test.sh    # skip the fixture regeneration check
@@ -50,5 +51,8 @@ VK_ICD_FILENAMES=/nonexistent.json __EGL_VENDOR_LIBRARY_FILENAMES=/nonexistent.j
 
 step "wasm32 build of the engine"
 cargo build --release --target wasm32-unknown-unknown -p webinfer
+
+step "browser: the JS API in headless Chromium (WebGPU on SwiftShader, CPU fallback, Cache API, faults)"
+tests/browser/run.sh
 
 step "all tests passed"
