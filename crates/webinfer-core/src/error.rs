@@ -28,18 +28,26 @@ pub enum CoreError {
     #[error("weights manifest holds {} tensor{} that no layer uses: {}", .0.len(), if .0.len() == 1 { "" } else { "s" }, .0.join(", "))]
     SurplusWeights(Vec<String>),
 
-    #[error("layer \"{layer}\": weight \"{weight}\" has shape {actual:?}, the layer config implies {expected:?}")]
+    /// `expected` has `None` where the layer config does not fix the size.
+    #[error(
+        "layer \"{layer}\": weight \"{weight}\" has shape {}, the layer config implies {}",
+        dims(actual),
+        open_dims(expected)
+    )]
     WeightShape {
         layer: String,
         weight: String,
-        expected: Vec<usize>,
+        expected: Vec<Option<usize>>,
         actual: Vec<usize>,
     },
 
     #[error("{node}: {message}")]
     Shape { node: String, message: String },
 
-    #[error("input {index} (\"{name}\"): expected shape {expected}, got {actual:?}")]
+    #[error(
+        "input {index} (\"{name}\"): expected shape {expected}, got {}",
+        dims(actual)
+    )]
     InputShape {
         index: usize,
         name: String,
@@ -58,6 +66,30 @@ pub enum CoreError {
 
     #[error("backend {backend}: {message}")]
     Backend { backend: String, message: String },
+}
+
+/// `[1,224,224,3]`: shapes in messages, in the same form as tfjs and the JS API print them.
+pub fn dims(shape: &[usize]) -> String {
+    format!(
+        "[{}]",
+        shape
+            .iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    )
+}
+
+/// `[?,?,3,8]`: a shape with sizes left open.
+pub fn open_dims(shape: &[Option<usize>]) -> String {
+    format!(
+        "[{}]",
+        shape
+            .iter()
+            .map(|d| d.map_or("?".to_string(), |d| d.to_string()))
+            .collect::<Vec<_>>()
+            .join(",")
+    )
 }
 
 impl CoreError {

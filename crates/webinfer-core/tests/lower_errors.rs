@@ -63,7 +63,9 @@ fn missing_surplus_and_misshapen_weights() {
 
     let err = lower::lower_layers_model(&m, vec![w("d/kernel", &[3, 5])]).unwrap_err();
     assert!(
-        err.to_string().contains("d/kernel") && err.to_string().contains("[3, 5]"),
+        err.to_string().contains("d/kernel")
+            && err.to_string().contains("[3,5]")
+            && err.to_string().contains("[?,2]"),
         "{err}"
     );
 }

@@ -179,7 +179,7 @@ async fn load(url: JsValue, options: JsValue) -> Result<LayersModel, JsValue> {
         backend: options.backend,
         ..Default::default()
     };
-    let model = webinfer::Model::from_memory(&json, &shards, &model_options)
+    let model = webinfer::Model::from_memory(&json, shards, &model_options)
         .await
         .map_err(|e| model_error(&model_url, &e))?;
     Ok(LayersModel::new(model, model_url))

@@ -226,17 +226,19 @@ impl Model {
     }
 
     /// Load from bytes already in memory: `shards` maps each manifest path to its bytes.
+    /// The shards are consumed (each is dropped once decoded), so peak memory holds one
+    /// copy of the weights, not two.
     pub async fn from_memory(
         model_json: &[u8],
-        shards: &HashMap<String, Vec<u8>>,
+        mut shards: HashMap<String, Vec<u8>>,
         options: &LoadOptions,
     ) -> Result<Model> {
         let mut get = |p: &str| -> Result<Vec<u8>> {
-            shards.get(p).cloned().ok_or_else(|| Error::Io {
+            shards.remove(p).ok_or_else(|| Error::Io {
                 path: p.to_string(),
                 source: std::io::Error::new(
                     std::io::ErrorKind::NotFound,
-                    "no such shard was given",
+                    "no such shard was given (or it is listed twice in the manifest)",
                 ),
             })
         };

@@ -292,7 +292,7 @@ impl<'a> LayerCtx<'a> {
             return Err(CoreError::WeightShape {
                 layer: self.layer.name.clone(),
                 weight: full,
-                expected: expected.iter().map(|e| e.unwrap_or(0)).collect(),
+                expected: expected.to_vec(),
                 actual: w.shape.clone(),
             });
         }
