@@ -635,10 +635,11 @@ mod tests {
         };
         let y = g2.push(Op::Conv2d(p), vec![x, w], "grouped");
         g2.outputs = vec![y];
+        // Shape inference refuses it before the kernel runs, naming the layer.
         let err = be.run(&g2, &[Tensor::zeros(vec![1, 2, 2, 4])]).unwrap_err();
         let msg = err.to_string();
         assert!(
-            matches!(err, CoreError::Backend { .. }) && msg.contains("\"grouped\" (conv2d)"),
+            matches!(err, CoreError::Shape { .. }) && msg.contains("\"grouped\" (conv2d)"),
             "{msg}"
         );
         // Resizing an empty image.
