@@ -41,26 +41,44 @@ fn geometry(cx: &LayerCtx, activation: Activation) -> Result<Conv2d> {
 }
 
 /// Split a config activation into the part a conv epilogue fuses and the rest.
-fn split(act: Act) -> (Activation, Option<Act>) {
+pub(super) fn split(act: Act) -> (Activation, Option<Act>) {
     match act {
         Act::Elementwise(a) => (a, None),
         other => (Activation::Linear, Some(other)),
     }
 }
 
-fn finish(cx: &mut LayerCtx, y: ValueId, rest: Option<Act>) -> Vec<ValueId> {
-    vec![match rest {
+/// Push `op(x, kernel[, bias])` (a bias of `units` values when `use_bias`, the default),
+/// then whatever part of the activation the op could not fuse.
+pub(super) fn emit(
+    cx: &mut LayerCtx,
+    op: Op,
+    x: ValueId,
+    kernel: ValueId,
+    units: Option<usize>,
+    rest: Option<Act>,
+) -> Result<Vec<ValueId>> {
+    let mut operands = vec![x, kernel];
+    if cx.bool_or("use_bias", true)? {
+        operands.push(cx.weight("bias", &[units])?);
+    }
+    let y = cx.push(op, operands);
+    Ok(vec![match rest {
         Some(a) => cx.apply(y, a),
         None => y,
-    }]
+    }])
+}
+
+/// `config.filters`, required.
+fn filters(cx: &LayerCtx) -> Result<usize> {
+    cx.layer
+        .get_usize("filters")?
+        .ok_or_else(|| cx.err("config.filters is required"))
 }
 
 fn conv2d(cx: &mut LayerCtx, inputs: &[ValueId]) -> Result<Vec<ValueId>> {
     let x = cx.one(inputs)?;
-    let filters = cx
-        .layer
-        .get_usize("filters")?
-        .ok_or_else(|| cx.err("config.filters is required"))?;
+    let filters = filters(cx)?;
     let (fused, rest) = split(cx.activation()?);
     let mut g = geometry(cx, fused)?;
     g.groups = cx.usize_or("groups", 1)?.max(1);
@@ -74,12 +92,7 @@ fn conv2d(cx: &mut LayerCtx, inputs: &[ValueId]) -> Result<Vec<ValueId>> {
         "kernel",
         &[Some(g.kernel[0]), Some(g.kernel[1]), None, Some(filters)],
     )?;
-    let mut operands = vec![x, kernel];
-    if cx.bool_or("use_bias", true)? {
-        operands.push(cx.weight("bias", &[Some(filters)])?);
-    }
-    let y = cx.push(Op::Conv2d(g), operands);
-    Ok(finish(cx, y, rest))
+    emit(cx, Op::Conv2d(g), x, kernel, Some(filters), rest)
 }
 
 fn depthwise_conv2d(cx: &mut LayerCtx, inputs: &[ValueId]) -> Result<Vec<ValueId>> {
@@ -91,22 +104,14 @@ fn depthwise_conv2d(cx: &mut LayerCtx, inputs: &[ValueId]) -> Result<Vec<ValueId
         "depthwise_kernel",
         &[Some(g.kernel[0]), Some(g.kernel[1]), None, Some(mult)],
     )?;
-    let mut operands = vec![x, kernel];
-    if cx.bool_or("use_bias", true)? {
-        operands.push(cx.weight("bias", &[None])?);
-    }
-    let y = cx.push(Op::DepthwiseConv2d(g), operands);
-    Ok(finish(cx, y, rest))
+    emit(cx, Op::DepthwiseConv2d(g), x, kernel, None, rest)
 }
 
 /// A depthwise convolution (strides, dilation, padding) followed by a 1x1 pointwise one
 /// that carries the bias and activation.
 fn separable_conv2d(cx: &mut LayerCtx, inputs: &[ValueId]) -> Result<Vec<ValueId>> {
     let x = cx.one(inputs)?;
-    let filters = cx
-        .layer
-        .get_usize("filters")?
-        .ok_or_else(|| cx.err("config.filters is required"))?;
+    let filters = filters(cx)?;
     // tfjs drops depth_multiplier when it saves a SeparableConv2D: the weight's shape is the truth.
     let mult = cx.layer.get_usize("depth_multiplier")?;
     let (fused, rest) = split(cx.activation()?);
@@ -117,10 +122,6 @@ fn separable_conv2d(cx: &mut LayerCtx, inputs: &[ValueId]) -> Result<Vec<ValueId
     )?;
     let pw = cx.weight("pointwise_kernel", &[Some(1), Some(1), None, Some(filters)])?;
     let mid = cx.push(Op::DepthwiseConv2d(g), vec![x, dw]);
-    let mut operands = vec![mid, pw];
-    if cx.bool_or("use_bias", true)? {
-        operands.push(cx.weight("bias", &[Some(filters)])?);
-    }
     let point = Conv2d {
         kernel: [1, 1],
         stride: [1, 1],
@@ -129,16 +130,12 @@ fn separable_conv2d(cx: &mut LayerCtx, inputs: &[ValueId]) -> Result<Vec<ValueId
         groups: 1,
         activation: fused,
     };
-    let y = cx.push(Op::Conv2d(point), operands);
-    Ok(finish(cx, y, rest))
+    emit(cx, Op::Conv2d(point), mid, pw, Some(filters), rest)
 }
 
 fn conv2d_transpose(cx: &mut LayerCtx, inputs: &[ValueId]) -> Result<Vec<ValueId>> {
     let x = cx.one(inputs)?;
-    let filters = cx
-        .layer
-        .get_usize("filters")?
-        .ok_or_else(|| cx.err("config.filters is required"))?;
+    let filters = filters(cx)?;
     let (fused, rest) = split(cx.activation()?);
     let g = geometry(cx, fused)?;
     if g.dilation != [1, 1] {
@@ -154,10 +151,5 @@ fn conv2d_transpose(cx: &mut LayerCtx, inputs: &[ValueId]) -> Result<Vec<ValueId
         "kernel",
         &[Some(g.kernel[0]), Some(g.kernel[1]), Some(filters), None],
     )?;
-    let mut operands = vec![x, kernel];
-    if cx.bool_or("use_bias", true)? {
-        operands.push(cx.weight("bias", &[Some(filters)])?);
-    }
-    let y = cx.push(Op::Conv2dTranspose(g), operands);
-    Ok(finish(cx, y, rest))
+    emit(cx, Op::Conv2dTranspose(g), x, kernel, Some(filters), rest)
 }

@@ -1,6 +1,6 @@
 //! Dense, the inference-time identities, Flatten, Reshape, Permute.
 
-use super::{Act, LayerCtx, LayerDef};
+use super::{LayerCtx, LayerDef};
 use crate::error::Result;
 use crate::ir::{Op, ValueId};
 
@@ -42,21 +42,16 @@ fn dense(cx: &mut LayerCtx, inputs: &[ValueId]) -> Result<Vec<ValueId>> {
         .layer
         .get_usize("units")?
         .ok_or_else(|| cx.err("config.units is required"))?;
-    let act = cx.activation()?;
+    let (fused, rest) = super::conv::split(cx.activation()?);
     let kernel = cx.weight("kernel", &[None, Some(units)])?;
-    let mut operands = vec![x, kernel];
-    if cx.bool_or("use_bias", true)? {
-        operands.push(cx.weight("bias", &[Some(units)])?);
-    }
-    let (fused, rest) = match act {
-        Act::Elementwise(a) => (a, None),
-        other => (crate::ir::Activation::Linear, Some(other)),
-    };
-    let y = cx.push(Op::MatMul { activation: fused }, operands);
-    Ok(vec![match rest {
-        Some(a) => cx.apply(y, a),
-        None => y,
-    }])
+    super::conv::emit(
+        cx,
+        Op::MatMul { activation: fused },
+        x,
+        kernel,
+        Some(units),
+        rest,
+    )
 }
 
 fn identity(cx: &mut LayerCtx, inputs: &[ValueId]) -> Result<Vec<ValueId>> {
