@@ -120,8 +120,8 @@ test('predict: wrong shapes, lengths, counts and types reject with what was expe
     return out;
   });
   for (const [k, v] of Object.entries(msgs)) t.diagnostic(`${k}: ${v}`);
-  assert.match(msgs.shape, /^predict: input 0 \("[^"]+"\): expected shape \[null,10\], got \[1, 12\]$/);
-  assert.match(msgs.rank, /expected shape \[null,10\], got \[1, 1, 10\]/);
+  assert.match(msgs.shape, /^predict: input 0 \("[^"]+"\): expected shape \[null,10\], got \[1,12\]$/);
+  assert.match(msgs.rank, /expected shape \[null,10\], got \[1,1,10\]/);
   assert.match(msgs.length, /input 0 \("[^"]+"\): the data holds 15 values, but shape \[2,10\] needs 20/);
   assert.match(msgs.noFit, /15 values, which does not fit the model's shape \[null,10\]/);
   assert.match(msgs.negative, /shape\[1\] is -10/);
