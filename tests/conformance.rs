@@ -97,7 +97,10 @@ fn run_fixture(
         }
         for (i, (&a, &b)) in g.data().iter().zip(w.data()).enumerate() {
             let err = (a - b).abs();
-            if !(err <= ABS_TOL + REL_TOL * b.abs()) {
+            // Written negated on purpose: a NaN from either side must fail.
+            #[allow(clippy::neg_cmp_op_on_partial_ord)]
+            let outside = !(err <= ABS_TOL + REL_TOL * b.abs());
+            if outside {
                 return Err(format!(
                     "fixture {name}, output {k} (layer \"{layer}\"), backend {}, element {i} (index {:?}): webinfer {a:e}, tfjs {b:e}, |diff| {err:e} > {ABS_TOL:e} + {REL_TOL:e}*|tfjs|",
                     model.backend_name(),

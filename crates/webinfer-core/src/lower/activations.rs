@@ -82,9 +82,9 @@ fn relu(cx: &mut LayerCtx, inputs: &[ValueId]) -> Result<Vec<ValueId>> {
         return Err(cx.err(format!("threshold {threshold} is not supported (only 0)")));
     }
     let a = match (max, slope) {
-        (None, s) if s == 0.0 => Activation::Relu,
-        (Some(m), s) if s == 0.0 && m == 6.0 => Activation::Relu6,
-        (Some(m), s) if s == 0.0 => Activation::ReluMax(m),
+        (None, 0.0) => Activation::Relu,
+        (Some(6.0), 0.0) => Activation::Relu6,
+        (Some(m), 0.0) => Activation::ReluMax(m),
         (None, s) => Activation::LeakyRelu(s),
         (Some(m), s) => {
             return Err(cx.err(format!(
