@@ -247,7 +247,17 @@ fn main() -> ExitCode {
 
     let real = root().join("tests/real/models");
     let require_real = std::env::var("WEBINFER_REQUIRE_REAL_MODELS").is_ok_and(|v| v == "1");
-    for name in ["mobilenet_v2", "inception_v3"] {
+    for (name, covers) in [
+        ("mobilenet_v2", "nsfwjs@4.4.0 layers-model, uint8-quantized"),
+        (
+            "mobilenet_v2_mid",
+            "nsfwjs@4.4.0 graph-model (converter 1.7.4), uint8",
+        ),
+        (
+            "inception_v3",
+            "nsfwjs@4.4.0 layers-model, uint8-quantized, 6 shards",
+        ),
+    ] {
         let dir = real.join(name);
         if !dir.join("expected_0.npy").exists() {
             if require_real {
@@ -264,7 +274,7 @@ fn main() -> ExitCode {
         }
         outcomes.push(Outcome {
             name: format!("real/{name}"),
-            covers: "nsfwjs@4.4.0 layers-model, uint8-quantized".into(),
+            covers: covers.into(),
             results: run_all(&dir, name, true),
         });
     }

@@ -58,6 +58,7 @@
 
 pub mod decode;
 pub mod error;
+pub mod graph;
 mod json;
 pub mod layers;
 pub mod limits;
@@ -66,6 +67,7 @@ pub mod model_json;
 
 pub use decode::{decode_group, decode_weight, decode_weights, DecodedWeight, TensorData};
 pub use error::{FormatError, Result};
+pub use graph::{parse_graph_model, GraphModel, GraphNode, GraphTensor};
 pub use layers::{parse_layers_topology, LayerSpec, LayersModel, TensorRef};
 pub use limits::Limits;
 pub use manifest::{

@@ -287,24 +287,25 @@ impl Model {
         };
         let parsed: ModelJson =
             webinfer_tfjs::parse_model_json(json, &options.limits).map_err(fmt_err(json_name))?;
-        if parsed.format == ModelFormat::GraphModel {
-            return Err(Error::Unsupported(format!(
-                "{json_name}: graph-model files are not supported yet (only layers-model)"
-            )));
+        // Parse the topology and refuse unknown layers / ops before reading any shard.
+        enum Topology {
+            Layers(webinfer_tfjs::LayersModel),
+            Graph(webinfer_tfjs::GraphModel),
         }
-        let topology = webinfer_tfjs::parse_layers_topology(&parsed.topology, &options.limits)
-            .map_err(fmt_err(json_name))?;
-
-        // Refuse unknown layers before reading any shard.
-        let unknown: Vec<(String, String)> = topology
-            .layers
-            .iter()
-            .filter(|l| {
-                l.class_name != "InputLayer"
-                    && webinfer_core::lower::find_layer(&l.class_name).is_none()
-            })
-            .map(|l| (l.class_name.clone(), l.name.clone()))
-            .collect();
+        let topology = match parsed.format {
+            ModelFormat::LayersModel => Topology::Layers(
+                webinfer_tfjs::parse_layers_topology(&parsed.topology, &options.limits)
+                    .map_err(fmt_err(json_name))?,
+            ),
+            ModelFormat::GraphModel => Topology::Graph(
+                webinfer_tfjs::parse_graph_model(&parsed, &options.limits)
+                    .map_err(fmt_err(json_name))?,
+            ),
+        };
+        let unknown = match &topology {
+            Topology::Layers(m) => webinfer_core::lower::unsupported_layers(m),
+            Topology::Graph(m) => webinfer_core::lower::graph::unsupported_ops(m),
+        };
         if !unknown.is_empty() {
             return Err(CoreError::UnknownLayers(unknown).into());
         }
@@ -336,17 +337,34 @@ impl Model {
                 None => dtypes.push((name, 1)),
             }
         }
+        let (format, model_class, keras_version, layers) = match &topology {
+            Topology::Layers(t) => (
+                "layers-model",
+                t.class_name.clone(),
+                t.keras_version.clone(),
+                t.layers
+                    .iter()
+                    .map(|l| (l.name.clone(), l.class_name.clone()))
+                    .collect(),
+            ),
+            Topology::Graph(g) => (
+                "graph-model",
+                "GraphDef".to_string(),
+                None,
+                g.nodes
+                    .iter()
+                    .filter(|n| n.op != "Const")
+                    .map(|n| (n.name.clone(), n.op.clone()))
+                    .collect(),
+            ),
+        };
         let mut stats = ModelStats {
-            format: "layers-model".into(),
-            model_class: topology.class_name.clone(),
-            keras_version: topology.keras_version.clone(),
+            format: format.into(),
+            model_class,
+            keras_version,
             generated_by: parsed.generated_by.clone(),
             converted_by: parsed.converted_by.clone(),
-            layers: topology
-                .layers
-                .iter()
-                .map(|l| (l.name.clone(), l.class_name.clone()))
-                .collect(),
+            layers,
             weight_count: weights.len(),
             weight_bytes: parsed.total_weight_bytes(),
             weight_dtypes: dtypes,
@@ -354,7 +372,10 @@ impl Model {
             ops: vec![],
         };
 
-        let mut graph = webinfer_core::lower::lower_layers_model(&topology, weights)?;
+        let mut graph = match &topology {
+            Topology::Layers(t) => webinfer_core::lower::lower_layers_model(t, weights)?,
+            Topology::Graph(g) => webinfer_core::lower::graph::lower_graph_model(g, weights)?,
+        };
         webinfer_core::passes::optimize(&mut graph);
         for n in &graph.nodes {
             let name = n.op.name().to_string();

@@ -9,6 +9,7 @@
 mod activations;
 mod conv;
 mod core_layers;
+pub mod graph;
 mod merge;
 mod norm;
 mod pooling;
@@ -122,7 +123,7 @@ impl WeightStore {
     }
 }
 
-fn to_tensor(w: &DecodedWeight) -> Result<Tensor> {
+pub(crate) fn to_tensor(w: &DecodedWeight) -> Result<Tensor> {
     let data: Vec<f32> = match &w.data {
         TensorData::F32(v) => v.clone(),
         TensorData::I32(v) => v.iter().map(|&x| x as f32).collect(),
@@ -336,18 +337,23 @@ fn input_spec(layer: &LayerSpec) -> Result<InputSpec> {
     })
 }
 
+/// Every layer of the model whose class webinfer does not know: `(class, layer name)`.
+pub fn unsupported_layers(model: &LayersModel) -> Vec<(String, String)> {
+    model
+        .layers
+        .iter()
+        .filter(|l| l.class_name != "InputLayer" && find_layer(&l.class_name).is_none())
+        .map(|l| (l.class_name.clone(), l.name.clone()))
+        .collect()
+}
+
 /// Lower a parsed layers-model and its decoded weights into a [`Graph`].
 ///
 /// Fails up front, naming every unsupported layer class at once; then checks every weight
 /// against its layer's config, rejects weights no layer uses, and infers every shape when the
 /// input shapes are known (so shape mismatches between layers surface at load).
 pub fn lower_layers_model(model: &LayersModel, weights: Vec<DecodedWeight>) -> Result<Graph> {
-    let unknown: Vec<(String, String)> = model
-        .layers
-        .iter()
-        .filter(|l| l.class_name != "InputLayer" && find_layer(&l.class_name).is_none())
-        .map(|l| (l.class_name.clone(), l.name.clone()))
-        .collect();
+    let unknown = unsupported_layers(model);
     if !unknown.is_empty() {
         return Err(CoreError::UnknownLayers(unknown));
     }
