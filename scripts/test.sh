@@ -55,4 +55,7 @@ cargo build --release --target wasm32-unknown-unknown -p webinfer
 step "browser: the JS API in headless Chromium (WebGPU on SwiftShader, CPU fallback, Cache API, faults)"
 tests/browser/run.sh
 
+step "demo page end to end (tests/demo: load, progress, classify, compare with tfjs, cache, errors)"
+tests/demo/run.sh
+
 step "all tests passed"
