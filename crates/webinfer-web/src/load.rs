@@ -36,6 +36,17 @@ pub fn load_layers_model(
     future_to_promise(async move { load(url, options).await.map(JsValue::from) })
 }
 
+/// Loads a tfjs graph-model (the converter's output): same options, progress and cache as
+/// [`load_layers_model`]; the format is read from `model.json` either way, so both functions
+/// accept both kinds. `predict` also takes named inputs: `predict({input: data})`.
+#[wasm_bindgen(js_name = loadGraphModel, unchecked_return_type = "Promise<LayersModel>")]
+pub fn load_graph_model(
+    #[wasm_bindgen(unchecked_param_type = "string | URL")] url: JsValue,
+    #[wasm_bindgen(unchecked_optional_param_type = "LoadOptions")] options: JsValue,
+) -> Promise {
+    load_layers_model(url, options)
+}
+
 /// The options of one load, read from JavaScript.
 struct WebLoadOptions {
     backend: BackendChoice,

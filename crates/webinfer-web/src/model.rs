@@ -83,7 +83,8 @@ impl LayersModel {
     /// Runs the model. Forms:
     /// - `predict(data, shape?)`: one input;
     /// - `predict([a, b], [shapeA, shapeB]?)`: several inputs in `model.inputs` order;
-    /// - `predict({data, shape?})` and `predict([{data, shape?}, ...])`.
+    /// - `predict({data, shape?})` and `predict([{data, shape?}, ...])`;
+    /// - `predict({inputName: data | {data, shape?}, ...})`: inputs by name (graph models).
     ///
     /// `data` is a `Float32Array` (other typed arrays and number arrays are converted);
     /// the values are copied when `predict` is called. Without a shape, the model's shape is
@@ -93,7 +94,7 @@ impl LayersModel {
     pub fn predict(
         &self,
         #[wasm_bindgen(
-            unchecked_param_type = "InputData | InputTensor | readonly (InputData | InputTensor)[]"
+            unchecked_param_type = "InputData | InputTensor | readonly (InputData | InputTensor)[] | NamedInputs"
         )]
         inputs: JsValue,
         #[wasm_bindgen(
@@ -134,7 +135,8 @@ impl LayersModel {
             .model
             .clone()
             .ok_or("this model has been disposed (model.dispose() was called)")?;
-        let items = split_inputs(inputs, shapes)?;
+        let names: Vec<String> = self.inputs.iter().map(|i| i.name.clone()).collect();
+        let items = split_inputs(inputs, shapes, &names)?;
         if items.len() != self.inputs.len() {
             let names: Vec<&str> = self.inputs.iter().map(|i| i.name.as_str()).collect();
             return Err(format!(
@@ -171,7 +173,7 @@ impl LayersModel {
 type Item = (JsValue, Option<JsValue>);
 
 /// Splits `predict`'s arguments into one `(data, shape)` per input.
-fn split_inputs(inputs: &JsValue, shapes: &JsValue) -> Result<Vec<Item>, String> {
+fn split_inputs(inputs: &JsValue, shapes: &JsValue, names: &[String]) -> Result<Vec<Item>, String> {
     let shapes = (!shapes.is_undefined() && !shapes.is_null()).then(|| shapes.clone());
     if is_data(inputs) {
         return Ok(vec![(inputs.clone(), shapes)]);
@@ -209,6 +211,36 @@ fn split_inputs(inputs: &JsValue, shapes: &JsValue) -> Result<Vec<Item>, String>
             .zip(shapes)
             .enumerate()
             .map(|(i, (item, shape))| tensor_item(item, shape, i))
+            .collect();
+    }
+    // Named inputs, as tfjs graph models take them: `{inputName: data | {data, shape}}`.
+    if inputs.is_object()
+        && !inputs.is_function()
+        && js::field(inputs, "data", "input")?.is_none()
+        && js::field(inputs, "shape", "input")?.is_none()
+    {
+        let keys: Vec<String> = js_sys::Object::keys(inputs.unchecked_ref::<js_sys::Object>())
+            .iter()
+            .filter_map(|k| k.as_string())
+            .collect();
+        if let Some(k) = keys.iter().find(|k| !names.contains(k)) {
+            return Err(format!(
+                "unknown input \"{k}\" (the model's inputs are {})",
+                names.join(", ")
+            ));
+        }
+        return names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let v = js::field(inputs, n, "input")?.ok_or_else(|| {
+                    format!(
+                        "input \"{n}\" is missing (the model's inputs are {})",
+                        names.join(", ")
+                    )
+                })?;
+                tensor_item(v, None, i)
+            })
             .collect();
     }
     if inputs.is_object() && !inputs.is_function() {

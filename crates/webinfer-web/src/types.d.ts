@@ -83,6 +83,9 @@ export interface InputTensor {
   shape?: readonly number[];
 }
 
+/** Inputs by name (`model.inputs[i].name`), as tfjs graph models take them. */
+export type NamedInputs = { readonly [name: string]: InputData | InputTensor };
+
 /** One output of `predict`: a fresh `Float32Array` (not a view of WebAssembly memory). */
 export interface OutputTensor {
   name: string;

@@ -45,19 +45,28 @@ const models = [
     expected: expectedFiles(path.join(REAL_DIR, 'mobilenet_v2')),
     real: path.join(REAL_DIR, 'mobilenet_v2', 'model.json'),
   },
+  // graph-models, through loadGraphModel with inputs passed by name.
+  ...['mobilenet_v2_mid', 'human_emotion', 'human_liveness', 'human_antispoof'].map((name) => ({
+    name: `${name} (real graph-model)`,
+    url: `/real/${name}/model.json`,
+    inputs: [`/real/${name}/input_0.npy`],
+    expected: expectedFiles(path.join(REAL_DIR, name)),
+    real: path.join(REAL_DIR, name, 'model.json'),
+    graph: true,
+  })),
 ];
 
 /** Runs a model in the page; `{ok: false, message}` when the load or predict rejects. */
 function run(m, backend) {
   return page.evaluate(
-    async ({ url, inputs, backend }) => {
+    async ({ url, inputs, backend, graph }) => {
       try {
-        return { ok: true, ...(await window.runModel(url, inputs, { backend, cache: false })) };
+        return { ok: true, ...(await window.runModel(url, inputs, { backend, cache: false }, graph)) };
       } catch (e) {
         return { ok: false, isError: e instanceof Error, message: String(e?.message ?? e) };
       }
     },
-    { url: m.url, inputs: m.inputs, backend },
+    { url: m.url, inputs: m.inputs, backend, graph: !!m.graph },
   );
 }
 
