@@ -68,6 +68,9 @@ fn activate(x: f32, alpha: f32) -> f32 {
         case 14u: { return 0.5 * x * (1.0 + erf_as(x * 0.70710678118654752)); }
         case 15u: { return 0.5 * x * (1.0 + tanh_safe(0.7978845608028654 * (x + 0.044715 * x * x * x))); }
         case 16u: { return select(0.0, x, x > alpha); }
+        case 17u: { return sqrt(x); }
+        case 18u: { return inverseSqrt(x); }
+        case 19u: { return x * x; }
         default: { return x; }
     }
 }

@@ -44,6 +44,12 @@ pub enum Activation {
     GeluTanh,
     /// `x > theta ? x : 0`: the Keras `ThresholdedReLU` layer.
     Thresholded(f32),
+    /// `sqrt(x)` (graph-model `Sqrt`).
+    Sqrt,
+    /// `1 / sqrt(x)` (graph-model `Rsqrt`).
+    Rsqrt,
+    /// `x * x` (graph-model `Square`).
+    Square,
 }
 
 impl Activation {

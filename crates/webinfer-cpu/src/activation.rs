@@ -35,6 +35,9 @@ dispatch! {
             Activation::GeluTanh => map(data, gelu_tanh),
             // tfjs computes `x * (x > theta)`: negative inputs give -0, NaN stays NaN.
             Activation::Thresholded(theta) => map(data, |x| x * if x > theta { 1.0 } else { 0.0 }),
+            Activation::Sqrt => map(data, f32::sqrt),
+            Activation::Rsqrt => map(data, |x| 1.0 / x.sqrt()),
+            Activation::Square => map(data, |x| x * x),
         }
     }
 }
@@ -44,7 +47,8 @@ pub(crate) fn activation_cost(a: Activation) -> usize {
     use Activation::*;
     match a {
         Linear | Relu | Relu6 | ReluMax(_) | LeakyRelu(_) | HardSigmoid | Softsign
-        | Thresholded(_) => 1,
+        | Thresholded(_) | Square => 1,
+        Sqrt | Rsqrt => 4,
         Elu(_) | Selu | Sigmoid | Tanh | Swish => 8,
         Softplus | Gelu | GeluTanh => 12,
         Mish => 24,
@@ -313,6 +317,9 @@ mod tests {
                     0.0
                 }
             }
+            Activation::Sqrt => x.sqrt(),
+            Activation::Rsqrt => 1.0 / x.sqrt(),
+            Activation::Square => x * x,
         }
     }
 
@@ -370,6 +377,23 @@ mod tests {
             Thresholded(1.0),
             Thresholded(-0.5),
         ]
+    }
+
+    #[test]
+    fn sqrt_rsqrt_square_match_f64() {
+        let mut rng = Rng::new(11);
+        let xs: Vec<f32> = (0..2000).map(|_| rng.uniform(1e-3, 50.0)).collect();
+        for a in [Activation::Sqrt, Activation::Rsqrt, Activation::Square] {
+            let mut got = xs.clone();
+            apply_activation(a, &mut got);
+            for (&x, &g) in xs.iter().zip(&got) {
+                let want = reference(a, x as f64);
+                assert!(
+                    (g as f64 - want).abs() <= 1e-6 * want.abs().max(1.0),
+                    "{a:?}({x}) = {g}, want {want}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -417,6 +417,22 @@ fn unary_every_activation() {
     }
 }
 
+/// The graph-model math ops, on positive inputs (their domain).
+#[test]
+fn unary_sqrt_rsqrt_square() {
+    let Some(b) = backend() else { return };
+    let mut r = Rng::new(81);
+    for a in [Activation::Sqrt, Activation::Rsqrt, Activation::Square] {
+        let x = r.tensor_in(&[3, 67], 0.01, 20.0);
+        check_op(
+            &b,
+            &format!("unary {a:?} on [0.01, 20]"),
+            Op::Unary(a),
+            vec![Arg::In(x)],
+        );
+    }
+}
+
 #[test]
 fn prelu() {
     let Some(b) = backend() else { return };

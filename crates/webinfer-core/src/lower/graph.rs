@@ -45,6 +45,10 @@ pub static GRAPH_OPS: &[(&str, Lower)] = &[
     ("Tanh", unary),
     ("Softplus", unary),
     ("LeakyRelu", unary),
+    ("Sqrt", unary),
+    ("Rsqrt", unary),
+    ("Square", unary),
+    ("Cast", cast),
     ("Softmax", softmax),
     ("LogSoftmax", softmax),
     ("MaxPool", pool),
@@ -132,6 +136,9 @@ fn activation(node: &GraphNode, name: &str) -> Result<Activation> {
         "Sigmoid" => Activation::Sigmoid,
         "Tanh" => Activation::Tanh,
         "Softplus" => Activation::Softplus,
+        "Sqrt" => Activation::Sqrt,
+        "Rsqrt" => Activation::Rsqrt,
+        "Square" => Activation::Square,
         "LeakyRelu" => Activation::LeakyRelu(
             node.attr_f32("alpha")?
                 .or(node.attr_f32("leakyrelu_alpha")?)
@@ -275,6 +282,35 @@ fn matmul(cx: &mut GraphCtx, node: &GraphNode, inputs: &[ValueId]) -> Result<Val
         operands.push(arg(node, inputs, 2)?);
     }
     cx.push(node, Op::MatMul { activation }, operands)
+}
+
+/// Every value is f32 inside webinfer: a cast to float is the identity; a cast to an integer
+/// type is exact only for values that already are integers, which holds for constants.
+fn cast(cx: &mut GraphCtx, node: &GraphNode, inputs: &[ValueId]) -> Result<ValueId> {
+    let x = arg(node, inputs, 0)?;
+    let dst = node
+        .attrs
+        .get("DstT")
+        .and_then(|v| v.get("type"))
+        .and_then(|v| v.as_str())
+        .unwrap_or("DT_FLOAT");
+    match dst {
+        "DT_FLOAT" => Ok(x),
+        "DT_INT32" | "DT_INT64" => match cx.const_of(x) {
+            Some(t) => {
+                let t = Tensor::new(
+                    t.shape().to_vec(),
+                    t.data().iter().map(|v| v.trunc()).collect(),
+                )?;
+                Ok(cx.constant(node, t))
+            }
+            None => Err(err(
+                node,
+                format!("a cast of a computed value to {dst} is not supported"),
+            )),
+        },
+        other => Err(err(node, format!("a cast to {other} is not supported"))),
+    }
 }
 
 fn bias_add(cx: &mut GraphCtx, node: &GraphNode, inputs: &[ValueId]) -> Result<ValueId> {

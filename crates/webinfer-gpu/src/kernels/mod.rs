@@ -234,6 +234,9 @@ pub(crate) fn act_code(a: Activation) -> (u32, f32) {
         Activation::Gelu => (14, 0.0),
         Activation::GeluTanh => (15, 0.0),
         Activation::Thresholded(t) => (16, t),
+        Activation::Sqrt => (17, 0.0),
+        Activation::Rsqrt => (18, 0.0),
+        Activation::Square => (19, 0.0),
     }
 }
 
