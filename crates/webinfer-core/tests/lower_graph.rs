@@ -6,13 +6,17 @@ use webinfer_core::CoreError;
 use webinfer_tfjs::{parse_graph_model, parse_model_json, DecodedWeight, Limits, TensorData};
 
 fn model(nodes: serde_json::Value) -> webinfer_tfjs::GraphModel {
-    let mj = json!({"format": "graph-model", "modelTopology": {"node": nodes}, "weightsManifest": []});
+    let mj =
+        json!({"format": "graph-model", "modelTopology": {"node": nodes}, "weightsManifest": []});
     let parsed = parse_model_json(mj.to_string().as_bytes(), &Limits::default()).unwrap();
     parse_graph_model(&parsed, &Limits::default()).unwrap()
 }
 
 fn placeholder(shape: &[i64]) -> serde_json::Value {
-    let dims: Vec<_> = shape.iter().map(|d| json!({"size": d.to_string()})).collect();
+    let dims: Vec<_> = shape
+        .iter()
+        .map(|d| json!({"size": d.to_string()}))
+        .collect();
     json!({"name": "x", "op": "Placeholder", "attr": {"shape": {"shape": {"dim": dims}}, "dtype": {"type": "DT_FLOAT"}}})
 }
 
@@ -25,13 +29,23 @@ fn unsupported_ops_are_named_together() {
         {"name": "c", "op": "While", "input": ["b"]},
     ]));
     let err = lower_graph_model(&m, vec![]).unwrap_err();
-    assert!(matches!(&err, CoreError::UnknownLayers(v) if v.len() == 2), "{err}");
-    assert!(err.to_string().contains("While") && err.to_string().contains("Enter"), "{err}");
+    assert!(
+        matches!(&err, CoreError::UnknownLayers(v) if v.len() == 2),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("While") && err.to_string().contains("Enter"),
+        "{err}"
+    );
 }
 
 #[test]
 fn squeeze_expand_dims_and_math_ops_keep_the_batch_open() {
-    let axis = DecodedWeight { name: "axis".into(), shape: vec![], data: TensorData::I32(vec![1]) };
+    let axis = DecodedWeight {
+        name: "axis".into(),
+        shape: vec![],
+        data: TensorData::I32(vec![1]),
+    };
     let m = model(json!([
         placeholder(&[-1, 1, 5]),
         {"name": "axis", "op": "Const", "attr": {"dtype": {"type": "DT_INT32"}}},
