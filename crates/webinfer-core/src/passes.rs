@@ -5,6 +5,37 @@
 use crate::ir::{Activation, Graph, Node, Op, Padding, ValueId};
 use crate::tensor::Tensor;
 
+/// Evaluates one op on constant operands (the CPU backend's `eval_op`).
+pub type ConstEval<'a> = &'a dyn Fn(&Op, &[&Tensor], &[usize]) -> Result<Tensor, String>;
+
+/// Replace every op whose operands are all constants by its value, computed once at load
+/// (graph models carry such subgraphs: scalar arithmetic, casts, reshapes of weights).
+/// Leaves a node alone when evaluating it fails; shape inference reports that later.
+pub fn fold_constants(g: &mut Graph, eval: ConstEval) {
+    for i in 0..g.nodes.len() {
+        let node = &g.nodes[i];
+        if matches!(node.op, Op::Input { .. } | Op::Constant(_)) || node.inputs.is_empty() {
+            continue;
+        }
+        let Some(args) = node
+            .inputs
+            .iter()
+            .map(|&v| g.as_constant(v))
+            .collect::<Option<Vec<&Tensor>>>()
+        else {
+            continue;
+        };
+        let shapes: Vec<&[usize]> = args.iter().map(|t| t.shape()).collect();
+        let Ok(shape) = node.op.output_shape(&shapes) else {
+            continue;
+        };
+        if let Ok(t) = eval(&node.op, &args, &shape) {
+            g.nodes[i].op = Op::Constant(t);
+            g.nodes[i].inputs.clear();
+        }
+    }
+}
+
 /// Run every pass.
 pub fn optimize(g: &mut Graph) {
     fold_affine(g);
@@ -297,6 +328,33 @@ mod tests {
         g.outputs = vec![a, c];
         optimize(&mut g);
         assert!(g.nodes.iter().any(|n| matches!(n.op, Op::ChannelAffine)));
+    }
+
+    /// An op on constants becomes a constant; one reading the input stays.
+    #[test]
+    fn constants_fold() {
+        let mut g = Graph::default();
+        let x = g.push(Op::Input { index: 0 }, vec![], "x");
+        let a = g.constant(Tensor::new(vec![2], vec![1.0, 2.0]).unwrap(), "a");
+        let b = g.constant(Tensor::scalar(3.0), "b");
+        let ab = g.push(Op::Binary(crate::ir::BinaryOp::Mul), vec![a, b], "ab");
+        let y = g.push(Op::Binary(crate::ir::BinaryOp::Add), vec![x, ab], "y");
+        g.outputs = vec![y];
+        let eval = |op: &Op, args: &[&Tensor], shape: &[usize]| -> Result<Tensor, String> {
+            assert!(matches!(op, Op::Binary(crate::ir::BinaryOp::Mul)));
+            Tensor::new(
+                shape.to_vec(),
+                args[0]
+                    .data()
+                    .iter()
+                    .map(|v| v * args[1].data()[0])
+                    .collect(),
+            )
+            .map_err(|e| e.to_string())
+        };
+        fold_constants(&mut g, &eval);
+        assert_eq!(g.as_constant(ab).unwrap().data(), &[3.0, 6.0]);
+        assert!(matches!(g.nodes[y].op, Op::Binary(_)));
     }
 
     /// ZeroPadding2D + valid depthwise conv becomes one conv with explicit padding.

@@ -376,6 +376,7 @@ impl Model {
             Topology::Layers(t) => webinfer_core::lower::lower_layers_model(t, weights)?,
             Topology::Graph(g) => webinfer_core::lower::graph::lower_graph_model(g, weights)?,
         };
+        webinfer_core::passes::fold_constants(&mut graph, &webinfer_cpu::eval_op);
         webinfer_core::passes::optimize(&mut graph);
         for n in &graph.nodes {
             let name = n.op.name().to_string();
