@@ -127,6 +127,23 @@ pub struct Model {
     stats: ModelStats,
 }
 
+/// `adapter "NVIDIA H200" (vulkan, discrete)`; browsers hide the name, so then
+/// `an unnamed adapter (webgpu, cpu)`.
+fn describe_adapter(a: &AdapterInfo) -> String {
+    let kind = if a.is_software { ", software" } else { "" };
+    if a.name.is_empty() {
+        format!(
+            "an unnamed adapter ({}, {}{kind})",
+            a.backend, a.device_type
+        )
+    } else {
+        format!(
+            "adapter \"{}\" ({}, {}{kind})",
+            a.name, a.backend, a.device_type
+        )
+    }
+}
+
 /// Pick the backend for `choice`: the GPU backend (if any) and why.
 async fn choose_backend(choice: BackendChoice) -> Result<(Option<GpuBackend>, String)> {
     match choice {
@@ -134,13 +151,7 @@ async fn choose_backend(choice: BackendChoice) -> Result<(Option<GpuBackend>, St
         BackendChoice::Gpu => match GpuBackend::new(true).await {
             Ok(g) => {
                 let a = g.adapter_info();
-                Ok((
-                    Some(g),
-                    format!(
-                        "gpu: requested; adapter \"{}\" ({}, {})",
-                        a.name, a.backend, a.device_type
-                    ),
-                ))
+                Ok((Some(g), format!("gpu: requested; {}", describe_adapter(&a))))
             }
             Err(e) => Err(Error::BackendUnavailable {
                 requested: "gpu".into(),
@@ -152,10 +163,7 @@ async fn choose_backend(choice: BackendChoice) -> Result<(Option<GpuBackend>, St
                 let a = g.adapter_info();
                 Ok((
                     Some(g),
-                    format!(
-                        "auto: hardware GPU adapter \"{}\" ({}, {})",
-                        a.name, a.backend, a.device_type
-                    ),
+                    format!("auto: hardware GPU, {}", describe_adapter(&a)),
                 ))
             }
             Err(e) => {
@@ -163,10 +171,7 @@ async fn choose_backend(choice: BackendChoice) -> Result<(Option<GpuBackend>, St
                 let why = if adapters.is_empty() {
                     format!("no GPU adapter was found ({e})")
                 } else {
-                    let names: Vec<String> = adapters
-                        .iter()
-                        .map(|a| format!("\"{}\" ({})", a.name, a.backend))
-                        .collect();
+                    let names: Vec<String> = adapters.iter().map(describe_adapter).collect();
                     format!(
                         "the only GPU adapters are software ones ({}), which run slower than the CPU backend; ask for backend gpu to use one anyway",
                         names.join(", ")
