@@ -73,40 +73,45 @@ fn inspect_lists_inputs_outputs_layers_and_weights() {
     assert!(out.contains("layers ") && out.contains("Dense"), "{out}");
 }
 
-#[test]
-fn predict_writes_outputs_matching_tfjs() {
+/// `webinfer predict` of the cnn_rich fixture on `backend`, written to a temp folder, checked
+/// against tfjs's expected output with the conformance tolerance; returns stdout.
+fn predict_cnn_rich_matches_tfjs(backend: &str) -> String {
     let dir = fixtures().join("cnn_rich");
-    let out_dir = std::env::temp_dir().join(format!("webinfer-cli-out-{}", std::process::id()));
+    let out_dir =
+        std::env::temp_dir().join(format!("webinfer-cli-{backend}-{}", std::process::id()));
     let (code, out, err) = webinfer(&[
         "predict",
         s(&dir.join("model.json")),
         "--input",
         s(&dir.join("input_0.npy")),
         "--backend",
-        "cpu",
+        backend,
         "--out",
         s(&out_dir),
     ]);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("predict first"), "{out}");
-    let got = webinfer::npy::from_bytes(
-        &std::fs::read(out_dir.join("output_0.npy")).unwrap(),
-        "output_0",
-    )
-    .unwrap();
-    let want = webinfer::npy::from_bytes(
-        &std::fs::read(dir.join("expected_0.npy")).unwrap(),
-        "expected_0",
-    )
-    .unwrap();
+    let read = |p: &Path| {
+        webinfer::npy::from_bytes(&std::fs::read(p).unwrap(), &p.display().to_string()).unwrap()
+    };
+    let (got, want) = (
+        read(&out_dir.join("output_0.npy")),
+        read(&dir.join("expected_0.npy")),
+    );
     assert_eq!(got.shape(), want.shape());
     // Same tolerance as tests/conformance.rs.
     for (i, (a, b)) in got.data().iter().zip(want.data()).enumerate() {
         assert!(
             (a - b).abs() <= 1e-4 + 1e-3 * b.abs(),
-            "cnn_rich element {i}: webinfer {a}, tfjs {b}"
+            "cnn_rich on {backend}, element {i}: webinfer {a}, tfjs {b}"
         );
     }
+    out
+}
+
+#[test]
+fn predict_writes_outputs_matching_tfjs() {
+    let out = predict_cnn_rich_matches_tfjs("cpu");
+    assert!(out.contains("predict first"), "{out}");
 }
 
 /// Hide every Vulkan and GL driver from wgpu: "no adapter at all".
@@ -174,35 +179,8 @@ fn gpu_backend_predicts_on_an_adapter() {
         return;
     }
     assert!(out.contains("backend    "), "{out}");
-    let out_dir = std::env::temp_dir().join(format!("webinfer-cli-gpu-{}", std::process::id()));
-    let (code, out, err) = webinfer(&[
-        "predict",
-        s(&m),
-        "--input",
-        s(&dir.join("input_0.npy")),
-        "--backend",
-        "gpu",
-        "--out",
-        s(&out_dir),
-    ]);
-    assert_eq!(code, 0, "{err}");
+    let out = predict_cnn_rich_matches_tfjs("gpu");
     assert!(out.contains("backend gpu"), "{out}");
-    let got = webinfer::npy::from_bytes(
-        &std::fs::read(out_dir.join("output_0.npy")).unwrap(),
-        "output_0",
-    )
-    .unwrap();
-    let want = webinfer::npy::from_bytes(
-        &std::fs::read(dir.join("expected_0.npy")).unwrap(),
-        "expected_0",
-    )
-    .unwrap();
-    for (i, (a, b)) in got.data().iter().zip(want.data()).enumerate() {
-        assert!(
-            (a - b).abs() <= 1e-4 + 1e-3 * b.abs(),
-            "cnn_rich on gpu, element {i}: webinfer {a}, tfjs {b}"
-        );
-    }
 }
 
 #[test]
