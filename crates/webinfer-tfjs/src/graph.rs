@@ -240,7 +240,9 @@ impl GraphNode {
 
 fn signature_tensors(sig: &Value, key: &str) -> Option<Vec<GraphTensor>> {
     let map = sig.get(key)?.as_object()?;
-    let mut v: Vec<GraphTensor> = map
+    // In the order the file lists them, as tfjs does (Object.keys order; serde_json's
+    // `preserve_order` keeps it).
+    let v: Vec<GraphTensor> = map
         .iter()
         .map(|(k, t)| {
             let full = t.get("name").and_then(Value::as_str).unwrap_or(k);
@@ -254,8 +256,6 @@ fn signature_tensors(sig: &Value, key: &str) -> Option<Vec<GraphTensor>> {
             }
         })
         .collect();
-    // serde_json keeps keys sorted; tfjs orders inputs by name too.
-    v.sort_by(|a, b| a.name.cmp(&b.name));
     Some(v)
 }
 

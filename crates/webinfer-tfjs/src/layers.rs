@@ -505,10 +505,15 @@ fn parse_ref_list(v: Option<&Value>, path: &str) -> Result<Vec<TensorRef>> {
             .enumerate()
             .map(|(i, t)| parse_triple(t, &format!("{path}[{i}]")))
             .collect::<Result<Vec<_>>>()?,
-        Some(Value::Object(o)) => o
-            .iter()
-            .map(|(k, t)| parse_triple(t, &format!("{path}.{k}")))
-            .collect::<Result<Vec<_>>>()?,
+        // Keras 3's dict form: Keras flattens a dict in sorted key order.
+        Some(Value::Object(o)) => {
+            let mut entries: Vec<(&String, &Value)> = o.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            entries
+                .into_iter()
+                .map(|(k, t)| parse_triple(t, &format!("{path}.{k}")))
+                .collect::<Result<Vec<_>>>()?
+        }
         Some(other) => {
             return Err(FormatError::topology(
                 path,

@@ -46,7 +46,10 @@ const models = [
     real: path.join(REAL_DIR, 'mobilenet_v2', 'model.json'),
   },
   // graph-models, through loadGraphModel with inputs passed by name.
-  ...['mobilenet_v2_mid', 'human_emotion', 'human_liveness', 'human_antispoof'].map((name) => ({
+  // facemesh-detection-short_b2: Shape/StridedSlice/Pack reshapes at batch 2; age_b3: StridedSlice
+  // of tensors at batch 3; blazeface: 4 outputs in signature order; handskeleton: fused Prelu.
+  ...['mobilenet_v2_mid', 'human_emotion', 'human_liveness', 'human_antispoof',
+    'human_facemesh-detection-short_b2', 'human_age_b3', 'human_blazeface', 'human_handskeleton'].map((name) => ({
     name: `${name} (real graph-model)`,
     url: `/real/${name}/model.json`,
     inputs: [`/real/${name}/input_0.npy`],
