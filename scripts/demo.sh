@@ -89,7 +89,7 @@ if [[ $BUILD == 1 ]]; then
   # binaryen 132's wasm-opt from npm first on PATH (never Debian's binaryen 108: it breaks the
   # module); --mode no-install: wasm-pack uses the tools on PATH and downloads nothing.
   PATH="$BROWSER/node_modules/.bin:$PATH" \
-    wasm-pack build "$ROOT/crates/webinfer-web" --target web --release --mode no-install --out-dir "$PKG"
+    wasm-pack build "$ROOT/crates/webinfer-web" --target web --profile web --mode no-install --out-dir "$PKG"
 elif [[ ! -f "$PKG/webinfer_web.js" ]]; then
   echo "demo.sh: --no-build, but there is no package in $PKG (run without --no-build)" >&2
   exit 1

@@ -53,7 +53,7 @@ if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
   # the module). --mode no-install: wasm-pack uses the tools on PATH and downloads nothing.
   export PATH="$HERE/node_modules/.bin:$PATH"
   echo "wasm-opt: $(command -v wasm-opt) ($(wasm-opt --version))"
-  wasm-pack build "$ROOT/crates/webinfer-web" --target web --release --mode no-install --out-dir "$PKG"
+  wasm-pack build "$ROOT/crates/webinfer-web" --target web --profile web --mode no-install --out-dir "$PKG"
   for f in "$PKG/webinfer_web_bg.wasm" "$PKG/webinfer_web.js"; do
     printf '%-24s %9d bytes raw, %9d gzip\n' "$(basename "$f")" "$(stat -c %s "$f")" "$(gzip -9c "$f" | wc -c)"
   done
