@@ -1212,3 +1212,54 @@ fn an_html_page_instead_of_model_json_says_so() {
     assert!(err.to_string().contains("HTML"), "{err}");
     assert!(env.cache.keys(CACHE_FORMAT).is_empty());
 }
+
+#[test]
+fn deferred_cache_writes_are_finished_by_the_caller_and_report_refusals() {
+    // Room for model.json and one shard: the other shards' writes are refused.
+    let env = setup();
+    env.cache.set_quota(Some(3058 + 1024));
+    let mut events = Vec::new();
+    let (model, writes) = block_on(env.loader.load_deferring_writes(
+        &model_url(),
+        &LoadOptions {
+            concurrency: 1,
+            ..unthrottled()
+        },
+        &mut |e| events.push(e.clone()),
+    ))
+    .expect("load");
+    assert_eq!(
+        model.shards.iter().map(|s| s.bytes.len()).sum::<usize>(),
+        4616
+    );
+    // The final event was sent before the writes were collected.
+    let last = events.iter().rev().find_map(|e| match e {
+        LoadEvent::Progress(p) => Some(p.clone()),
+        LoadEvent::Warning(_) => None,
+    });
+    assert_eq!(last.map(|p| p.loaded_bytes), Some(env.fixture.total()));
+    // No shard refusal was reported during the load: the writes are still with the caller.
+    assert!(
+        events.iter().all(|e| !matches!(e, LoadEvent::Warning(_))),
+        "{events:?}"
+    );
+    assert_eq!(writes.len(), 5);
+    let warnings = block_on(writes.finish());
+    assert_eq!(warnings.len(), 4, "{warnings:?}");
+    assert!(warnings.iter().all(|w| w.kind == WarningKind::NotCached));
+    assert_eq!(shard_keys(&env), vec![url_of("group1-shard1of3.bin")]);
+
+    // With room, a deferred load leaves every shard cached once finished.
+    let env = setup();
+    let (_, writes) = block_on(env.loader.load_deferring_writes(
+        &model_url(),
+        &unthrottled(),
+        &mut |_| {},
+    ))
+    .expect("load");
+    assert!(block_on(writes.finish()).is_empty());
+    env.net.clear_requests();
+    let (model, _) = load(&env, &model_url(), &LoadOptions::default()).ok();
+    assert!(model.from_cache);
+    assert_eq!(env.net.request_count(), 0);
+}
