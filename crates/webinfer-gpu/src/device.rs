@@ -1,9 +1,83 @@
 //! Adapter selection, the device and queue, and what the device reports back (loss, errors).
 
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::error::{GpuError, Result};
 use crate::pipelines::PipelineCache;
+
+/// Bytes of the GPU buffers webinfer holds now, over every device of the process.
+static LIVE_BUFFER_BYTES: AtomicU64 = AtomicU64::new(0);
+/// Devices webinfer holds now.
+static LIVE_DEVICES: AtomicUsize = AtomicUsize::new(0);
+
+/// What webinfer holds on GPUs right now, over the whole process (or page).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct GpuMemory {
+    /// Bytes of every GPU buffer webinfer created and has not released yet: weights,
+    /// intermediates, inputs, uniforms, readback staging. Released buffers are destroyed
+    /// explicitly (in a browser a dropped `GPUBuffer` would otherwise wait for the garbage
+    /// collector), so this is memory the GPU really still holds for webinfer.
+    pub buffer_bytes: u64,
+    /// GPU devices webinfer holds (one per model on a GPU backend); a released one is destroyed.
+    pub devices: usize,
+}
+
+/// What webinfer holds on GPUs right now (for leak checks and memory reports).
+pub fn gpu_memory() -> GpuMemory {
+    GpuMemory {
+        buffer_bytes: LIVE_BUFFER_BYTES.load(Ordering::Relaxed),
+        devices: LIVE_DEVICES.load(Ordering::Relaxed),
+    }
+}
+
+/// Counts `bytes` as live GPU buffer memory until dropped.
+#[derive(Debug)]
+pub(crate) struct Tracked(u64);
+
+impl Tracked {
+    pub(crate) fn new(bytes: u64) -> Tracked {
+        LIVE_BUFFER_BYTES.fetch_add(bytes, Ordering::Relaxed);
+        Tracked(bytes)
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        LIVE_BUFFER_BYTES.fetch_sub(self.0, Ordering::Relaxed);
+    }
+}
+
+/// A buffer owned by webinfer: counted in [`gpu_memory`], destroyed when dropped.
+#[derive(Debug)]
+pub(crate) struct OwnedBuffer {
+    pub buffer: wgpu::Buffer,
+    _bytes: Tracked,
+}
+
+impl OwnedBuffer {
+    pub(crate) fn new(device: &wgpu::Device, desc: &wgpu::BufferDescriptor<'_>) -> OwnedBuffer {
+        let buffer = device.create_buffer(desc);
+        OwnedBuffer {
+            _bytes: Tracked::new(buffer.size()),
+            buffer,
+        }
+    }
+}
+
+impl std::ops::Deref for OwnedBuffer {
+    type Target = wgpu::Buffer;
+    fn deref(&self) -> &wgpu::Buffer {
+        &self.buffer
+    }
+}
+
+impl Drop for OwnedBuffer {
+    fn drop(&mut self) {
+        // Work already submitted that uses the buffer still completes (WebGPU semantics).
+        self.buffer.destroy();
+    }
+}
 
 /// What a caller needs to know about an adapter.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,9 +166,21 @@ pub(crate) struct Ctx {
     pub limits: wgpu::Limits,
     pub pipelines: PipelineCache,
     /// Bound where a kernel declares an operand that the op does not have (an absent bias).
-    pub dummy: wgpu::Buffer,
+    pub dummy: OwnedBuffer,
     lost: Arc<Mutex<Option<String>>>,
     errors: Arc<Mutex<Vec<String>>>,
+    /// Test switch: destroy the device in the next readback, after its work was submitted
+    /// and its mapping requested (a device lost mid-predict).
+    pub(crate) lose_in_next_readback: AtomicBool,
+}
+
+impl Drop for Ctx {
+    fn drop(&mut self) {
+        // Release the device's memory now: in a browser a dropped GPUDevice would otherwise
+        // live until the garbage collector finds it.
+        self.device.destroy();
+        LIVE_DEVICES.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Ctx {
@@ -162,12 +248,16 @@ impl Ctx {
                 .push(err.to_string());
         }));
 
-        let dummy = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("webinfer absent operand"),
-            size: 16,
-            usage: wgpu::BufferUsages::STORAGE,
-            mapped_at_creation: false,
-        });
+        let dummy = OwnedBuffer::new(
+            &device,
+            &wgpu::BufferDescriptor {
+                label: Some("webinfer absent operand"),
+                size: 16,
+                usage: wgpu::BufferUsages::STORAGE,
+                mapped_at_creation: false,
+            },
+        );
+        LIVE_DEVICES.fetch_add(1, Ordering::Relaxed);
         Ok(Ctx {
             device,
             queue,
@@ -177,6 +267,7 @@ impl Ctx {
             dummy,
             lost,
             errors,
+            lose_in_next_readback: AtomicBool::new(false),
         })
     }
 

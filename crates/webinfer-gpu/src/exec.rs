@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use webinfer_core::{Graph, Op, Tensor, ValueId};
 
-use crate::device::Ctx;
+use crate::device::{Ctx, OwnedBuffer};
 use crate::error::{GpuError, Result};
 use crate::fallback;
 use crate::plan::{ExecPlan, OutputSrc, Step, Transfer};
@@ -175,12 +175,16 @@ async fn readback(
         offsets.push(total);
         total += t.bytes;
     }
-    let staging = ctx.device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("webinfer readback"),
-        size: total.max(4),
-        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-        mapped_at_creation: false,
-    });
+    // Destroyed when this function returns, on every path (counted in `gpu_memory` until then).
+    let staging = OwnedBuffer::new(
+        &ctx.device,
+        &wgpu::BufferDescriptor {
+            label: Some("webinfer readback"),
+            size: total.max(4),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        },
+    );
     for (t, &off) in items.iter().zip(&offsets) {
         if t.bytes > 0 {
             enc.copy_buffer_to_buffer(&t.buffer, 0, &staging, off, t.bytes);
@@ -191,6 +195,13 @@ async fn readback(
     staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
         let _ = tx.send(r);
     });
+    if ctx
+        .lose_in_next_readback
+        .swap(false, std::sync::atomic::Ordering::Relaxed)
+    {
+        // Test switch: the device goes away while this run's results are on their way.
+        ctx.device.destroy();
+    }
     ctx.wait()?;
     match rx.await {
         Ok(Ok(())) => {}
@@ -202,10 +213,15 @@ async fn readback(
         }
     }
     let out = {
-        let view = staging
-            .slice(..)
-            .get_mapped_range()
-            .map_err(|e| GpuError::Internal(format!("readback: {e}")))?;
+        let view = staging.slice(..).get_mapped_range().map_err(|e| {
+            // A device lost while the mapping was pending can still report success.
+            match ctx.check_lost() {
+                Err(GpuError::DeviceLost(why)) => {
+                    GpuError::DeviceLost(format!("{why}, while reading back results"))
+                }
+                _ => GpuError::Internal(format!("readback: {e}")),
+            }
+        })?;
         items
             .iter()
             .zip(&offsets)

@@ -48,7 +48,7 @@ use webinfer_core::{Graph, Tensor};
 
 #[cfg(not(target_arch = "wasm32"))]
 pub use device::list_adapters;
-pub use device::{list_adapters_async, AdapterInfo};
+pub use device::{gpu_memory, list_adapters_async, AdapterInfo, GpuMemory};
 pub use error::{GpuError, Result};
 pub use plan::{CpuNode, GpuPlan, PlanStats};
 
@@ -86,6 +86,12 @@ impl GpuBackend {
 
     pub fn adapter_info(&self) -> AdapterInfo {
         self.ctx.info.clone()
+    }
+
+    /// Whether the device is known to be lost (destroyed, driver reset, ...). In a browser the
+    /// loss is reported asynchronously, so a run can fail before this turns true.
+    pub fn is_lost(&self) -> bool {
+        self.ctx.check_lost().is_err()
     }
 
     /// The wgpu device (for interop, and for tests that destroy it).
@@ -159,6 +165,16 @@ impl GpuBackend {
         inputs: &[Tensor],
     ) -> Result<Vec<Tensor>> {
         futures::executor::block_on(self.run(plan, graph, inputs))
+    }
+
+    /// Test switch: destroy the device during the next run, after its work was submitted and
+    /// while its results are being read back (a device lost mid-predict). That run then
+    /// returns [`GpuError::DeviceLost`].
+    #[doc(hidden)]
+    pub fn debug_lose_device_during_next_run(&self) {
+        self.ctx
+            .lose_in_next_readback
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Test switch: ops (by `Op::name()`) that plans prepared from now on run on the CPU.

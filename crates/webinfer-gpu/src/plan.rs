@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 
 use webinfer_core::{Graph, Op, ValueId};
 
-use crate::device::Ctx;
+use crate::device::{Ctx, OwnedBuffer};
 use crate::error::{GpuError, Result};
 use crate::kernels::{self, Dispatch, KernelLimits, Layout, Lowered, Operand};
 use crate::pipelines::PipelineKey;
@@ -46,7 +46,7 @@ pub(crate) struct PlanConfig {
 
 /// A constant uploaded at prepare time.
 struct Weight {
-    buffer: wgpu::Buffer,
+    buffer: OwnedBuffer,
 }
 
 /// A node that a plan runs on the CPU, and why.
@@ -129,14 +129,17 @@ impl GpuPlan {
                 if bytes > config.max_binding {
                     continue;
                 }
-                let buffer = ctx.device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some(&node.origin),
-                    size: round16(bytes),
-                    usage: wgpu::BufferUsages::STORAGE
-                        | wgpu::BufferUsages::COPY_DST
-                        | wgpu::BufferUsages::COPY_SRC,
-                    mapped_at_creation: false,
-                });
+                let buffer = OwnedBuffer::new(
+                    &ctx.device,
+                    &wgpu::BufferDescriptor {
+                        label: Some(&node.origin),
+                        size: round16(bytes),
+                        usage: wgpu::BufferUsages::STORAGE
+                            | wgpu::BufferUsages::COPY_DST
+                            | wgpu::BufferUsages::COPY_SRC,
+                        mapped_at_creation: false,
+                    },
+                );
                 if !data.is_empty() {
                     ctx.queue
                         .write_buffer(&buffer, 0, bytemuck::cast_slice(&data));
@@ -224,19 +227,22 @@ impl GpuPlan {
             | wgpu::BufferUsages::COPY_SRC
             | wgpu::BufferUsages::COPY_DST;
         let make = |label: &str, size: u64| {
-            ctx.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some(label),
-                size,
-                usage: storage,
-                mapped_at_creation: false,
-            })
+            OwnedBuffer::new(
+                &ctx.device,
+                &wgpu::BufferDescriptor {
+                    label: Some(label),
+                    size,
+                    usage: storage,
+                    mapped_at_creation: false,
+                },
+            )
         };
-        let slots: Vec<wgpu::Buffer> = sym
+        let slots: Vec<OwnedBuffer> = sym
             .slot_caps
             .iter()
             .map(|&cap| make("webinfer intermediate", cap))
             .collect();
-        let input_bufs: BTreeMap<usize, wgpu::Buffer> = sym
+        let input_bufs: BTreeMap<usize, OwnedBuffer> = sym
             .input_bytes
             .iter()
             .map(|(&i, &b)| (i, make("webinfer input", round16(b))))
@@ -246,12 +252,15 @@ impl GpuPlan {
             .iter()
             .filter(|s| matches!(s, SymStep::Dispatch(..)))
             .count() as u64;
-        let uniform = ctx.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("webinfer params"),
-            size: (n_dispatch * UNIFORM_STRIDE).max(UNIFORM_STRIDE),
-            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
+        let uniform = OwnedBuffer::new(
+            &ctx.device,
+            &wgpu::BufferDescriptor {
+                label: Some("webinfer params"),
+                size: (n_dispatch * UNIFORM_STRIDE).max(UNIFORM_STRIDE),
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            },
+        );
         let bufs = Buffers {
             slots: &slots,
             inputs: &input_bufs,
@@ -585,16 +594,16 @@ fn binding(buffer: &wgpu::Buffer, bytes: u64) -> wgpu::BindingResource<'_> {
 }
 
 struct Buffers<'a> {
-    slots: &'a [wgpu::Buffer],
-    inputs: &'a BTreeMap<usize, wgpu::Buffer>,
+    slots: &'a [OwnedBuffer],
+    inputs: &'a BTreeMap<usize, OwnedBuffer>,
     weights: &'a HashMap<(ValueId, Layout), Weight>,
 }
 
 impl<'a> Buffers<'a> {
     fn get(&self, loc: Loc) -> &'a wgpu::Buffer {
         match loc {
-            Loc::Slot(s) => &self.slots[s],
-            Loc::Input(i) => &self.inputs[&i],
+            Loc::Slot(s) => &self.slots[s].buffer,
+            Loc::Input(i) => &self.inputs[&i].buffer,
             Loc::Weight(v, l) => &self.weights[&(v, l)].buffer,
         }
     }
@@ -710,12 +719,13 @@ pub(crate) struct ExecPlan {
     pub shapes: Vec<Vec<usize>>,
     pub steps: Vec<Step>,
     /// Graph input index → its buffer, written at the start of each run.
-    pub input_writes: Vec<(usize, wgpu::Buffer)>,
+    pub input_writes: Vec<(usize, OwnedBuffer)>,
     pub outputs: Vec<OutputSrc>,
     pub stats: PlanStats,
     /// One run at a time: runs share the intermediate buffers.
     pub lock: futures::lock::Mutex<()>,
-    _keep: (Vec<wgpu::Buffer>, wgpu::Buffer),
+    /// The intermediate slots and the uniform buffer (destroyed with the plan).
+    _keep: (Vec<OwnedBuffer>, OwnedBuffer),
 }
 
 #[cfg(test)]

@@ -41,7 +41,7 @@ use webinfer_cpu::CpuBackend;
 use webinfer_gpu::{GpuBackend, GpuError, GpuPlan};
 use webinfer_tfjs::{ModelFormat, ModelJson};
 
-pub use webinfer_gpu::AdapterInfo;
+pub use webinfer_gpu::{gpu_memory, AdapterInfo, GpuMemory};
 
 /// Which backend runs the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -456,6 +456,16 @@ impl Model {
         }
     }
 
+    /// Destroy the GPU device during the next predict, after its work was submitted and while
+    /// its results are read back: a device lost mid-predict (for tests of the fallback path).
+    /// That predict still returns its results, computed again on the CPU.
+    #[doc(hidden)]
+    pub fn debug_lose_gpu_device_during_next_predict(&self) {
+        if let Some(g) = &self.gpu {
+            g.backend.debug_lose_device_during_next_run();
+        }
+    }
+
     /// Run the model on `inputs` (in [`Model::inputs`] order); returns the outputs in order.
     /// Every known dimension of each input must match the model's.
     pub async fn predict(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
@@ -485,13 +495,23 @@ impl Model {
         if let Some(g) = self.active_gpu() {
             match g.backend.run(&g.plan, &self.graph, inputs).await {
                 Ok(out) => return Ok(out),
-                Err(GpuError::DeviceLost(why)) => {
-                    // Keep the page working: this and every later call runs on the CPU.
-                    let note =
-                        format!("the GPU device was lost ({why}); running on the CPU from now on");
-                    *self.gpu_lost.lock().unwrap_or_else(|e| e.into_inner()) = Some(note);
+                // A device lost before or during this run (its readback failed), or any error
+                // once the device is known to be lost: keep the page working, this call and
+                // every later one run on the CPU.
+                Err(e) => {
+                    let why = match e {
+                        GpuError::DeviceLost(why) => why,
+                        other if g.backend.is_lost() => other.to_string(),
+                        other => return Err(CoreError::from(other).into()),
+                    };
+                    let mut lost = self.gpu_lost.lock().unwrap_or_else(|e| e.into_inner());
+                    // Overlapping predicts can all see the loss: keep the first account.
+                    if lost.is_none() {
+                        *lost = Some(format!(
+                            "the GPU device was lost ({why}); running on the CPU from now on"
+                        ));
+                    }
                 }
-                Err(e) => return Err(CoreError::from(e).into()),
             }
         }
         Ok(self.cpu.run(&self.graph, inputs)?)
