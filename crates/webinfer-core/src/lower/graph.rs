@@ -7,7 +7,6 @@ use std::collections::HashMap;
 
 use webinfer_tfjs::{DecodedWeight, GraphModel, GraphNode};
 
-use super::to_tensor;
 use crate::error::{CoreError, Result};
 use crate::ir::{
     Activation, BinaryOp, Conv2d, Graph, InputSpec, Op, Padding, PoolKind, ReduceKind, ResizeMode,
@@ -1058,7 +1057,7 @@ pub fn lower_graph_model(model: &GraphModel, weights: Vec<DecodedWeight>) -> Res
                 )));
             }
             if node.op == "Const" {
-                let w = weights
+                let mut w = weights
                     .remove(&node.name)
                     .ok_or_else(|| CoreError::MissingWeight {
                         layer: node.name.clone(),
@@ -1071,7 +1070,7 @@ pub fn lower_graph_model(model: &GraphModel, weights: Vec<DecodedWeight>) -> Res
                         let dims = ints.iter().map(|&x| Dim::Known(i64::from(x))).collect();
                         cx.dims_value(node, dims, w.shape.is_empty())?
                     }
-                    _ => cx.constant(node, to_tensor(&w)?),
+                    _ => cx.constant(node, super::take_tensor(&mut w)?),
                 };
                 values.insert(node.name.as_str(), v);
                 continue;

@@ -132,6 +132,18 @@ pub(crate) fn to_tensor(w: &DecodedWeight) -> Result<Tensor> {
     Tensor::new(w.shape.clone(), data)
 }
 
+/// [`to_tensor`] without a copy of float weights: their buffer moves into the tensor and `w`
+/// keeps its name and shape with no data (one copy of the weights in memory, not two).
+pub(crate) fn take_tensor(w: &mut DecodedWeight) -> Result<Tensor> {
+    match std::mem::replace(&mut w.data, TensorData::F32(Vec::new())) {
+        TensorData::F32(v) => Tensor::new(w.shape.clone(), v),
+        other => {
+            w.data = other;
+            to_tensor(w)
+        }
+    }
+}
+
 /// What a layer's lowering works with: its spec, the graph being built and the weights.
 pub struct LayerCtx<'a> {
     pub layer: &'a LayerSpec,
@@ -283,7 +295,9 @@ impl<'a> LayerCtx<'a> {
         if let Some(&v) = self.weights.nodes.get(&full) {
             return Ok(Some(v));
         }
-        let w = &self.weights.by_name[&full];
+        let Some(w) = self.weights.by_name.get_mut(&full) else {
+            return Ok(None);
+        };
         let fits = w.shape.len() == expected.len()
             && w.shape
                 .iter()
@@ -297,7 +311,7 @@ impl<'a> LayerCtx<'a> {
                 actual: w.shape.clone(),
             });
         }
-        let t = to_tensor(w)?;
+        let t = take_tensor(w)?;
         self.weights.used.insert(full.clone());
         let v = self.constant(t);
         self.weights.nodes.insert(full, v);
