@@ -2,7 +2,6 @@
 
 use js_sys::{Array, Promise};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::future_to_promise;
 use webinfer_loader::{CachePolicy, CachedModel};
 
 use crate::js;
@@ -14,7 +13,7 @@ pub fn list_cached_models(
     #[wasm_bindgen(unchecked_optional_param_type = "CacheOptions")] options: JsValue,
 ) -> Promise {
     crate::install_panic_hook();
-    future_to_promise(async move {
+    crate::guard::promise("listCachedModels", async move {
         let policy = policy(&options, "listCachedModels").map_err(js::error)?;
         let loader = webinfer_loader::browser::browser_loader();
         let models = loader
@@ -33,7 +32,7 @@ pub fn delete_cached_model(
     #[wasm_bindgen(unchecked_optional_param_type = "CacheOptions")] options: JsValue,
 ) -> Promise {
     crate::install_panic_hook();
-    future_to_promise(async move {
+    crate::guard::promise("deleteCachedModel", async move {
         let Some(url) = url.as_string() else {
             return Err(js::error(format!(
                 "deleteCachedModel: the first argument must be the model URL (a string), got {}",

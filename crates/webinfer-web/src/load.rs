@@ -3,8 +3,7 @@
 
 use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::future_to_promise;
-use webinfer::BackendChoice;
+use webinfer::{BackendChoice, Limits};
 use webinfer_loader::{CachePolicy, LoadError, LoadEvent, Progress, Warning};
 
 use crate::js;
@@ -33,7 +32,9 @@ pub fn load_layers_model(
     #[wasm_bindgen(unchecked_optional_param_type = "LoadOptions")] options: JsValue,
 ) -> Promise {
     crate::install_panic_hook();
-    future_to_promise(async move { load(url, options).await.map(JsValue::from) })
+    crate::guard::promise("loadLayersModel", async move {
+        load(url, options).await.map(JsValue::from)
+    })
 }
 
 /// Loads a tfjs graph-model (the converter's output): same options, progress and cache as
@@ -54,6 +55,7 @@ struct WebLoadOptions {
     weight_path_prefix: Option<String>,
     on_progress: Option<Function>,
     on_warning: Option<Function>,
+    limits: Limits,
 }
 
 impl WebLoadOptions {
@@ -66,6 +68,7 @@ impl WebLoadOptions {
             weight_path_prefix: None,
             on_progress: None,
             on_warning: None,
+            limits: Limits::default(),
         };
         if options.is_undefined() || options.is_null() {
             return Ok(parsed);
@@ -83,6 +86,9 @@ impl WebLoadOptions {
         parsed.weight_path_prefix = js::string_field(options, "weightPathPrefix", WHAT)?;
         parsed.on_progress = js::function_field(options, "onProgress", WHAT)?;
         parsed.on_warning = js::function_field(options, "onWarning", WHAT)?;
+        if let Some(limits) = js::field(options, "limits", WHAT)? {
+            parsed.limits = parse_limits(&limits)?;
+        }
         Ok(parsed)
     }
 
@@ -101,6 +107,31 @@ impl WebLoadOptions {
             },
         }
     }
+}
+
+/// `options.limits`: `{maxTotalWeightBytes, maxTensorElements, ...}` over the defaults.
+fn parse_limits(v: &JsValue) -> Result<Limits, String> {
+    if !v.is_object() || v.is_function() || v.is_instance_of::<js_sys::Array>() {
+        return Err(format!(
+            "options.limits must be an object such as {{maxTotalWeightBytes: 100e6}}, got {}",
+            js::describe(v)
+        ));
+    }
+    let mut limits = Limits::default();
+    let keys = js_sys::Object::keys(v.unchecked_ref::<js_sys::Object>());
+    for key in keys.iter().filter_map(|k| k.as_string()) {
+        let Some(value) = js::field(v, &key, "options.limits")? else {
+            continue; // undefined / null: the default
+        };
+        let number = value.as_f64().ok_or_else(|| {
+            format!(
+                "options.limits.{key} must be a number, got {}",
+                js::describe(&value)
+            )
+        })?;
+        crate::limits::set(&mut limits, &key, number)?;
+    }
+    Ok(limits)
 }
 
 /// The JavaScript names of the backends: `"auto"`, `"webgpu"` (also `"gpu"`), `"cpu"`.
@@ -174,40 +205,67 @@ async fn load(url: JsValue, options: JsValue) -> Result<LayersModel, JsValue> {
         .map_err(|m| js::error_at(format!("loadLayersModel({url}): {m}"), None, None))?;
 
     let loader = webinfer_loader::browser::browser_loader();
+    // The loader checks model.json against the limits before it downloads any shard.
     let loader_options = webinfer_loader::LoadOptions {
         cache: options.cache.clone(),
         weight_path_prefix: options.weight_path_prefix.clone(),
+        limits: options.limits,
         ..Default::default()
     };
     let loaded = loader
         .load(&url, &loader_options, &mut |event| options.dispatch(event))
         .await
-        .map_err(|e| load_error(&e))?;
+        .map_err(|e| load_error(&e, &options.limits))?;
 
     let model_url = loaded.model_url.clone();
     let (json, shards) = loaded.into_parts();
     let model_options = webinfer::LoadOptions {
         backend: options.backend,
-        ..Default::default()
+        limits: options.limits,
     };
     let model = webinfer::Model::from_memory(&json, shards, &model_options)
         .await
-        .map_err(|e| model_error(&model_url, &e))?;
+        .map_err(|e| model_error(&model_url, &e, &options.limits))?;
     Ok(LayersModel::new(model, model_url))
 }
 
-/// A loader failure: its message already names the URL (and status).
-fn load_error(e: &LoadError) -> JsValue {
+/// A loader failure: its message already names the URL (and status); a limit names the
+/// option to raise.
+fn load_error(e: &LoadError, limits: &Limits) -> JsValue {
     let status = match e {
         LoadError::Http { status, .. } => Some(*status),
         _ => None,
     };
-    js::error_at(e.to_string(), e.url(), status)
+    let message = match e {
+        LoadError::Format {
+            source: webinfer_tfjs::FormatError::Limit { what, limit, .. },
+            ..
+        } => crate::limits::explain(
+            &e.to_string(),
+            crate::limits::field_for_error(limits, what, *limit),
+            limits,
+        ),
+        _ => e.to_string(),
+    };
+    js::error_at(message, e.url(), status)
 }
 
-/// A failure to build the model from bytes that loaded fine: prefixed with the model URL.
-fn model_error(model_url: &str, e: &webinfer::Error) -> JsValue {
+/// A failure to build the model from bytes that loaded fine: prefixed with the model URL; a
+/// limit names the option to raise.
+fn model_error(model_url: &str, e: &webinfer::Error, limits: &Limits) -> JsValue {
     let message = match e {
+        webinfer::Error::Format {
+            path,
+            source: source @ webinfer_tfjs::FormatError::Limit { what, limit, .. },
+        } => {
+            let field = crate::limits::field_for_error(limits, what, *limit);
+            let at = if path == "model.json" {
+                String::new()
+            } else {
+                format!("weights in {path}: ")
+            };
+            crate::limits::explain(&format!("{model_url}: {at}{source}"), field, limits)
+        }
         webinfer::Error::Format { path, source } if path == "model.json" => {
             format!("{model_url}: {source}")
         }

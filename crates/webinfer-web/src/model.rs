@@ -5,18 +5,41 @@ use std::rc::Rc;
 use js_sys::{Array, Float32Array, Float64Array, Int16Array, Int32Array, Int8Array, Promise};
 use js_sys::{Uint16Array, Uint32Array, Uint8Array, Uint8ClampedArray};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::future_to_promise;
 use webinfer::{Tensor, TensorInfo};
 
 use crate::js;
 use crate::load::backend_js_name;
 use crate::shapes::{self, InputSlot};
+use crate::{guard, LIVE_MODELS};
+
+/// A loaded model, counted in `memoryStats().liveModels` until released.
+struct LiveModel(webinfer::Model);
+
+impl LiveModel {
+    fn new(model: webinfer::Model) -> Self {
+        LIVE_MODELS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        LiveModel(model)
+    }
+}
+
+impl Drop for LiveModel {
+    fn drop(&mut self) {
+        LIVE_MODELS.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl std::ops::Deref for LiveModel {
+    type Target = webinfer::Model;
+    fn deref(&self) -> &webinfer::Model {
+        &self.0
+    }
+}
 
 /// A loaded model (what `loadLayersModel` resolves to).
 #[wasm_bindgen(js_name = LayersModel)]
 pub struct LayersModel {
     /// `None` once disposed. Predictions in flight hold their own reference.
-    model: Option<Rc<webinfer::Model>>,
+    model: Option<Rc<LiveModel>>,
     url: String,
     /// The backend when last seen (kept for `backend` after `dispose()`).
     backend: std::cell::Cell<&'static str>,
@@ -32,7 +55,7 @@ impl LayersModel {
             backend_reason: model.backend_selection().to_string(),
             inputs: model.inputs().to_vec(),
             outputs: model.outputs().to_vec(),
-            model: Some(Rc::new(model)),
+            model: Some(Rc::new(LiveModel::new(model))),
             url,
         }
     }
@@ -50,10 +73,65 @@ impl LayersModel {
         self.backend.get().to_string()
     }
 
-    /// Why this backend was chosen, e.g. `auto: cpu, because no hardware GPU adapter is usable (...)`.
+    /// Why this backend was chosen, e.g. `auto: cpu, because no hardware GPU adapter is usable (...)`;
+    /// after a lost GPU device, followed by `; then the GPU device was lost (...); running on
+    /// the CPU from now on`.
     #[wasm_bindgen(getter, js_name = backendReason)]
     pub fn backend_reason(&self) -> String {
-        self.backend_reason.clone()
+        match self.model.as_ref().and_then(|m| m.gpu_fallback()) {
+            Some(note) => format!("{}; then {note}", self.backend_reason),
+            None => self.backend_reason.clone(),
+        }
+    }
+
+    /// GPU memory the model's engine uses at its peak, in bytes: the weights plus the largest
+    /// execution plan built so far (intermediates, inputs, uniforms). 0 on the CPU (also
+    /// after a lost GPU device) and once disposed.
+    #[wasm_bindgen(getter, js_name = gpuBytes)]
+    pub fn gpu_bytes(&self) -> f64 {
+        self.model
+            .as_ref()
+            .and_then(|m| m.gpu_bytes())
+            .map_or(0.0, |(_, peak)| peak as f64)
+    }
+
+    /// Testing only: destroys the model's GPU device, as a driver reset or a lost GPU would
+    /// (the `device.destroy()` of WebGPU). `when`: `"now"` (default), or
+    /// `"during-next-predict"`: after the next predict has submitted its GPU work, while its
+    /// results are being read back. Predicts then go on on the CPU, that one included.
+    /// Returns whether there was a GPU device to destroy (false on the CPU or once disposed);
+    /// throws on an unknown `when`.
+    #[wasm_bindgen(js_name = debugLoseGpuDevice)]
+    pub fn debug_lose_gpu_device(
+        &self,
+        #[wasm_bindgen(unchecked_optional_param_type = "\"now\" | \"during-next-predict\"")]
+        when: JsValue,
+    ) -> Result<bool, JsValue> {
+        crate::install_panic_hook();
+        let when = when.as_string().unwrap_or_else(|| "now".into());
+        let during_next_predict = match when.as_str() {
+            "now" => false,
+            "during-next-predict" => true,
+            other => {
+                return Err(js::error(format!(
+                    "debugLoseGpuDevice: when must be \"now\" or \"during-next-predict\", got \"{other}\""
+                )))
+            }
+        };
+        let Some(model) = &self.model else {
+            return Ok(false);
+        };
+        if model.gpu_bytes().is_none() {
+            return Ok(false);
+        }
+        guard::sync("debugLoseGpuDevice", || {
+            if during_next_predict {
+                model.debug_lose_gpu_device_during_next_predict();
+            } else {
+                model.debug_lose_gpu_device();
+            }
+            true
+        })
     }
 
     /// The model.json URL it was loaded from (absolute).
@@ -103,16 +181,25 @@ impl LayersModel {
         shapes: JsValue,
     ) -> Promise {
         crate::install_panic_hook();
-        let prepared = self
-            .prepare(&inputs, &shapes)
-            .map_err(|m| js::error(format!("predict: {m}")));
+        let prepared = guard::sync("predict", || {
+            self.prepare(&inputs, &shapes)
+                .map_err(|m| js::error(format!("predict: {m}")))
+        })
+        .and_then(|r| r);
         let names: Vec<String> = self.outputs.iter().map(|o| o.name.clone()).collect();
-        future_to_promise(async move {
+        guard::promise("predict", async move {
             let (model, tensors) = prepared?;
-            let outputs = model
-                .predict(&tensors)
-                .await
-                .map_err(|e| js::error(format!("predict: {e}")))?;
+            let outputs = model.predict(&tensors).await.map_err(|e| {
+                let message = format!("predict: {e}");
+                // Too large a batch for the activation limit: name the JavaScript option.
+                if message.contains("max_activation_elements") {
+                    js::error(format!(
+                        "{message} (a load option: options.limits.maxActivationElements)"
+                    ))
+                } else {
+                    js::error(message)
+                }
+            })?;
             Ok(outputs_js(outputs, &names))
         })
     }
@@ -120,7 +207,12 @@ impl LayersModel {
     /// Releases the model's weights and engine. Later `predict` calls reject; predictions
     /// already running finish. Calling it again does nothing.
     pub fn dispose(&mut self) {
-        self.model = None;
+        crate::install_panic_hook();
+        let model = self.model.take();
+        // Dropping the last reference releases the GPU buffers and destroys the device.
+        if let Err(e) = guard::sync("dispose", move || drop(model)) {
+            web_sys::console::error_1(&e);
+        }
     }
 }
 
@@ -130,7 +222,7 @@ impl LayersModel {
         &self,
         inputs: &JsValue,
         shapes: &JsValue,
-    ) -> Result<(Rc<webinfer::Model>, Vec<Tensor>), String> {
+    ) -> Result<(Rc<LiveModel>, Vec<Tensor>), String> {
         let model = self
             .model
             .clone()

@@ -54,6 +54,51 @@ export interface LoadOptions {
   namespace?: string;
   /** Where the weight shards are, instead of next to model.json (tfjs's `weightPathPrefix`). */
   weightPathPrefix?: string;
+  /** Bounds on what the model may declare, checked before anything is allocated (and, for model.json, before any shard is downloaded). */
+  limits?: LoadLimits;
+}
+
+/**
+ * Bounds on what a model may declare (`webinfer_tfjs::Limits`). Each is a non-negative
+ * integer, or `Infinity` for no bound; an omitted one keeps its default. A model over a
+ * limit fails to load with a message that names the option to raise, e.g. `... exceeds the
+ * limit of 1000 (a load option: raise options.limits.maxTotalWeightBytes, now 1000)`.
+ * The defaults admit every real tfjs model known while keeping a hostile file from asking
+ * for more than a few GiB. An unknown key is an error (a typo would otherwise be ignored).
+ */
+export interface LoadLimits {
+  /** Sum of the stored bytes of every weight in the manifest. Default 4 GiB. */
+  maxTotalWeightBytes?: number;
+  /** Elements of any one weight. Default 2^31. */
+  maxTensorElements?: number;
+  /** Rank of any weight or input shape. Default 8. */
+  maxRank?: number;
+  /** Shard files over all weight groups. Default 10 000. */
+  maxShards?: number;
+  /** Weights over all weight groups. Default 100 000. */
+  maxWeights?: number;
+  /** Layers of a layers-model (nodes of a graph-model). Default 100 000. */
+  maxLayers?: number;
+  /** Size of model.json itself. Default 64 MiB. */
+  maxModelJsonBytes?: number;
+}
+
+/**
+ * What the module holds now (`memoryStats()`), for leak checks and memory reports.
+ * Byte counts are exact; `wasmMemoryBytes` never shrinks (WebAssembly memory only grows),
+ * `heapBytes` is what is allocated now.
+ */
+export interface MemoryStats {
+  /** Size of the WebAssembly memory (`memory.buffer.byteLength`). */
+  readonly wasmMemoryBytes: number;
+  /** Bytes allocated on the Rust heap and not freed. */
+  readonly heapBytes: number;
+  /** Bytes of every GPU buffer webinfer holds (weights, intermediates, inputs, uniforms, readback staging), over all models. A disposed model's are destroyed at once. */
+  readonly gpuBufferBytes: number;
+  /** GPU devices webinfer holds (one per model on WebGPU); a disposed model's is destroyed. */
+  readonly gpuDevices: number;
+  /** Models loaded and not yet released (disposed, with no predict still running). */
+  readonly liveModels: number;
 }
 
 /** A model input or output. */

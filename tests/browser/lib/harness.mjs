@@ -59,12 +59,25 @@ export async function startEnv() {
     return page;
   }
 
-  /** No panic message and no uncaught error reached any page. */
-  function assertNoPanics() {
+  /**
+   * No panic message and no uncaught error reached any page. `allowed`: console lines that
+   * are expected (a test's deliberate panics) match it and are not counted.
+   */
+  function assertNoPanics(allowed = null) {
     for (const page of pages) {
-      const panics = page.consoleLines.filter((l) => /panicked|RuntimeError|unreachable/i.test(l));
+      const panics = page.consoleLines.filter((l) => /panicked|RuntimeError|unreachable/i.test(l) && !(allowed && allowed.test(l)));
       assert.deepEqual(panics, [], `panic or trap reported on the console:\n${panics.join('\n')}`);
       assert.deepEqual(page.pageErrors, [], `uncaught errors in the page:\n${page.pageErrors.join('\n')}`);
+    }
+  }
+
+  /** assertNoPanics, and no promise rejection went unhandled in any page. */
+  async function assertClean(allowed = null) {
+    assertNoPanics(allowed);
+    for (const page of pages) {
+      if (page.isClosed()) continue;
+      const unhandled = await page.evaluate(() => window.unhandledRejections ?? []);
+      assert.deepEqual(unhandled, [], `unhandled promise rejections in the page:\n${unhandled.join('\n')}`);
     }
   }
 
@@ -73,7 +86,7 @@ export async function startEnv() {
     await server.close().catch(() => {});
   }
 
-  return { server, browser, openPage, assertNoPanics, close };
+  return { server, browser, openPage, assertNoPanics, assertClean, close };
 }
 
 export function readNpy(file) {
@@ -112,9 +125,26 @@ export const RTOL = 1e-3;
  */
 export function assertMatchesTfjs(label, outputs, expectedFiles) {
   assert.equal(outputs.length, expectedFiles.length, `${label}: ${outputs.length} outputs, tfjs has ${expectedFiles.length}`);
+  return assertMatchesRefs(label, outputs, expectedFiles.map(readNpy));
+}
+
+/** tfjs's tensor `t` ({shape, data}, batch axis first) restricted to the examples `rows`, stacked in that order. */
+export function stackRows(t, rows) {
+  const per = t.shape.slice(1).reduce((a, b) => a * b, 1);
+  const data = new Float32Array(rows.length * per);
+  rows.forEach((r, i) => {
+    if (r >= t.shape[0]) throw new Error(`stackRows: example ${r} of a batch of ${t.shape[0]}`);
+    data.set(t.data.subarray(r * per, (r + 1) * per), i * per);
+  });
+  return { shape: [rows.length, ...t.shape.slice(1)], data };
+}
+
+/** assertMatchesTfjs with tfjs's outputs already read (`refs`: [{shape, data}]). */
+export function assertMatchesRefs(label, outputs, refs) {
+  assert.equal(outputs.length, refs.length, `${label}: ${outputs.length} outputs, tfjs has ${refs.length}`);
   let maxAbs = 0;
   outputs.forEach((out, i) => {
-    const ref = readNpy(expectedFiles[i]);
+    const ref = refs[i];
     const where = `${label}: output ${i} ("${out.name}")`;
     assert.deepEqual(out.shape, ref.shape, `${where}: shape ${JSON.stringify(out.shape)}, tfjs ${JSON.stringify(ref.shape)}`);
     assert.equal(out.data.length, ref.data.length, `${where}: ${out.data.length} values, tfjs ${ref.data.length}`);
@@ -173,4 +203,35 @@ export async function rejection(page, fn, arg) {
   assert.equal(r.sync, false, `threw synchronously instead of rejecting: ${r.message}`);
   assert.equal(r.isError, true, `the rejection is not an Error: ${r.message}`);
   return r;
+}
+
+/**
+ * Whether a test that needs WebGPU runs, by WEBINFER_EXPECT_WEBGPU (as in
+ * test/conformance.test.mjs): '1' (default) it must (a missing adapter fails the test when it
+ * loads on 'webgpu'), '0' it is skipped, 'any' it runs only where `navigator.gpu` gives an
+ * adapter.
+ */
+export async function webgpuWanted(t, page) {
+  const expect = process.env.WEBINFER_EXPECT_WEBGPU ?? '1';
+  if (expect === '0') {
+    t.skip('WEBINFER_EXPECT_WEBGPU=0: no WebGPU expected');
+    return false;
+  }
+  if (expect === 'any') {
+    const has = await page.evaluate(async () => !!(navigator.gpu && (await navigator.gpu.requestAdapter())));
+    if (!has) {
+      t.skip('WEBINFER_EXPECT_WEBGPU=any and this browser has no WebGPU adapter');
+      return false;
+    }
+  }
+  return true;
+}
+
+/** memoryStats() of the page's module. */
+export function memoryStats(page) {
+  return page.evaluate(() => window.wi.memoryStats());
+}
+
+export function mib(bytes) {
+  return `${(bytes / 2 ** 20).toFixed(2)} MiB`;
 }

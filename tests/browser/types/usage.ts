@@ -4,7 +4,10 @@ import init, {
   deleteCachedModel,
   listCachedModels,
   loadLayersModel,
+  memoryStats,
   type CachedModelInfo,
+  type LoadLimits,
+  type MemoryStats,
   type LayersModel,
   type LoadProgress,
   type LoadWarning,
@@ -28,6 +31,7 @@ export async function usage(): Promise<void> {
     forceReload: false,
     namespace: 'my-app',
     weightPathPrefix: 'https://cdn.example.com/weights/',
+    limits: { maxTotalWeightBytes: 100e6, maxTensorElements: Infinity },
   });
   // tfjs-style callbacks that take a number still type-check.
   await loadLayersModel(new URL('https://example.com/model.json'), { onProgress: (fraction: number) => console.log(fraction * 100) });
@@ -40,7 +44,16 @@ export async function usage(): Promise<void> {
   const several = await model.predict([new Float32Array(4), [0.5, 0.25]], [[1, 4], [1, 2]]);
   const objects = await model.predict([{ data: new Uint8ClampedArray(12), shape: [1, 2, 2, 3] }, { data: new Int32Array(2) }]);
   console.log(backend, openDim, data, several, objects, model.outputs, model.backendReason, model.url, model.disposed);
+  const gpuBytes: number = model.gpuBytes;
+  const lost: boolean = model.debugLoseGpuDevice('during-next-predict');
+  model.debugLoseGpuDevice();
+  console.log(gpuBytes, lost);
   model.dispose();
+
+  const mem: MemoryStats = memoryStats();
+  const total: number = mem.wasmMemoryBytes + mem.heapBytes + mem.gpuBufferBytes + mem.gpuDevices + mem.liveModels;
+  const limits: LoadLimits = { maxShards: 4, maxLayers: 10, maxRank: 4, maxTensorElements: 1e6, maxWeights: 10, maxModelJsonBytes: 1e6 };
+  console.log(total, limits);
 
   const cached: CachedModelInfo[] = await listCachedModels({ namespace: 'my-app' });
   const deleted: number = await deleteCachedModel(cached[0].url, { namespace: 'my-app' });
@@ -59,4 +72,10 @@ export async function usage(): Promise<void> {
   await model.predict('pixels');
   // @ts-expect-error: model.backend is read-only
   model.backend = 'cpu';
+  // @ts-expect-error: not a limit
+  await loadLayersModel('x', { limits: { maxWeightBytes: 5 } });
+  // @ts-expect-error: a limit is a number
+  await loadLayersModel('x', { limits: { maxShards: '4' } });
+  // @ts-expect-error: not a time to lose the device
+  model.debugLoseGpuDevice('later');
 }
