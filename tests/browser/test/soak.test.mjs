@@ -19,14 +19,16 @@
 // - load / dispose cycles: after every dispose, 0 GPU buffer bytes, 0 devices, 0 live
 //   models; the heap in use after the last cycle within HEAP_SLACK of after the first (a
 //   leak of a model's weights, graph or device bookkeeping shows at once); the wasm memory
-//   after the last cycle within CYCLE_WASM_SLACK = 6 MiB of after cycle WASM_SETTLE = 10.
-//   The heap figure is the exact leak check; the memory only shows fragmentation: a load
-//   of MobileNetV2 peaks at ~10 MiB in use (shards, decoded weights, graph), and where each
-//   cycle's blocks land varies, so the high-water mark rises now and then by one 1.75 MiB
-//   step (measured over 300 cycles after 100 predicts: steps at cycles 3 and 155, none
-//   after; in other runs one step between cycles 10 and 50, or none up to 80 cycles).
-//   6 MiB allows three such steps in 40 cycles (150 KiB a cycle), where one leaked copy of
-//   the weights would add ~9 MiB a cycle (and show in the heap figure first).
+//   after the last cycle within one loaded model of after the first: at most the heap in
+//   use while the model is loaded (MobileNetV2: ~10 MiB; at least 1 MiB). The heap figure
+//   is the exact leak check (anything over ~1.3 KiB a cycle fails it; what it does show,
+//   a few KiB over 50 cycles, is the disposed models' JavaScript wrappers, whose URL and
+//   input / output descriptions stay readable until the garbage collector frees them: the
+//   figure falls back when it runs); the memory only
+//   shows fragmentation: where each load's blocks land varies, so the high-water mark rises
+//   now and then by a 1-1.75 MiB step and stops (measured with MobileNetV2: over 400 cycles
+//   steps at cycles 0, 1 and 59, none after; in the suite +3.5 to +4.6 MiB from cycle 1 to
+//   50), while one leaked model would add its ~10 MiB every cycle.
 // WEBINFER_SOAK_PREDICTS / WEBINFER_SOAK_CYCLES change the counts (default 1000 / 50).
 
 import { test, before, after } from 'node:test';
@@ -41,8 +43,6 @@ const CYCLES = Number(process.env.WEBINFER_SOAK_CYCLES ?? 50);
 const WARMUP = 10;
 const HEAP_SLACK = 64 * 1024;
 const WASM_SLACK = 2 ** 20;
-const WASM_SETTLE = 10;
-const CYCLE_WASM_SLACK = 6 * 2 ** 20;
 
 const MODELS = {
   cpu: {
@@ -180,20 +180,20 @@ for (const backend of ['cpu', 'webgpu']) {
       assertMatchesRefs(`${m.name} on ${backend}, cycle ${c.c}`, c.outputs, expected);
     }
     const first = r.stats[0];
-    const settled = r.stats[Math.min(WASM_SETTLE, r.stats.length) - 1];
     const last = r.stats[r.stats.length - 1];
+    const cycleWasmSlack = Math.max(r.loaded[0].heapBytes, 2 ** 20);
     const maxHeap = Math.max(...r.stats.map((s) => s.heapBytes));
     const sorted = [...r.times].sort((a, b) => a - b);
     const heapGrowth = last.heapBytes - first.heapBytes;
-    const wasmGrowth = last.wasmMemoryBytes - settled.wasmMemoryBytes;
+    const wasmGrowth = last.wasmMemoryBytes - first.wasmMemoryBytes;
     const line =
       `SOAK ${backend} | ${m.name} | ${CYCLES} load/predict/dispose cycles: first ${r.times[0].toFixed(0)} ms, median ${sorted[Math.floor(sorted.length / 2)].toFixed(0)} ms, max ${sorted[sorted.length - 1].toFixed(0)} ms | ` +
-      `wasm memory after cycle 1 / ${WASM_SETTLE} / ${CYCLES}: ${mib(first.wasmMemoryBytes)} / ${mib(settled.wasmMemoryBytes)} / ${mib(last.wasmMemoryBytes)} (${signed(wasmGrowth)} since cycle ${WASM_SETTLE}), ` +
+      `wasm memory after cycle 1 -> ${CYCLES}: ${mib(first.wasmMemoryBytes)} -> ${mib(last.wasmMemoryBytes)} (${signed(wasmGrowth)}, bound ${mib(cycleWasmSlack)}), ` +
       `heap in use after cycle 1 -> ${CYCLES}: ${mib(first.heapBytes)} -> ${mib(last.heapBytes)} (${signed(heapGrowth)}; max after any cycle ${mib(maxHeap)}) | ` +
       `while loaded: heap ${mib(r.loaded[0].heapBytes)}, GPU buffers ${r.loaded[0].gpuBufferBytes} B on ${r.loaded[0].gpuDevices} device(s) | ` +
       `after every dispose: GPU buffers max ${Math.max(...r.stats.map((s) => s.gpuBufferBytes))} B, devices max ${Math.max(...r.stats.map((s) => s.gpuDevices))}, live models max ${Math.max(...r.stats.map((s) => s.liveModels))}`;
     t.diagnostic(line);
-    report[`${backend}-cycles`] = { model: m.name, cycles: CYCLES, cycleMs: r.times, afterFirst: first, afterSettle: settled, afterLast: last, loadedFirst: r.loaded[0] };
+    report[`${backend}-cycles`] = { model: m.name, cycles: CYCLES, cycleMs: r.times, afterFirst: first, afterLast: last, loadedFirst: r.loaded[0], wasmBound: cycleWasmSlack };
 
     r.stats.forEach((s, c) => {
       assert.equal(s.gpuBufferBytes, 0, `cycle ${c}: GPU buffer bytes after dispose`);
@@ -202,7 +202,7 @@ for (const backend of ['cpu', 'webgpu']) {
     });
     if (backend === 'webgpu') assert.ok(r.loaded.every((s) => s.gpuDevices === 1 && s.gpuBufferBytes > 0), 'a loaded model held no GPU memory');
     assert.ok(Math.abs(heapGrowth) <= HEAP_SLACK, `heap in use after cycle ${CYCLES} differs from after cycle 1 by ${heapGrowth} bytes (bound ${HEAP_SLACK})`);
-    assert.ok(wasmGrowth <= CYCLE_WASM_SLACK, `wasm memory grew by ${wasmGrowth} bytes from cycle ${WASM_SETTLE} to cycle ${CYCLES} (bound ${CYCLE_WASM_SLACK})`);
+    assert.ok(wasmGrowth <= cycleWasmSlack, `wasm memory grew by ${wasmGrowth} bytes from cycle 1 to cycle ${CYCLES} (bound: the heap of one loaded model, ${cycleWasmSlack})`);
     assert.equal(r.afterDispose, 'predict: this model has been disposed (model.dispose() was called)');
     await env.assertClean();
   });
