@@ -5,13 +5,15 @@
 //! webinfer predict MODEL_JSON --input X.npy [--input Y.npy ...] [--backend cpu|gpu|auto] [--out DIR] [--runs N]
 //! webinfer bench MODEL_JSON [--input X.npy ...] [--backend cpu|gpu|auto] [--runs N]
 //! ```
+//! Every command also takes the limit options (`--max-weight-bytes N`, `--max-tensor-elements N`,
+//! `--max-activation-elements N`) that raise or lower `webinfer::Limits`.
 //! Any error prints one line, `webinfer: error: ...`, and exits with status 1 (2 for usage).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use webinfer::{npy, shape_text, BackendChoice, LoadOptions, Model, Tensor};
+use webinfer::{npy, shape_text, BackendChoice, Limits, LoadOptions, Model, Tensor};
 
 const USAGE: &str = "usage:
   webinfer inspect MODEL_JSON
@@ -25,7 +27,22 @@ const USAGE: &str = "usage:
             prints each output's shape and first values, and the predict time
             (--runs N: predict N times and print the median)
   bench     load time, first predict and the median / min / max of N warm predicts (default 20)
-            on the given inputs, or on inputs of 0.5 shaped like the model's (batch 1)";
+            on the given inputs, or on inputs of 0.5 shaped like the model's (batch 1)
+
+limits (every command; a model over one fails at load, or at predict for too large inputs,
+with an error naming the limit):
+  --max-weight-bytes N         stored bytes of all weights (default 4294967296, 4 GiB)
+  --max-tensor-elements N      elements of any one weight (default 2147483648)
+  --max-activation-elements N  elements of any one input, intermediate or output tensor,
+                               at batch 1 on load and for the given inputs on predict
+                               (default 268435456, 1 GiB of float32)";
+
+/// Options every command takes: they set `webinfer::Limits`.
+const LIMIT_FLAGS: &[&str] = &[
+    "--max-weight-bytes",
+    "--max-tensor-elements",
+    "--max-activation-elements",
+];
 
 fn main() -> ExitCode {
     // Mesa's Vulkan loader prints an error per adapter probe when XDG_RUNTIME_DIR is unset
@@ -82,6 +99,7 @@ struct Args {
     backend: BackendChoice,
     out: Option<PathBuf>,
     runs: usize,
+    limits: Limits,
 }
 
 fn parse(args: &[String], allow: &[&str]) -> Result<Args, CliError> {
@@ -92,12 +110,13 @@ fn parse(args: &[String], allow: &[&str]) -> Result<Args, CliError> {
         backend: BackendChoice::Auto,
         out: None,
         runs: 1,
+        limits: Limits::default(),
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let flag = arg.as_str();
         if flag.starts_with("--") {
-            if !allow.contains(&flag) {
+            if !allow.contains(&flag) && !LIMIT_FLAGS.contains(&flag) {
                 return Err(CliError::Usage(format!("unknown option {flag}")));
             }
             let value = it
@@ -116,6 +135,11 @@ fn parse(args: &[String], allow: &[&str]) -> Result<Args, CliError> {
                         CliError::Usage(format!("--runs needs a positive integer, got {value}"))
                     })?
                 }
+                "--max-weight-bytes" => a.limits.max_total_weight_bytes = count(flag, value)?,
+                "--max-tensor-elements" => a.limits.max_tensor_elements = count(flag, value)?,
+                "--max-activation-elements" => {
+                    a.limits.max_activation_elements = count(flag, value)?
+                }
                 _ => unreachable!("checked against allow"),
             }
         } else if model.is_none() {
@@ -128,10 +152,19 @@ fn parse(args: &[String], allow: &[&str]) -> Result<Args, CliError> {
     Ok(a)
 }
 
+/// A limit's value: a positive integer.
+fn count(flag: &str, value: &str) -> Result<u64, CliError> {
+    value
+        .parse()
+        .ok()
+        .filter(|&n: &u64| n > 0)
+        .ok_or_else(|| CliError::Usage(format!("{flag} needs a positive integer, got {value}")))
+}
+
 fn load(a: &Args) -> Result<(Model, f64), CliError> {
     let opts = LoadOptions {
         backend: a.backend,
-        ..Default::default()
+        limits: a.limits,
     };
     let t = Instant::now();
     let model = futures::executor::block_on(Model::load_with(&a.model, &opts))?;

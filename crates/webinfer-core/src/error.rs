@@ -44,6 +44,17 @@ pub enum CoreError {
     #[error("{node}: {message}")]
     Shape { node: String, message: String },
 
+    /// A value would hold more elements than `Limits::max_activation_elements` allows
+    /// (checked before anything is allocated; see [`crate::bounds`]).
+    #[error("{node}: shape {shape} has {elements} elements ({context}), over the limit max_activation_elements = {limit} (raise Limits::max_activation_elements if the model really needs it)")]
+    ActivationLimit {
+        node: String,
+        shape: String,
+        elements: u64,
+        context: String,
+        limit: u64,
+    },
+
     #[error(
         "input {index} (\"{name}\"): expected shape {expected}, got {}",
         dims(actual)

@@ -83,6 +83,9 @@ pub enum ReduceKind {
     Min,
 }
 
+/// The largest window extent (dilated kernel), stride or explicit padding a window op may have.
+pub const MAX_EXTENT: usize = 1 << 31;
+
 /// Spatial padding of a window op.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Padding {
@@ -106,7 +109,10 @@ impl Padding {
         let eff = dilation
             .checked_mul(kernel.checked_sub(1)?)?
             .checked_add(1)?;
-        if stride == 0 {
+        // No real model has a window, stride or padding near 2^31 cells, and beyond that the
+        // backends' signed index arithmetic could overflow: refuse such geometry here (the
+        // op's shape check then says the window does not fit).
+        if stride == 0 || stride > MAX_EXTENT || eff > MAX_EXTENT {
             return None;
         }
         match self {
@@ -118,7 +124,11 @@ impl Padding {
             }
             Padding::Same => {
                 let out = input.div_ceil(stride);
-                let need = ((out.checked_sub(1)?) * stride + eff).saturating_sub(input);
+                let need = out
+                    .checked_sub(1)?
+                    .checked_mul(stride)?
+                    .checked_add(eff)?
+                    .saturating_sub(input);
                 Some((out, need / 2, need - need / 2))
             }
             Padding::Explicit(p) => {
@@ -127,7 +137,10 @@ impl Padding {
                 } else {
                     (p[2], p[3])
                 };
-                let padded = input + b + a;
+                if b > MAX_EXTENT || a > MAX_EXTENT {
+                    return None;
+                }
+                let padded = input.checked_add(b)?.checked_add(a)?;
                 if padded < eff {
                     return None;
                 }
@@ -196,7 +209,8 @@ impl ResizeSize {
     pub fn resolve(self, h: usize, w: usize) -> [usize; 2] {
         match self {
             ResizeSize::Fixed(s) => s,
-            ResizeSize::Scale([a, b]) => [h * a, w * b],
+            // Saturates: `Op::output_shape` refuses factors that overflow before this is used.
+            ResizeSize::Scale([a, b]) => [h.saturating_mul(a), w.saturating_mul(b)],
         }
     }
 }
@@ -390,9 +404,13 @@ impl Op {
                         c.kernel
                     ));
                 }
+                let overflow = || format!("kernel {w:?} with {} groups overflows", c.groups);
                 let (cin_w, cout) = match self {
-                    Op::Conv2d(c) => (w[2] * c.groups.max(1), w[3]),
-                    Op::DepthwiseConv2d(_) => (w[2], w[2] * w[3]),
+                    Op::Conv2d(c) => (
+                        w[2].checked_mul(c.groups.max(1)).ok_or_else(overflow)?,
+                        w[3],
+                    ),
+                    Op::DepthwiseConv2d(_) => (w[2], w[2].checked_mul(w[3]).ok_or_else(overflow)?),
                     _ => (w[3], w[2]),
                 };
                 if x[3] != cin_w {
@@ -411,17 +429,24 @@ impl Op {
                 if let Op::Conv2dTranspose(_) = self {
                     // tfjs: same -> in*s; valid -> in*s + max(k - s, 0) (when k < s the
                     // tail cells get the bias only).
-                    let out = |i: usize, k: usize, s: usize| match c.padding {
-                        Padding::Same => i * s,
-                        _ => i * s + k.saturating_sub(s),
+                    let out = |i: usize, k: usize, s: usize| {
+                        let size = match c.padding {
+                            Padding::Same => i.checked_mul(s),
+                            _ => i
+                                .checked_mul(s)
+                                .and_then(|v| v.checked_add(k.saturating_sub(s))),
+                        };
+                        size.ok_or_else(|| {
+                            format!("output size {i} x stride {s} (kernel {k}) overflows")
+                        })
                     };
                     if x[1] == 0 || x[2] == 0 {
                         return Err("empty spatial input".into());
                     }
                     return Ok(vec![
                         x[0],
-                        out(x[1], c.kernel[0], c.stride[0]),
-                        out(x[2], c.kernel[1], c.stride[1]),
+                        out(x[1], c.kernel[0], c.stride[0])?,
+                        out(x[2], c.kernel[1], c.stride[1])?,
                         cout,
                     ]);
                 }
@@ -522,7 +547,9 @@ impl Op {
                             "cannot concatenate {first:?} and {s:?} on axis {axis}"
                         ));
                     }
-                    out[*axis] += s[*axis];
+                    out[*axis] = out[*axis]
+                        .checked_add(s[*axis])
+                        .ok_or_else(|| format!("concatenating {s:?} on axis {axis} overflows"))?;
                 }
                 Ok(out)
             }
@@ -536,7 +563,11 @@ impl Op {
                         x.len()
                     ));
                 }
-                Ok(x.iter().zip(pads).map(|(d, p)| d + p[0] + p[1]).collect())
+                x.iter()
+                    .zip(pads)
+                    .map(|(d, p)| d.checked_add(p[0])?.checked_add(p[1]))
+                    .collect::<Option<Vec<usize>>>()
+                    .ok_or_else(|| format!("padding {x:?} by {pads:?} overflows"))
             }
             Op::Slice { begin, end } => {
                 arity(1)?;
@@ -575,6 +606,11 @@ impl Op {
                 rank(x, 4, "input")?;
                 if x[1] == 0 || x[2] == 0 {
                     return Err(format!("cannot resize an empty image {x:?}"));
+                }
+                if let ResizeSize::Scale([a, b]) = size {
+                    if x[1].checked_mul(*a).is_none() || x[2].checked_mul(*b).is_none() {
+                        return Err(format!("resizing {x:?} by [{a}, {b}] overflows"));
+                    }
                 }
                 let [h, w] = size.resolve(x[1], x[2]);
                 Ok(vec![x[0], h, w, x[3]])

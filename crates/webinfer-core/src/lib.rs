@@ -5,11 +5,13 @@
 //! - [`lower`]: the layer registry, one entry per Keras class, turning a parsed
 //!   [`webinfer_tfjs::LayersModel`] and its weights into a [`Graph`].
 //! - [`passes`]: graph rewrites (fold BatchNorm into convolutions, fuse activations, drop identities).
+//! - [`bounds`]: activation sizes checked against a limit at load and at predict.
 //! - [`Backend`]: the interface the CPU and GPU backends implement.
 //!
 //! No I/O, no GPU code, no wasm-bindgen here.
 
 pub mod backend;
+pub mod bounds;
 pub mod error;
 pub mod ir;
 pub mod lower;

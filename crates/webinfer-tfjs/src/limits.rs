@@ -26,6 +26,13 @@ pub struct Limits {
     pub max_layers: usize,
     /// Size of the `model.json` text itself. Default 64 MiB.
     pub max_model_json_bytes: usize,
+    /// Number of elements of any one activation: a model input, an intermediate value or an
+    /// output (and any constant computed at load). Checked by the engine (`webinfer-core`)
+    /// at load for the declared input shapes at batch 1 — a model declaring
+    /// `[null, 100000, 100000, 3]` fails before anything is allocated — and at predict for
+    /// the inputs given, so that too large a batch is refused instead of aborting on an
+    /// allocation. Default 2^28 (1 GiB of `f32`).
+    pub max_activation_elements: u64,
 }
 
 impl Default for Limits {
@@ -38,6 +45,7 @@ impl Default for Limits {
             max_weights: 100_000,
             max_layers: 100_000,
             max_model_json_bytes: 64 << 20,
+            max_activation_elements: 1 << 28,
         }
     }
 }

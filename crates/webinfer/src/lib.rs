@@ -125,6 +125,8 @@ pub struct Model {
     inputs: Vec<TensorInfo>,
     outputs: Vec<TensorInfo>,
     stats: ModelStats,
+    /// `Limits::max_activation_elements`, checked again at every predict.
+    max_activation_elements: u64,
 }
 
 /// `adapter "NVIDIA H200" (vulkan, discrete)`; browsers hide the name, so then
@@ -227,7 +229,7 @@ impl Model {
             &dir.display().to_string(),
             options,
         )?;
-        Self::with_backend(graph, stats, options.backend).await
+        Self::with_backend(graph, stats, options).await
     }
 
     /// Load from bytes already in memory: `shards` maps each manifest path to its bytes.
@@ -248,12 +250,12 @@ impl Model {
             })
         };
         let (graph, stats) = Self::build(model_json, "model.json", &mut get, "", options)?;
-        Self::with_backend(graph, stats, options.backend).await
+        Self::with_backend(graph, stats, options).await
     }
 
     /// Choose the backend and prepare the graph on it (weights uploaded, pipelines created).
-    async fn with_backend(graph: Graph, stats: ModelStats, choice: BackendChoice) -> Result<Model> {
-        let (gpu, selection) = choose_backend(choice).await?;
+    async fn with_backend(graph: Graph, stats: ModelStats, options: &LoadOptions) -> Result<Model> {
+        let (gpu, selection) = choose_backend(options.backend).await?;
         let gpu = match gpu {
             Some(backend) => {
                 let plan = backend.prepare(&graph).map_err(CoreError::from)?;
@@ -272,6 +274,7 @@ impl Model {
             inputs,
             outputs,
             stats,
+            max_activation_elements: options.limits.max_activation_elements,
         })
     }
 
@@ -381,6 +384,9 @@ impl Model {
             Topology::Layers(t) => webinfer_core::lower::lower_layers_model(t, weights)?,
             Topology::Graph(g) => webinfer_core::lower::graph::lower_graph_model(g, weights)?,
         };
+        // Every value the declared inputs (batch 1) and the constants imply must fit the
+        // limit before constants are folded or a backend allocates anything.
+        webinfer_core::bounds::check_graph(&graph, options.limits.max_activation_elements)?;
         webinfer_core::passes::fold_constants(&mut graph, &webinfer_cpu::eval_op);
         webinfer_core::passes::optimize(&mut graph);
         for n in &graph.nodes {
@@ -467,7 +473,8 @@ impl Model {
     }
 
     /// Run the model on `inputs` (in [`Model::inputs`] order); returns the outputs in order.
-    /// Every known dimension of each input must match the model's.
+    /// Every known dimension of each input must match the model's, and no value the inputs
+    /// imply may exceed `Limits::max_activation_elements` (an error, before allocating).
     pub async fn predict(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
         if inputs.len() != self.inputs.len() {
             return Err(CoreError::InputCount {
@@ -492,6 +499,10 @@ impl Model {
                 .into());
             }
         }
+        // Refuse inputs (a batch, an open dim) whose intermediates would exceed the limit,
+        // before the backend allocates them.
+        let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape().to_vec()).collect();
+        webinfer_core::bounds::check_run(&self.graph, &shapes, self.max_activation_elements)?;
         if let Some(g) = self.active_gpu() {
             match g.backend.run(&g.plan, &self.graph, inputs).await {
                 Ok(out) => return Ok(out),

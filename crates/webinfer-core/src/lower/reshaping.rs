@@ -62,7 +62,12 @@ fn cropping(cx: &mut LayerCtx, inputs: &[ValueId]) -> Result<Vec<ValueId>> {
     let x = cx.one(inputs)?;
     cx.channels_last()?;
     let [t, b, l, r] = four_sides(cx, "cropping", 0)?;
-    let end = |c: usize| if c == 0 { i64::MAX } else { -(c as i64) };
+    // A crop past i64::MAX cannot fit any input: i64::MIN makes the slice out of bounds.
+    let end = |c: usize| match i64::try_from(c) {
+        Ok(0) => i64::MAX,
+        Ok(c) => -c,
+        Err(_) => i64::MIN,
+    };
     Ok(vec![cx.push(
         Op::Slice {
             begin: vec![0, t, l, 0],
