@@ -39,6 +39,12 @@ pub const FIELDS: &[LimitField] = &[
         set: |l, v| l.max_tensor_elements = v,
     },
     LimitField {
+        js: "maxActivationElements",
+        rust: "max_activation_elements",
+        get: |l| l.max_activation_elements,
+        set: |l, v| l.max_activation_elements = v,
+    },
+    LimitField {
         js: "maxRank",
         rust: "max_rank",
         get: |l| l.max_rank as u64,
@@ -110,6 +116,7 @@ pub fn field_for_error(limits: &Limits, what: &str, limit: u64) -> Option<&'stat
         match f.js {
             "maxTotalWeightBytes" => &["weight bytes", "total bytes", "stored bytes"],
             "maxTensorElements" => &["number of elements", "dimension"],
+            "maxActivationElements" => &["activation"],
             "maxRank" => &["rank"],
             "maxShards" => &["shard"],
             "maxWeights" => &["number of weights"],
@@ -169,6 +176,8 @@ mod tests {
         assert_eq!(l.max_shards, 3);
         set(&mut l, "maxTotalWeightBytes", f64::INFINITY).unwrap();
         assert_eq!(l.max_total_weight_bytes, u64::MAX);
+        set(&mut l, "maxActivationElements", 1e6).unwrap();
+        assert_eq!(l.max_activation_elements, 1_000_000);
         for bad in [-1.0, 2.5, f64::NAN, f64::NEG_INFINITY] {
             let e = set(&mut l, "maxRank", bad).unwrap_err();
             assert!(
@@ -206,6 +215,15 @@ mod tests {
             Some("maxLayers")
         );
         assert_eq!(f(&l, "graph nodes", 100_000), Some("maxLayers"));
+        // The engine's activation check names its field.
+        assert_eq!(
+            f(
+                &l,
+                "layer \"c\": over the limit max_activation_elements = 5",
+                5
+            ),
+            Some("maxActivationElements")
+        );
         l.max_rank = 2;
         assert_eq!(f(&l, "weight \"k\": rank", 2), Some("maxRank"));
         assert_eq!(f(&l, "something else", 12345), None);

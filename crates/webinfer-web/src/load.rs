@@ -266,6 +266,14 @@ fn model_error(model_url: &str, e: &webinfer::Error, limits: &Limits) -> JsValue
             };
             crate::limits::explain(&format!("{model_url}: {at}{source}"), field, limits)
         }
+        webinfer::Error::Core(core) if core.to_string().contains("max_activation_elements") => {
+            let text = core.to_string();
+            crate::limits::explain(
+                &format!("{model_url}: {text}"),
+                crate::limits::field_for_error(limits, &text, limits.max_activation_elements),
+                limits,
+            )
+        }
         webinfer::Error::Format { path, source } if path == "model.json" => {
             format!("{model_url}: {source}")
         }

@@ -71,6 +71,8 @@ export interface LoadLimits {
   maxTotalWeightBytes?: number;
   /** Elements of any one weight. Default 2^31. */
   maxTensorElements?: number;
+  /** Elements of any one activation (input, intermediate value, output), checked at load for the declared shapes (open dimensions as 1) and at every predict for the inputs given. Default 2^28. */
+  maxActivationElements?: number;
   /** Rank of any weight or input shape. Default 8. */
   maxRank?: number;
   /** Shard files over all weight groups. Default 10 000. */

@@ -10,7 +10,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startEnv, rejection, assertMatchesTfjs, expectedFiles, memoryStats, FIXTURES_DIR } from '../lib/harness.mjs';
+import { startEnv, rejection, assertMatchesTfjs, assertMatchesRefs, expectedFiles, readNpy, stackRows, memoryStats, FIXTURES_DIR } from '../lib/harness.mjs';
 
 const DENSE = path.join(FIXTURES_DIR, 'dense_sequential');
 const DELIBERATE = /__debugPanic\("(sync|async)"\): a deliberate panic for testing/;
@@ -179,13 +179,46 @@ for (const [name, option, needed, words, beforeShards] of LIMIT_CASES) {
   });
 }
 
+test('options.limits.maxActivationElements: checked at load for the declared shapes and at predict for the batch given', async (t) => {
+  // dense_sequential: input [null, 10], Dense 8 -> 6 -> 4 -> 3: at batch 1 the largest
+  // activation is the input's 10 elements; the test input is a batch of 2 (20 elements).
+  const layers = manifest('dense_sequential').json.modelTopology.config.layers;
+  const widest = Math.max(layers[0].config.batch_input_shape[1], ...layers.map((l) => l.config.units));
+  assert.equal(widest, 10);
+  const low = await loadWithLimits('dense_sequential', { maxActivationElements: widest - 1 });
+  t.diagnostic(low.message);
+  assert.equal(low.ok, false);
+  assert.match(low.message, /max_activation_elements = 9/);
+  assert.ok(low.message.endsWith('(a load option: raise options.limits.maxActivationElements, now 9)'), low.message);
+
+  // Enough for batch 1, not for the batch of 2: the load works, predict refuses the batch.
+  const r = await page.evaluate(async () => {
+    const m = await window.wi.loadLayersModel('/fixtures/dense_sequential/model.json', { backend: 'cpu', cache: false, limits: { maxActivationElements: 10 } });
+    const x = await window.fetchNpy('/fixtures/dense_sequential/input_0.npy');
+    let batch2;
+    try {
+      await m.predict(x.data, x.shape);
+      batch2 = 'resolved';
+    } catch (e) {
+      batch2 = e.message;
+    }
+    const one = await m.predict(x.data.subarray(0, 10), [1, 10]);
+    m.dispose();
+    return { batch2, one: { name: one.name, shape: one.shape, data: Array.from(one.data) } };
+  });
+  t.diagnostic(r.batch2);
+  assert.match(r.batch2, /^predict: input "[^"]+": shape \[2,10\] has 20 elements .*max_activation_elements = 10.*\(a load option: options\.limits\.maxActivationElements\)$/);
+  const expected = readNpy(path.join(DENSE, 'expected_0.npy'));
+  assertMatchesRefs('dense_sequential, example 0 under maxActivationElements = 10', [r.one], [stackRows(expected, [0])]);
+});
+
 test('options.limits: bad values and unknown keys reject with the option named; Infinity and omitted keys keep working', async () => {
   const url = '/fixtures/dense_sequential/model.json';
   const cases = [
     [{ maxShards: -1 }, /options\.limits\.maxShards must be a non-negative integer \(or Infinity\), got -1/],
     [{ maxRank: 2.5 }, /options\.limits\.maxRank must be a non-negative integer/],
     [{ maxLayers: '10' }, /options\.limits\.maxLayers must be a number, got the string "10"/],
-    [{ maxWeightBytes: 10 }, /options\.limits\.maxWeightBytes is not a limit webinfer knows \(the limits are maxTotalWeightBytes, maxTensorElements, maxRank, maxShards, maxWeights, maxLayers, maxModelJsonBytes\)/],
+    [{ maxWeightBytes: 10 }, /options\.limits\.maxWeightBytes is not a limit webinfer knows \(the limits are maxTotalWeightBytes, maxTensorElements, maxActivationElements, maxRank, maxShards, maxWeights, maxLayers, maxModelJsonBytes\)/],
     [5, /options\.limits must be an object/],
     [[1], /options\.limits must be an object/],
   ];

@@ -31,7 +31,7 @@ export async function usage(): Promise<void> {
     forceReload: false,
     namespace: 'my-app',
     weightPathPrefix: 'https://cdn.example.com/weights/',
-    limits: { maxTotalWeightBytes: 100e6, maxTensorElements: Infinity },
+    limits: { maxTotalWeightBytes: 100e6, maxActivationElements: Infinity },
   });
   // tfjs-style callbacks that take a number still type-check.
   await loadLayersModel(new URL('https://example.com/model.json'), { onProgress: (fraction: number) => console.log(fraction * 100) });
