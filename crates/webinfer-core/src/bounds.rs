@@ -11,18 +11,25 @@
 use crate::error::{dims, open_dims, CoreError, Result};
 use crate::ir::{Graph, Op};
 
+/// The elements of `shape`, counting a zero dim as 1: an empty tensor whose other dims are
+/// absurd (`[0, 6, 2^62, 2]`) is refused too, since kernels still compute with its row sizes.
 fn elements(shape: &[usize]) -> u64 {
     shape.iter().fold(1u64, |acc, &d| {
-        acc.saturating_mul(u64::try_from(d).unwrap_or(u64::MAX))
+        acc.saturating_mul(u64::try_from(d.max(1)).unwrap_or(u64::MAX))
     })
 }
 
 fn over(node: &str, shape: String, elements: u64, context: &str, limit: u64) -> CoreError {
+    let zero = if shape.contains("[0,") || shape.contains(",0,") || shape.contains(",0]") {
+        ", counting zero dims as 1"
+    } else {
+        ""
+    };
     CoreError::ActivationLimit {
         node: node.to_string(),
         shape,
         elements,
-        context: context.to_string(),
+        context: format!("{context}{zero}"),
         limit,
     }
 }
@@ -44,7 +51,7 @@ fn node_name(graph: &Graph, id: usize) -> String {
 pub fn check_graph(graph: &Graph, limit: u64) -> Result<()> {
     for spec in &graph.inputs {
         let n = spec.shape.iter().fold(1u64, |acc, d| match d {
-            Some(d) => acc.saturating_mul(u64::try_from(*d).unwrap_or(u64::MAX)),
+            Some(d) => acc.saturating_mul(u64::try_from((*d).max(1)).unwrap_or(u64::MAX)),
             None => acc,
         });
         if n > limit {
@@ -193,6 +200,22 @@ mod tests {
             err.contains("layer \"pad\" (pad)") && err.contains("[102,103]"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn an_empty_tensor_with_absurd_dims_is_refused() {
+        // Found by fuzzing: a graph-model Placeholder [0, 6, 2^62, 2] has no elements, but
+        // a convolution's row arithmetic on it overflowed.
+        let g = dense(vec![Some(0), Some(6), Some(1 << 62), Some(2)], 1);
+        let err = check_graph(&g, 1 << 28).unwrap_err().to_string();
+        assert!(
+            err.contains("input \"x\"") && err.contains("counting zero dims as 1"),
+            "{err}"
+        );
+        let g = dense(vec![None, Some(2)], 1);
+        let err = check_run(&g, &[vec![0, 1 << 40]], 1 << 28);
+        assert!(err.is_err(), "a wrong shape must be refused: {err:?}");
+        check_run(&g, &[vec![0, 2]], 1 << 28).unwrap();
     }
 
     #[test]

@@ -83,7 +83,8 @@ pub enum ReduceKind {
     Min,
 }
 
-/// The largest window extent (dilated kernel), stride or explicit padding a window op may have.
+/// The largest window extent (dilated kernel), stride, dilation or explicit padding a window
+/// op may have.
 pub const MAX_EXTENT: usize = 1 << 31;
 
 /// Spatial padding of a window op.
@@ -112,7 +113,8 @@ impl Padding {
         // No real model has a window, stride or padding near 2^31 cells, and beyond that the
         // backends' signed index arithmetic could overflow: refuse such geometry here (the
         // op's shape check then says the window does not fit).
-        if stride == 0 || stride > MAX_EXTENT || eff > MAX_EXTENT {
+        let bad = |v: usize| v == 0 || v > MAX_EXTENT;
+        if bad(stride) || bad(dilation) || eff > MAX_EXTENT {
             return None;
         }
         match self {

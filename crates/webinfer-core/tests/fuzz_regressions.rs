@@ -207,3 +207,21 @@ fn fuzz_input_conv_with_a_dilation_of_2_pow_62() {
         "{err}"
     );
 }
+
+#[test]
+fn a_pointwise_conv_with_a_dilation_of_u64_max_is_refused() {
+    // Found by fuzzing (functional_two_in_two_out with proj's dilation_rate [1, 2^64 - 1]):
+    // a 1x1 kernel makes the dilation irrelevant to the shape, but the CPU kernel's row and
+    // column steps (dilation x width x channels) overflowed. Dilations (and strides, windows,
+    // paddings) over 2^31 are refused at load.
+    let m = model(
+        &[json!([null, 4, 7, 3])],
+        vec![layer(
+            "Conv2D",
+            json!({"filters": 4, "kernel_size": [1, 1], "dilation_rate": [1, u64::MAX],
+                   "use_bias": false}),
+            &["x0"],
+        )],
+    );
+    assert_refused(&m, vec![zeros("out/kernel", &[1, 1, 3, 4])]);
+}

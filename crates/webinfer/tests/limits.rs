@@ -204,3 +204,35 @@ fn a_lowered_limit_applies_to_a_real_fixture() {
         "{err}"
     );
 }
+
+#[test]
+fn fuzz_input_an_empty_batch_with_an_absurd_width_is_refused_at_load() {
+    // Found by fuzzing (fuzz/ model_from_memory): a graph-model whose Placeholder is
+    // [0, 6, 2^62, 2] has no elements, so it passed the activation limit, and the CPU
+    // depthwise convolution's row arithmetic overflowed at predict. Zero dims now count as 1.
+    // The file is `model.json`, a NUL byte, then the one shard (`ws.bin`).
+    let data = include_bytes!("fuzz/graph_empty_batch_absurd_width.bin");
+    let nul = data.iter().position(|&b| b == 0).unwrap();
+    let shards = HashMap::from([("ws.bin".to_string(), data[nul + 1..].to_vec())]);
+    match block_on(Model::from_memory(
+        &data[..nul],
+        shards,
+        &cpu(Limits::default()),
+    )) {
+        Ok(model) => {
+            let x = Tensor::new(vec![0, 6, 1 << 62, 2], vec![]).unwrap();
+            panic!("loaded; predict gives {:?}", block_on(model.predict(&[x])));
+        }
+        Err(e) => {
+            let err = e.to_string();
+            for needle in [
+                "input \"x\"",
+                "[0,6,4611686018427387904,2]",
+                "counting zero dims as 1",
+                "max_activation_elements",
+            ] {
+                assert!(err.contains(needle), "{needle:?} not in: {err}");
+            }
+        }
+    }
+}
