@@ -49,6 +49,9 @@ step "conformance with no GPU adapter at all: auto falls back to the CPU"
 VK_ICD_FILENAMES=/nonexistent.json __EGL_VENDOR_LIBRARY_FILENAMES=/nonexistent.json \
   WEBINFER_BACKENDS=auto WEBINFER_REQUIRE_REAL_MODELS=1 cargo test --release -p webinfer --test conformance 2>&1
 
+step "fuzzing: each cargo-fuzz target for 60 s (scripts/fuzz.sh; any crash fails the run)"
+scripts/fuzz.sh 60
+
 step "wasm32 build of the engine"
 cargo build --release --target wasm32-unknown-unknown -p webinfer
 

@@ -1,0 +1,62 @@
+//! Arbitrary bytes as a `model.json`: parse it, then its topology as its format says (layers
+//! or graph), then read every layer config / node attribute through the typed accessors the
+//! lowering uses. Default limits: parsing never allocates by a declared size.
+#![no_main]
+
+use libfuzzer_sys::{fuzz_mutator, fuzz_target};
+use webinfer_tfjs::{
+    parse_graph_model, parse_layers_topology, parse_model_json, Limits, ModelFormat,
+};
+
+fuzz_target!(|data: &[u8]| {
+    let limits = Limits::default();
+    let Ok(mj) = parse_model_json(data, &limits) else {
+        return;
+    };
+    let _ = mj.total_weight_bytes();
+    let _ = mj.shard_paths().count();
+    match mj.format {
+        ModelFormat::LayersModel => {
+            let Ok(model) = parse_layers_topology(&mj.topology, &limits) else {
+                return;
+            };
+            for layer in &model.layers {
+                let _ = layer.is_input_layer();
+                let _ = layer.activation_name();
+                for key in layer.config.keys() {
+                    let _ = layer.get_usize(key);
+                    let _ = layer.get_i64(key);
+                    let _ = layer.usize_pair(key);
+                    let _ = layer.get_f32(key);
+                    let _ = layer.get_f64(key);
+                    let _ = layer.get_str(key);
+                    let _ = layer.get_bool(key);
+                    let _ = layer.get_shape(key);
+                    let _ = layer.get_int_list(key);
+                }
+            }
+            let _ = webinfer_core::lower::unsupported_layers(&model);
+        }
+        ModelFormat::GraphModel => {
+            let Ok(model) = parse_graph_model(&mj, &limits) else {
+                return;
+            };
+            for node in &model.nodes {
+                for key in node.attrs.keys() {
+                    let _ = node.attr_str(key);
+                    let _ = node.attr_strs(key);
+                    let _ = node.attr_int(key);
+                    let _ = node.attr_ints(key);
+                    let _ = node.attr_f32(key);
+                    let _ = node.attr_bool(key);
+                    let _ = node.attr_shape(key);
+                }
+            }
+            let _ = webinfer_core::lower::graph::unsupported_ops(&model);
+        }
+    }
+});
+
+fuzz_mutator!(|data: &mut [u8], size: usize, max_size: usize, seed: u32| {
+    webinfer_fuzz::mutate(data, size, max_size, seed)
+});
