@@ -73,7 +73,7 @@ fn map(data: &mut [f32], f: impl Fn(f32) -> f32) {
 }
 
 #[inline(always)]
-fn relu(x: f32) -> f32 {
+pub(crate) fn relu(x: f32) -> f32 {
     // `x < 0 ? 0 : x` keeps NaN, as tfjs does.
     if x < 0.0 {
         0.0
@@ -83,7 +83,7 @@ fn relu(x: f32) -> f32 {
 }
 
 #[inline(always)]
-fn relu_max(x: f32, max: f32) -> f32 {
+pub(crate) fn relu_max(x: f32, max: f32) -> f32 {
     let r = relu(x);
     if r > max {
         max

@@ -1,19 +1,23 @@
 //! Convolutions (regular, depthwise, transposed) and MatMul, on NHWC `f32` tensors, each with
 //! its bias + activation epilogue fused.
 //!
-//! - Conv2d: a 1x1 stride-1 unpadded convolution is one GEMM on the input as it lies
-//!   (`[n*h*w, cin] x [cin, cout]`); anything else goes through im2col, chunked over output
-//!   rows so that the patch buffer stays under [`SCRATCH_FLOATS`] (the epilogue then runs on
-//!   each chunk while it is in cache). The weight
+//! - Conv2d: the direct implicit-GEMM kernel of `igemm.rs` (no im2col buffer). The previous
+//!   path stays behind `WEBINFER_CPU_CONV=gemm`, for comparisons and as a second opinion in
+//!   the tests: a 1x1 stride-1 unpadded convolution as one GEMM on the input as it lies
+//!   (`[n*h*w, cin] x [cin, cout]`), anything else through im2col, chunked over output rows
+//!   so that the patch buffer stays under [`SCRATCH_FLOATS`]. The weight
 //!   `[kh, kw, cin/groups, cout]` is the GEMM's `B` as it lies (groups take column slices).
 //! - DepthwiseConv2d: a direct kernel, output rows split over threads, channels innermost.
 //! - Conv2dTranspose: `[n*h*w, cin] x W^T [cin, kh*kw*cout]`, then a col2im scatter-add.
+//! - MatMul: the direct kernel from [`DENSE_DIRECT_ROWS`] rows on, matrixmultiply's GEMM
+//!   below (a direct row-times-matrix loop for a few rows).
 
 use std::cell::RefCell;
 
 use crate::activation::apply_activation;
 use crate::buffers::buffer;
 use crate::gemm::{bias_act, gemm, Mat};
+use crate::igemm;
 use crate::par::{for_rows, Ctx};
 use crate::simd::{dispatch, madd};
 use webinfer_core::ir::{resolve_window, Conv2d, Padding};
@@ -29,7 +33,7 @@ thread_local! {
 }
 
 /// Run `f` on a scratch slice of `len` floats (contents unspecified).
-fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+pub(crate) fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
     let mut buf = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
     if buf.len() < len {
         buf.resize(len, 0.0);
@@ -134,8 +138,27 @@ pub(crate) fn tap_range(
 }
 
 /// `Op::Conv2d`: operands `x [n,h,w,cin]`, `w [kh,kw,cin/groups,cout]`, optional `bias [cout]`.
+///
+/// Not inlined (nor are the other kernels of this file): inlined, they made `eval` one
+/// ~60 KB wasm function, which V8 runs in its baseline tier until it has executed a budget of
+/// code and then takes long to optimize; measured in Chromium, the first ~10 predicts of a
+/// single-conv model ran 2-5x slower.
+#[inline(never)]
 pub(crate) fn conv2d(
     ctx: Ctx,
+    p: &Conv2d,
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    out_shape: &[usize],
+) -> Result<Tensor, String> {
+    conv2d_with(ctx, conv_path(), p, x, w, bias, out_shape)
+}
+
+/// [`conv2d`] on the given path.
+fn conv2d_with(
+    ctx: Ctx,
+    path: ConvPath,
     p: &Conv2d,
     x: &Tensor,
     w: &Tensor,
@@ -164,7 +187,18 @@ pub(crate) fn conv2d(
         && g.pl == 0
         && g.oh == g.h
         && g.ow == g.w;
-    if pointwise {
+    if path == ConvPath::Direct {
+        let conv = igemm::Conv {
+            g,
+            x,
+            w,
+            bias,
+            groups,
+            cout,
+            act: p.activation,
+        };
+        igemm::conv(ctx, &conv, &mut out);
+    } else if pointwise {
         // The input is the GEMM's A as it lies: [n*h*w, cin]. One GEMM over all rows: cutting
         // it into cache-sized pieces for the epilogue measured slower (matrixmultiply threads
         // each call on its own).
@@ -212,6 +246,29 @@ pub(crate) fn conv2d(
     Tensor::new(out_shape.to_vec(), out).map_err(|e| e.to_string())
 }
 
+/// How a Conv2d runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ConvPath {
+    /// The direct kernel (`igemm.rs`): the default.
+    Direct,
+    /// matrixmultiply's GEMM on the input (pointwise) or on im2col patches: the previous
+    /// path, kept to compare against (`WEBINFER_CPU_CONV=gemm`) and as the tests' second
+    /// opinion.
+    Gemm,
+}
+
+/// The path for a convolution: the direct kernel unless `WEBINFER_CPU_CONV=gemm`, read on
+/// every call (so that a benchmark can switch between the two, `examples/conv_layers.rs`),
+/// or else at build time (wasm32 has no environment: build the package with it set to get
+/// the old path in a browser).
+fn conv_path() -> ConvPath {
+    let run_time = std::env::var("WEBINFER_CPU_CONV").ok();
+    match run_time.as_deref().or(option_env!("WEBINFER_CPU_CONV")) {
+        Some("gemm") => ConvPath::Gemm,
+        _ => ConvPath::Direct,
+    }
+}
+
 /// Patch matrix rows for output rows `r0 .. r0 + rows` (global over batch x out height):
 /// one row per output pixel, laid out `[ky][kx][c]` over channels `c0 .. c0 + cg`.
 fn im2col(g: &Geo, x: &[f32], c0: usize, cg: usize, r0: usize, rows: usize, out: &mut [f32]) {
@@ -243,6 +300,7 @@ fn im2col(g: &Geo, x: &[f32], c0: usize, cg: usize, r0: usize, rows: usize, out:
 
 /// `Op::DepthwiseConv2d`: operands `x [n,h,w,c]`, `w [kh,kw,c,mult]`, optional
 /// `bias [c*mult]`; output channel `c*mult + m`.
+#[inline(never)]
 pub(crate) fn depthwise(
     ctx: Ctx,
     p: &Conv2d,
@@ -465,6 +523,7 @@ fn dw_pixel_mult<const FMA: bool>(a: &DwArgs, row: &DwRow, ox: usize, acc: &mut 
 }
 
 /// `Op::Conv2dTranspose`: operands `x [n,h,w,cin]`, `w [kh,kw,cout,cin]`, optional `bias [cout]`.
+#[inline(never)]
 pub(crate) fn conv2d_transpose(
     ctx: Ctx,
     p: &Conv2d,
@@ -562,7 +621,13 @@ dispatch! {
     }
 }
 
+/// Rows of `x` from which MatMul runs on the direct kernel. It copies all the weights into
+/// panels first, which costs about as much as the product itself with 32 rows of 2048x2048
+/// (measured); below this, matrixmultiply's [`gemm`] (or, for a few rows, a direct loop).
+const DENSE_DIRECT_ROWS: usize = 64;
+
 /// `Op::MatMul`: operands `x [..., k]`, `w [k, n]`, optional `bias [n]`.
+#[inline(never)]
 pub(crate) fn matmul(
     ctx: Ctx,
     act: Activation,
@@ -574,6 +639,39 @@ pub(crate) fn matmul(
     let [k, n] = w.shape().try_into().map_err(|_| "kernel must be rank 2")?;
     let m: usize = x.shape()[..x.rank().saturating_sub(1)].iter().product();
     let mut out = buffer(m * n, 0.0);
+    if m >= DENSE_DIRECT_ROWS && conv_path() == ConvPath::Direct {
+        // The direct kernel as a 1x1 convolution over an `m x 1` image (one output row per
+        // row of `x`, so that threads split the rows): as fast as matrixmultiply here, and
+        // it keeps its speed when a thread is preempted (its rows are handed out in small
+        // pieces, where matrixmultiply waits for a fixed half).
+        let g = Geo {
+            n: 1,
+            h: m,
+            w: 1,
+            c: k,
+            oh: m,
+            ow: 1,
+            kh: 1,
+            kw: 1,
+            sh: 1,
+            sw: 1,
+            dh: 1,
+            dw: 1,
+            pt: 0,
+            pl: 0,
+        };
+        let conv = igemm::Conv {
+            g,
+            x: x.data(),
+            w: w.data(),
+            bias: bias.map(Tensor::data),
+            groups: 1,
+            cout: n,
+            act,
+        };
+        igemm::conv(ctx, &conv, &mut out);
+        return Tensor::new(out_shape.to_vec(), out).map_err(|e| e.to_string());
+    }
     gemm(
         m,
         k,
@@ -770,6 +868,156 @@ mod tests {
                 &shape,
                 &want,
             );
+            // The GEMM path (not the default any more) against the same reference.
+            let got = conv2d_with(CTX, ConvPath::Gemm, &p, &x, &w, bias.as_ref(), &shape);
+            assert_close(
+                &format!(
+                    "gemm path, case {case} {p:?} x{:?} w{:?}",
+                    x.shape(),
+                    w.shape()
+                ),
+                &got.unwrap(),
+                &shape,
+                &want,
+            );
+        }
+    }
+
+    const CTX: Ctx = Ctx { threads: 3 };
+
+    /// Both paths on `x`, `w`, `bias` against the f64 reference, with tolerance `tol`.
+    #[track_caller]
+    fn check_paths(
+        case: &str,
+        p: &Conv2d,
+        x: &Tensor,
+        w: &Tensor,
+        bias: Option<&Tensor>,
+        tol: f32,
+    ) {
+        let (shape, want) = naive_conv(p, x, w, bias, false);
+        for path in [ConvPath::Direct, ConvPath::Gemm] {
+            let got = conv2d_with(CTX, path, p, x, w, bias, &shape).unwrap();
+            let name = format!("{case} {path:?} {p:?} x{:?} w{:?}", x.shape(), w.shape());
+            assert_close_tol(&name, &got, &shape, &want, tol);
+        }
+    }
+
+    /// The direct kernel's edge cases: channel counts around its register tile (MR pixels x
+    /// NR channels) and below it, one and several groups, strides, dilations, every padding,
+    /// batch 2, taps in the padding on every side, tiles spanning output rows and images.
+    #[test]
+    fn direct_conv_odd_shapes() {
+        let mut rng = Rng::new(66);
+        let nr = igemm::NR;
+        let couts = [1, 2, 5, nr - 1, nr, nr + 1, 2 * nr + 3];
+        let mut case = 0;
+        for cin in [1, 3, 5, 8, 17] {
+            for &cout in &couts {
+                for (kernel, stride, dilation) in [
+                    ([3, 3], [1, 1], [1, 1]),
+                    ([3, 3], [2, 2], [1, 1]),
+                    ([3, 2], [1, 2], [2, 1]),
+                    ([1, 3], [2, 1], [1, 2]),
+                    ([1, 1], [1, 1], [1, 1]),
+                    ([5, 5], [1, 1], [1, 1]),
+                ] {
+                    let padding = match case % 4 {
+                        0 => Padding::Same,
+                        1 => Padding::Valid,
+                        2 => Padding::Explicit([2, 0, 1, 2]),
+                        _ => Padding::Same,
+                    };
+                    let p = Conv2d {
+                        kernel,
+                        stride,
+                        dilation,
+                        padding,
+                        groups: 1,
+                        activation: ACTS[case % ACTS.len()],
+                    };
+                    let (h, w) = (rng.int(5, 11), rng.int(5, 13));
+                    let x = rng.tensor(&[2, h, w, cin]);
+                    let wt = rng.tensor(&[kernel[0], kernel[1], cin, cout]);
+                    let b = (case % 3 != 0).then(|| rng.tensor(&[cout]));
+                    check_paths(&format!("odd case {case}"), &p, &x, &wt, b.as_ref(), 1e-5);
+                    case += 1;
+                }
+            }
+        }
+        // Groups: one segment per tap (a group's channels are not contiguous across taps).
+        for (groups, cin_g, cout_g) in [(2, 3, 5), (3, 1, nr + 2), (4, 5, 1), (2, 8, nr)] {
+            let p = Conv2d {
+                kernel: [3, 3],
+                stride: [1, 2],
+                dilation: [1, 1],
+                padding: Padding::Same,
+                groups,
+                activation: Activation::Relu6,
+            };
+            let x = rng.tensor(&[2, 7, 9, groups * cin_g]);
+            let w = rng.tensor(&[3, 3, cin_g, groups * cout_g]);
+            let b = rng.tensor(&[groups * cout_g]);
+            check_paths(&format!("groups {groups}"), &p, &x, &w, Some(&b), 1e-5);
+        }
+    }
+
+    /// Shapes big enough for the direct kernel's other loop order (weights over 256 KiB),
+    /// several pixel blocks per thread chunk, and the work split over threads.
+    #[test]
+    fn direct_conv_large() {
+        let mut rng = Rng::new(67);
+        for (h, cin, cout, k, s) in [
+            (12, 96, 80, 3, 1),  // k * cout = 69120 floats: channel blocks outermost
+            (33, 3, 32, 3, 2),   // MobileNet's first layer, smaller
+            (20, 24, 40, 1, 1),  // pointwise
+            (16, 160, 48, 3, 2), // strided, channel tail
+        ] {
+            let p = Conv2d {
+                kernel: [k, k],
+                stride: [s, s],
+                dilation: [1, 1],
+                padding: Padding::Same,
+                groups: 1,
+                activation: Activation::Relu,
+            };
+            let x = rng.tensor(&[2, h, h + 1, cin]);
+            let w = rng.tensor(&[k, k, cin, cout]);
+            let b = rng.tensor(&[cout]);
+            // Long f32 dot products: allow their rounding drift.
+            check_paths(
+                &format!("large {h}x{cin}->{cout}"),
+                &p,
+                &x,
+                &w,
+                Some(&b),
+                1e-4,
+            );
+        }
+    }
+
+    /// The fused ReLU / ReLU6 / ReluMax keep NaN as the activation functions do (tfjs).
+    #[test]
+    fn direct_conv_fused_relu_keeps_nan() {
+        for act in [
+            Activation::Relu,
+            Activation::Relu6,
+            Activation::ReluMax(2.0),
+        ] {
+            let p = Conv2d {
+                kernel: [1, 1],
+                stride: [1, 1],
+                dilation: [1, 1],
+                padding: Padding::Valid,
+                groups: 1,
+                activation: act,
+            };
+            let x = Tensor::new(vec![1, 1, 3, 1], vec![f32::NAN, -1.0, 10.0]).unwrap();
+            let w = Tensor::new(vec![1, 1, 1, 2], vec![1.0, 1.0]).unwrap();
+            let got = conv2d_with(CTX, ConvPath::Direct, &p, &x, &w, None, &[1, 1, 3, 2]).unwrap();
+            let mut want = vec![f32::NAN, f32::NAN, -1.0, -1.0, 10.0, 10.0];
+            apply_activation(act, &mut want);
+            assert_close(&format!("{act:?}"), &got, &[1, 1, 3, 2], &want);
         }
     }
 
@@ -952,6 +1200,10 @@ mod tests {
             (vec![2, 3, 9], 4),
             (vec![40, 17], 19),
             (vec![5], 3),
+            // From DENSE_DIRECT_ROWS rows on: the direct kernel.
+            (vec![70, 13], 21),
+            (vec![2, 40, 9], 35),
+            (vec![64, 1], 1),
         ] {
             let k = *xs.last().unwrap();
             let x = rng.tensor(&xs);

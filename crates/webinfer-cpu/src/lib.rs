@@ -12,17 +12,21 @@
 //! [`CoreError::Backend`] naming the layer it came from and the op.
 //!
 //! # Performance
-//! Convolutions and MatMul run on `matrixmultiply`'s sgemm (runtime-selected AVX-512 / AVX2 /
-//! NEON / wasm `simd128` kernels; threaded natively, up to `MATMUL_NUM_THREADS`, default the
-//! physical core count, at most 4). The direct kernels are loops over contiguous channels,
-//! written for the auto-vectorizer and compiled a second time for AVX2+FMA on x86-64 (see
-//! `simd.rs`; set `WEBINFER_CPU_BASELINE=1` to run the baseline variant); the big ones split
-//! their output rows over a small persistent thread pool. On wasm32 everything runs on the
+//! Conv2d runs on a direct implicit-GEMM kernel (`igemm.rs`: register tiles read straight
+//! from the NHWC input; AVX2+FMA natively, `simd128` intrinsics on wasm32). MatMul (and the
+//! old convolution path, `WEBINFER_CPU_CONV=gemm`) run on `matrixmultiply`'s sgemm
+//! (runtime-selected AVX-512 / AVX2 / NEON / wasm `simd128` kernels; threaded natively, up to
+//! `MATMUL_NUM_THREADS`, default the physical core count, at most 4). The other direct
+//! kernels are loops over contiguous channels, written for the auto-vectorizer and compiled a
+//! second time for AVX2+FMA on x86-64 (see `simd.rs`; set `WEBINFER_CPU_BASELINE=1` to run
+//! the baseline variant); the big ones split their output rows over a small persistent
+//! thread pool. On wasm32 everything runs on the
 //! calling thread; build with `-C target-feature=+simd128` to get SIMD there.
 //!
 //! # Crate map
-//! - `conv.rs`: Conv2d (im2col + GEMM, pointwise = plain GEMM), DepthwiseConv2d (direct),
-//!   Conv2dTranspose (GEMM + col2im), MatMul.
+//! - `conv.rs`: Conv2d (dispatch; im2col + GEMM behind `WEBINFER_CPU_CONV=gemm`),
+//!   DepthwiseConv2d (direct), Conv2dTranspose (GEMM + col2im), MatMul.
+//! - `igemm.rs`: the direct Conv2d kernel.
 //! - `gemm.rs`: the sgemm wrapper and the fused bias + activation epilogue.
 //! - `activation.rs`: activations and their vectorizable `exp` / `tanh` / `ln` / `erf`.
 //! - `pool.rs`, `elementwise.rs` (broadcasting), `layout.rs` (concat / pad / slice /
@@ -35,6 +39,7 @@ mod buffers;
 mod conv;
 mod elementwise;
 mod gemm;
+mod igemm;
 mod layout;
 mod par;
 mod pool;
