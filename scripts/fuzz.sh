@@ -86,12 +86,13 @@ for t in "${TARGETS[@]}"; do
   timeout "$((SECONDS_PER_TARGET + 180))" "${FUZZ[@]}" run "$t" "corpus/$t" "seeds/$t" -- \
     -max_total_time="$SECONDS_PER_TARGET" -timeout=10 -rss_limit_mb=2048 \
     -dict=model.dict -print_final_stats=1 >"$log" 2>&1 || status=$?
-  runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
-  rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
+  # (`|| true`: a crash while loading the corpus leaves some of these lines out.)
+  runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1 || true)
+  rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1 || true)
   if [[ -z "$runs" ]]; then
-    runs=$(grep -o '^Done [0-9]* runs' "$log" | grep -o '[0-9]*' | tail -1)
+    runs=$(grep -o '^Done [0-9]* runs' "$log" | grep -o '[0-9]*' | tail -1 || true)
   fi
-  corpus=$(grep -o 'corp: [0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
+  corpus=$(grep -o 'corp: [0-9]*' "$log" | grep -o '[0-9]*$' | tail -1 || true)
   crashes=$(grep -o 'Test unit written to [^ ]*' "$log" | sed 's/Test unit written to //' \
     | grep -v '/slow-unit-' || true)
   n=0
@@ -104,7 +105,7 @@ for t in "${TARGETS[@]}"; do
   if [[ $n -gt 0 ]]; then
     crashed=1
     echo "fuzz.sh: $t CRASHED; the end of its log:"
-    grep -v '^#[0-9]' "$log" | tail -40
+    grep -v "^#[0-9]" "$log" | tail -40 | cut -c1-300
     while IFS= read -r c; do echo "fuzz.sh: $t crash input: $c"; done <<<"$crashes"
   fi
 done
