@@ -291,9 +291,21 @@ fn main() -> ExitCode {
         ),
         ("human_gear", format!("{HUMAN}, 3 softmax outputs"), true),
         ("human_mobileface", format!("{HUMAN}, embedding"), false),
-        ("human_facemesh", format!("{HUMAN}, Prelu, 3 outputs"), false),
-        ("human_handskeleton", format!("{HUMAN}, Prelu fused into _FusedConv2D"), false),
-        ("human_handlandmark-lite", format!("{HUMAN}, AddN, 4 outputs"), false),
+        (
+            "human_facemesh",
+            format!("{HUMAN}, Prelu, 3 outputs"),
+            false,
+        ),
+        (
+            "human_handskeleton",
+            format!("{HUMAN}, Prelu fused into _FusedConv2D"),
+            false,
+        ),
+        (
+            "human_handlandmark-lite",
+            format!("{HUMAN}, AddN, 4 outputs"),
+            false,
+        ),
     ] {
         let dir = real.join(name);
         if !dir.join("expected_0.npy").exists() {
