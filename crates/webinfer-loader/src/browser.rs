@@ -250,34 +250,6 @@ impl BrowserCache {
         Ok(cache)
     }
 
-    async fn put_body(
-        &self,
-        cache: &str,
-        key: &str,
-        meta: &EntryMeta,
-        body: Uint8Array,
-    ) -> Result<(), CacheError> {
-        let cache = self.open(cache).await?;
-        let headers = Headers::new().map_err(cache_error)?;
-        let set = |name: &str, value: &str| headers.set(name, value).map_err(cache_error);
-        set("content-type", "application/octet-stream")?;
-        set(H_MODEL, &meta.model_url)?;
-        set(H_KIND, meta.kind.as_str())?;
-        set(H_LENGTH, &meta.length.to_string())?;
-        if let Some(n) = meta.model_files {
-            set(H_FILES, &n.to_string())?;
-        }
-        let init = ResponseInit::new();
-        init.set_status(200);
-        init.set_headers(&headers);
-        let response = web_sys::Response::new_with_opt_js_u8_array_and_init(Some(&body), &init)
-            .map_err(cache_error)?;
-        JsFuture::from(cache.put_with_str(key, &response))
-            .await
-            .map_err(cache_error)?;
-        Ok(())
-    }
-
     /// Deletes a whole cache, e.g. one of an older webinfer layout version.
     pub async fn delete_cache(name: &str) -> Result<bool, CacheError> {
         let deleted = JsFuture::from(storage()?.delete(name))
@@ -369,23 +341,29 @@ impl CacheStore for BrowserCache {
         meta: &'a EntryMeta,
         bytes: &'a [u8],
     ) -> LocalBoxFuture<'a, Result<(), CacheError>> {
-        // Copied into JS memory once; the Rust bytes stay with the caller.
-        let body = Uint8Array::from(bytes);
-        Box::pin(async move { self.put_body(cache, key, meta, body).await })
-    }
-
-    fn put_detached(
-        self: std::rc::Rc<Self>,
-        cache: String,
-        key: String,
-        meta: EntryMeta,
-        bytes: &[u8],
-    ) -> LocalBoxFuture<'static, Result<(), CacheError>> {
-        // The copy into JS memory happens here; once the cache is open (the model.json
-        // write opened it), the first poll hands the entry to the browser, which writes
-        // it while wasm goes on.
-        let body = Uint8Array::from(bytes);
-        Box::pin(async move { self.put_body(&cache, &key, &meta, body).await })
+        Box::pin(async move {
+            let cache = self.open(cache).await?;
+            let headers = Headers::new().map_err(cache_error)?;
+            let set = |name: &str, value: &str| headers.set(name, value).map_err(cache_error);
+            set("content-type", "application/octet-stream")?;
+            set(H_MODEL, &meta.model_url)?;
+            set(H_KIND, meta.kind.as_str())?;
+            set(H_LENGTH, &meta.length.to_string())?;
+            if let Some(n) = meta.model_files {
+                set(H_FILES, &n.to_string())?;
+            }
+            let init = ResponseInit::new();
+            init.set_status(200);
+            init.set_headers(&headers);
+            // Copied into JS memory once; the Rust bytes stay with the caller.
+            let body = Uint8Array::from(bytes);
+            let response = web_sys::Response::new_with_opt_js_u8_array_and_init(Some(&body), &init)
+                .map_err(cache_error)?;
+            JsFuture::from(cache.put_with_str(key, &response))
+                .await
+                .map_err(cache_error)?;
+            Ok(())
+        })
     }
 
     fn delete<'a>(

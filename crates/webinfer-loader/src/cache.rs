@@ -113,25 +113,6 @@ pub trait CacheStore {
         &'a self,
         cache: &'a str,
     ) -> LocalBoxFuture<'a, Result<Vec<(String, EntryMeta)>, CacheError>>;
-
-    /// Starts a `put` that the caller may finish later: whatever the write needs from
-    /// `bytes` is taken before this returns, so the future borrows nothing. A loader
-    /// uses it to store shards while the model is being built. The default copies the
-    /// bytes and runs [`put`](CacheStore::put) when polled; a store whose writes run
-    /// elsewhere (the browser's Cache API) starts the write at once.
-    fn put_detached(
-        self: std::rc::Rc<Self>,
-        cache: String,
-        key: String,
-        meta: EntryMeta,
-        bytes: &[u8],
-    ) -> LocalBoxFuture<'static, Result<(), CacheError>>
-    where
-        Self: 'static,
-    {
-        let bytes = bytes.to_vec();
-        Box::pin(async move { self.put(&cache, &key, &meta, &bytes).await })
-    }
 }
 
 impl<T: CacheStore + ?Sized> CacheStore for &T {

@@ -21,10 +21,6 @@
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::rc::Rc;
-use std::task::{Context, Poll};
-
-use futures::future::LocalBoxFuture;
 
 use futures::stream::{self, StreamExt};
 use webinfer_tfjs::{FormatError, Limits, ModelJson};
@@ -209,65 +205,8 @@ impl LoadedModel {
 /// Loads models through a [`Transport`], optionally with a [`CacheStore`].
 pub struct Loader {
     transport: Box<dyn Transport>,
-    cache: Option<Rc<dyn CacheStore>>,
+    cache: Option<Box<dyn CacheStore>>,
     clock: Box<dyn Clock>,
-}
-
-/// A shard write started during a load: `(url, cache key, the write)`.
-type PendingWrite = (
-    String,
-    String,
-    LocalBoxFuture<'static, Result<(), CacheError>>,
-);
-
-/// Cache writes a load started and left running ([`Loader::load_deferring_writes`]):
-/// the browser stores the shards while the caller builds the model. [`finish`](Self::finish)
-/// waits for them; until then a shard may not be readable from the cache yet.
-#[must_use = "finish() reports writes the cache refused"]
-pub struct CacheWrites {
-    pending: Vec<PendingWrite>,
-    store: Option<Rc<dyn CacheStore>>,
-    cache_name: String,
-}
-
-impl fmt::Debug for CacheWrites {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CacheWrites")
-            .field("pending", &self.pending.len())
-            .finish_non_exhaustive()
-    }
-}
-
-impl CacheWrites {
-    /// How many writes are still running.
-    pub fn len(&self) -> usize {
-        self.pending.len()
-    }
-    pub fn is_empty(&self) -> bool {
-        self.pending.is_empty()
-    }
-    /// Waits for every write. A refused write is deleted (best effort) and becomes a
-    /// [`WarningKind::NotCached`] warning, as in [`Loader::load`].
-    pub async fn finish(self) -> Vec<Warning> {
-        let mut warnings = vec![];
-        for (url, key, write) in self.pending {
-            if let Err(error) = write.await {
-                if let Some(store) = &self.store {
-                    let _ = store.delete(&self.cache_name, &key).await;
-                }
-                warnings.push(Warning {
-                    kind: WarningKind::NotCached,
-                    message: not_cached_message(&url, &error),
-                    url,
-                });
-            }
-        }
-        warnings
-    }
-}
-
-fn not_cached_message(url: &str, error: &CacheError) -> String {
-    format!("{url} was loaded but not cached ({error}); it will be downloaded again next time")
 }
 
 impl fmt::Debug for Loader {
@@ -299,10 +238,6 @@ struct Ctx<'a> {
     stats: RefCell<LoadStats>,
     /// `None` when caching is off or the store failed.
     cache: Cell<Option<&'a dyn CacheStore>>,
-    /// The same store, for shard writes that outlive this borrow ([`CacheWrites`]).
-    detached: Option<Rc<dyn CacheStore>>,
-    /// Shard writes started and not yet awaited.
-    pending: RefCell<Vec<PendingWrite>>,
     cache_name: String,
     model_key: String,
     group_len: Vec<u64>,
@@ -354,41 +289,11 @@ impl Ctx<'_> {
         if let Err(error) = cache.put(&self.cache_name, key, &meta, bytes).await {
             // The store promises all-or-nothing; make sure anyway.
             let _ = cache.delete(&self.cache_name, key).await;
-            self.warn(WarningKind::NotCached, url, not_cached_message(url, &error));
-        }
-    }
-
-    /// Starts storing a complete, checked shard without waiting for it: the write runs
-    /// while other shards download (and, with [`Loader::load_deferring_writes`], while the
-    /// model is built). [`Ctx::finish_writes`] or [`CacheWrites::finish`] collects it.
-    fn store_detached(&self, key: &str, url: &str, meta: EntryMeta, bytes: &[u8]) {
-        if self.cache.get().is_none() {
-            return;
-        }
-        let Some(store) = self.detached.clone() else {
-            return;
-        };
-        let mut write = store.put_detached(self.cache_name.clone(), key.to_owned(), meta, bytes);
-        // One poll starts the write now; it is polled again (with a real waker) when awaited.
-        let waker = futures::task::noop_waker();
-        if let Poll::Ready(result) = write.as_mut().poll(&mut Context::from_waker(&waker)) {
-            write = Box::pin(futures::future::ready(result));
-        }
-        self.pending
-            .borrow_mut()
-            .push((url.to_owned(), key.to_owned(), write));
-    }
-
-    /// Waits for the shard writes started so far; refusals become warnings.
-    async fn finish_writes(&self) {
-        let pending = std::mem::take(&mut *self.pending.borrow_mut());
-        let writes = CacheWrites {
-            pending,
-            store: self.detached.clone(),
-            cache_name: self.cache_name.clone(),
-        };
-        for w in writes.finish().await {
-            self.warn(w.kind, &w.url, w.message);
+            self.warn(
+                WarningKind::NotCached,
+                url,
+                format!("{url} was loaded but not cached ({error}); it will be downloaded again next time"),
+            );
         }
     }
 
@@ -413,7 +318,7 @@ impl Loader {
     }
 
     pub fn with_cache(mut self, cache: impl CacheStore + 'static) -> Self {
-        self.cache = Some(Rc::new(cache));
+        self.cache = Some(Box::new(cache));
         self
     }
 
@@ -440,32 +345,6 @@ impl Loader {
         options: &LoadOptions,
         on_event: &mut dyn FnMut(&LoadEvent),
     ) -> Result<LoadedModel, LoadError> {
-        let (loaded, writes) = self.load_inner(model_url, options, on_event, false).await?;
-        debug_assert!(writes.is_empty());
-        Ok(loaded)
-    }
-
-    /// [`load`](Self::load), except that the last shard writes may still be running when
-    /// it returns: the caller builds the model meanwhile and then awaits
-    /// [`CacheWrites::finish`] (whose warnings it reports). The final progress event has
-    /// been sent. A failed load still waits for its writes, so what was downloaded stays
-    /// cached for the next attempt.
-    pub async fn load_deferring_writes(
-        &self,
-        model_url: &str,
-        options: &LoadOptions,
-        on_event: &mut dyn FnMut(&LoadEvent),
-    ) -> Result<(LoadedModel, CacheWrites), LoadError> {
-        self.load_inner(model_url, options, on_event, true).await
-    }
-
-    async fn load_inner(
-        &self,
-        model_url: &str,
-        options: &LoadOptions,
-        on_event: &mut dyn FnMut(&LoadEvent),
-        defer_writes: bool,
-    ) -> Result<(LoadedModel, CacheWrites), LoadError> {
         let model_json_sha = options
             .sha256
             .model_json
@@ -483,8 +362,6 @@ impl Loader {
             } else {
                 None
             }),
-            detached: self.cache.clone().filter(|_| options.cache.enabled),
-            pending: RefCell::new(Vec::new()),
             cache_name: options.cache.cache_name(),
             model_key,
             group_len: Vec::new(),
@@ -529,8 +406,6 @@ impl Loader {
         let slots = match self.shards(&ctx, &files, &model).await {
             Ok(slots) => slots,
             Err(error) => {
-                // What did arrive stays cached for the next attempt.
-                ctx.finish_writes().await;
                 // A cached model.json that names shards the server no longer
                 // has (or no longer has at that length) is stale: drop it so
                 // the next load fetches a fresh one.
@@ -544,9 +419,6 @@ impl Loader {
         };
 
         // 6. Done.
-        if !defer_writes {
-            ctx.finish_writes().await;
-        }
         let from_cache =
             json_from_cache && slots.iter().all(|s| s.as_ref().is_some_and(|(_, c)| *c));
         ctx.reporter.borrow_mut().finish(&model_url, from_cache);
@@ -564,22 +436,16 @@ impl Loader {
             })
             .collect();
         let warnings = std::mem::take(&mut ctx.reporter.borrow_mut().warnings);
-        let writes = CacheWrites {
-            pending: ctx.pending.take(),
-            store: ctx.detached.clone(),
-            cache_name: ctx.cache_name.clone(),
-        };
         let mut stats = ctx.stats.into_inner();
         stats.warnings = warnings;
-        let loaded = LoadedModel {
+        Ok(LoadedModel {
             model_url,
             model_json,
             model,
             shards,
             from_cache,
             stats,
-        };
-        Ok((loaded, writes))
+        })
     }
 
     /// Steps 3 to 5: every shard from the cache or the network, checked.
@@ -640,7 +506,6 @@ impl Loader {
                 .map(|(_, s)| s.as_ref().map_or(0, |(b, _)| b.len() as u64))
                 .fold(0u64, u64::saturating_add);
             if actual != group.byte_len() {
-                ctx.finish_writes().await;
                 if let Some(cache) = ctx.cache.get() {
                     for (f, _) in members.clone() {
                         let _ = cache.delete(&ctx.cache_name, &f.key).await;
@@ -795,7 +660,7 @@ impl Loader {
             stats.files_from_network += 1;
             stats.bytes_from_network += len;
         }
-        ctx.store_detached(&f.key, &f.url, ctx.shard_meta(len), &bytes);
+        ctx.store(&f.key, &f.url, ctx.shard_meta(len), &bytes).await;
         Ok(bytes)
     }
 
