@@ -97,6 +97,16 @@ enum Dim {
     Batch,
 }
 
+impl Dim {
+    /// The value the graph's placeholder constant holds: the batch probed as 1.
+    fn at_batch_one(self) -> i64 {
+        match self {
+            Dim::Known(v) => v,
+            Dim::Batch => 1,
+        }
+    }
+}
+
 /// The graph being built, with every value's shape (batch = 1).
 pub struct GraphCtx {
     graph: Graph,
@@ -129,10 +139,7 @@ impl GraphCtx {
     fn dims_value(&mut self, node: &GraphNode, dims: Vec<Dim>, scalar: bool) -> Result<ValueId> {
         let data = dims
             .iter()
-            .map(|d| match d {
-                Dim::Known(v) => *v as f32,
-                Dim::Batch => 1.0,
-            })
+            .map(|d| d.at_batch_one() as f32)
             .collect::<Vec<f32>>();
         let shape = if scalar { vec![] } else { vec![data.len()] };
         let v = self.constant(node, Tensor::new(shape, data)?);
@@ -158,13 +165,7 @@ impl GraphCtx {
             ));
         }
         if let Some(dims) = self.sym.get(&v) {
-            return Ok(dims
-                .iter()
-                .map(|d| match d {
-                    Dim::Known(x) => *x,
-                    Dim::Batch => 1,
-                })
-                .collect());
+            return Ok(dims.iter().map(|d| d.at_batch_one()).collect());
         }
         let t = self
             .const_of(v)
