@@ -17,9 +17,7 @@
 use std::borrow::Cow;
 
 use crate::error::{FormatError, Result};
-use crate::manifest::{
-    check_unique_names, DType, QuantDType, Quantization, WeightEntry, WeightGroup,
-};
+use crate::manifest::{check_unique_names, DType, QuantDType, WeightEntry, WeightGroup};
 
 /// The values of one decoded tensor, row-major.
 #[derive(Debug, Clone, PartialEq)]
@@ -150,64 +148,137 @@ pub fn decode_weight(entry: &WeightEntry, bytes: &[u8]) -> Result<TensorData> {
             actual,
         });
     }
-    // From here on `bytes` holds exactly element_count × stored size bytes,
-    // so every output below has element_count elements.
-    let data = match (&entry.quantization, entry.dtype) {
-        (None, DType::Float32) => TensorData::F32(
-            bytes
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes(le4(c)))
-                .collect(),
-        ),
-        (None, DType::Int32) => TensorData::I32(
-            bytes
-                .chunks_exact(4)
-                .map(|c| i32::from_le_bytes(le4(c)))
-                .collect(),
-        ),
-        (None, DType::Bool) => TensorData::Bool(bytes.iter().map(|&b| b != 0).collect()),
-        (Some(q), dtype) => match q.dtype {
-            QuantDType::Uint8 => {
-                dequantize_all(entry, q, dtype, bytes.iter().map(|&b| u16::from(b)))?
-            }
-            QuantDType::Uint16 | QuantDType::Float16 => dequantize_all(
-                entry,
-                q,
-                dtype,
-                bytes
-                    .chunks_exact(2)
-                    .map(|c| u16::from_le_bytes([byte(c, 0), byte(c, 1)])),
-            )?,
-        },
-    };
-    Ok(data)
+    let codec = Codec::of(entry)?;
+    // `bytes` holds exactly element_count x stored size bytes.
+    let mut out = codec.alloc(bytes.len().checked_div(codec.element_size()).unwrap_or(0));
+    codec.decode_run(&mut out, 0, bytes);
+    Ok(out)
 }
 
-/// Decodes stored uint8/uint16/float16 values into `dtype`, as tfjs does.
-fn dequantize_all(
-    entry: &WeightEntry,
-    q: &Quantization,
-    dtype: DType,
-    raw: impl Iterator<Item = u16>,
-) -> Result<TensorData> {
-    Ok(match (q.dtype, dtype) {
-        (QuantDType::Float16, DType::Float32) => {
-            TensorData::F32(raw.map(f16_bits_to_f32).collect())
+/// How one weight's stored elements become values: the table at the top of
+/// this module. Shared by [`decode_weight`] and the streaming decoder.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Codec {
+    F32,
+    I32,
+    Bool,
+    /// float16 stored, float32 decoded.
+    F16,
+    /// uint8 (1 byte) or uint16 (2 bytes) stored, float32 decoded.
+    AffineF32 {
+        size: usize,
+        scale: f64,
+        min: f64,
+    },
+    /// uint8 or uint16 stored, int32 decoded (rounded as tfjs does).
+    AffineI32 {
+        size: usize,
+        scale: f64,
+        min: f64,
+    },
+}
+
+impl Codec {
+    pub(crate) fn of(entry: &WeightEntry) -> Result<Codec> {
+        Ok(match (&entry.quantization, entry.dtype) {
+            (None, DType::Float32) => Codec::F32,
+            (None, DType::Int32) => Codec::I32,
+            (None, DType::Bool) => Codec::Bool,
+            (Some(q), dtype) => {
+                let size = match q.dtype {
+                    QuantDType::Uint8 => 1,
+                    QuantDType::Uint16 | QuantDType::Float16 => 2,
+                };
+                match (q.dtype, dtype) {
+                    (QuantDType::Float16, DType::Float32) => Codec::F16,
+                    (QuantDType::Uint8 | QuantDType::Uint16, DType::Float32) => Codec::AffineF32 {
+                        size,
+                        scale: q.scale,
+                        min: q.min,
+                    },
+                    (QuantDType::Uint8 | QuantDType::Uint16, DType::Int32) => Codec::AffineI32 {
+                        size,
+                        scale: q.scale,
+                        min: q.min,
+                    },
+                    (qd, dt) => {
+                        return Err(FormatError::Quantization {
+                            weight: entry.name.clone(),
+                            message: format!("{qd} quantization is not supported for {dt} weights"),
+                        })
+                    }
+                }
+            }
+        })
+    }
+
+    /// Stored bytes per element.
+    pub(crate) fn element_size(self) -> usize {
+        match self {
+            Codec::F32 | Codec::I32 => 4,
+            Codec::Bool => 1,
+            Codec::F16 => 2,
+            Codec::AffineF32 { size, .. } | Codec::AffineI32 { size, .. } => size,
         }
-        (QuantDType::Uint8 | QuantDType::Uint16, DType::Float32) => {
-            TensorData::F32(raw.map(|v| dequantize(v, q.scale, q.min) as f32).collect())
+    }
+
+    /// Zeroed output for `n` elements.
+    pub(crate) fn alloc(self, n: usize) -> TensorData {
+        match self {
+            Codec::F32 | Codec::F16 | Codec::AffineF32 { .. } => TensorData::F32(vec![0.0; n]),
+            Codec::I32 | Codec::AffineI32 { .. } => TensorData::I32(vec![0; n]),
+            Codec::Bool => TensorData::Bool(vec![false; n]),
         }
-        (QuantDType::Uint8 | QuantDType::Uint16, DType::Int32) => TensorData::I32(
-            raw.map(|v| js_to_int32(js_round(dequantize(v, q.scale, q.min))))
-                .collect(),
-        ),
-        (qd, dt) => {
-            return Err(FormatError::Quantization {
-                weight: entry.name.clone(),
-                message: format!("{qd} quantization is not supported for {dt} weights"),
-            })
+    }
+
+    /// Decodes whole elements `bytes` into `out` from element `first` on.
+    /// Elements past the end of `out` are ignored (callers stay in bounds).
+    pub(crate) fn decode_run(self, out: &mut TensorData, first: usize, bytes: &[u8]) {
+        fn tail<T>(v: &mut [T], first: usize) -> &mut [T] {
+            v.get_mut(first..).unwrap_or(&mut [])
         }
-    })
+        fn raw(c: &[u8]) -> u16 {
+            match c {
+                [lo, hi] => u16::from_le_bytes([*lo, *hi]),
+                [b] => u16::from(*b),
+                _ => 0,
+            }
+        }
+        match (self, out) {
+            (Codec::F32, TensorData::F32(v)) => {
+                for (o, c) in tail(v, first).iter_mut().zip(bytes.chunks_exact(4)) {
+                    *o = f32::from_le_bytes(le4(c));
+                }
+            }
+            (Codec::I32, TensorData::I32(v)) => {
+                for (o, c) in tail(v, first).iter_mut().zip(bytes.chunks_exact(4)) {
+                    *o = i32::from_le_bytes(le4(c));
+                }
+            }
+            (Codec::Bool, TensorData::Bool(v)) => {
+                for (o, &b) in tail(v, first).iter_mut().zip(bytes) {
+                    *o = b != 0;
+                }
+            }
+            (Codec::F16, TensorData::F32(v)) => {
+                for (o, c) in tail(v, first).iter_mut().zip(bytes.chunks_exact(2)) {
+                    *o = f16_bits_to_f32(raw(c));
+                }
+            }
+            (Codec::AffineF32 { size, scale, min }, TensorData::F32(v)) => {
+                for (o, c) in tail(v, first).iter_mut().zip(bytes.chunks_exact(size)) {
+                    *o = dequantize(raw(c), scale, min) as f32;
+                }
+            }
+            (Codec::AffineI32 { size, scale, min }, TensorData::I32(v)) => {
+                for (o, c) in tail(v, first).iter_mut().zip(bytes.chunks_exact(size)) {
+                    *o = js_to_int32(js_round(dequantize(raw(c), scale, min)));
+                }
+            }
+            // `alloc` pairs every codec with its output kind.
+            _ => {}
+        }
+    }
 }
 
 fn shard_overrun(
@@ -337,6 +408,7 @@ mod tests {
     use super::*;
     use crate::limits::Limits;
     use crate::manifest::parse_weights_manifest;
+    use crate::manifest::Quantization;
     use serde_json::{json, Value};
 
     fn manifest(v: Value) -> Vec<WeightGroup> {

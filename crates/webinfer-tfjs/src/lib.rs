@@ -64,6 +64,7 @@ pub mod layers;
 pub mod limits;
 pub mod manifest;
 pub mod model_json;
+pub mod stream;
 
 pub use decode::{decode_group, decode_weight, decode_weights, DecodedWeight, TensorData};
 pub use error::{FormatError, Result};
@@ -74,3 +75,4 @@ pub use manifest::{
     parse_weights_manifest, DType, QuantDType, Quantization, WeightEntry, WeightGroup,
 };
 pub use model_json::{parse_model_json, parse_model_json_value, ModelFormat, ModelJson};
+pub use stream::StreamDecoder;

@@ -1,0 +1,542 @@
+//! Decoding weights while their shards stream in: [`StreamDecoder`].
+//!
+//! A download hands over each shard's bytes in chunks, as they arrive and in
+//! any order across shards; the decoder writes every chunk straight into the
+//! final tensors (de-quantizing on the way), so no shard is ever held whole.
+//! Peak memory is the decoded weights plus what cannot be placed yet.
+//!
+//! Placing a chunk needs its offset within its weight group, which is the
+//! file's offset plus the lengths of the group's earlier files. The first file
+//! of every group starts at 0; a later file's offset is known once the lengths
+//! of the files before it are ([`StreamDecoder::set_file_length`], from a
+//! trusted `Content-Length` or on completion). Until then its chunks wait,
+//! copied, and are placed as soon as the offset is known.
+//!
+//! Values are decoded exactly as [`decode_weight`](crate::decode_weight) does
+//! (tfjs's rules); an element split between two chunks (or two shards) is
+//! assembled first. [`StreamDecoder::finish`] checks that every byte of every
+//! weight arrived exactly once.
+
+use crate::decode::{Codec, DecodedWeight, TensorData};
+use crate::error::{FormatError, Result};
+use crate::manifest::{check_unique_names, WeightGroup};
+
+/// Decodes the weights of a manifest from chunks of its shard files.
+///
+/// Files are numbered in manifest order, group by group (the order of
+/// [`StreamDecoder::file_paths`]).
+#[derive(Debug)]
+pub struct StreamDecoder {
+    groups: Vec<GroupState>,
+    files: Vec<FileState>,
+    weights: Vec<WeightState>,
+}
+
+#[derive(Debug)]
+struct GroupState {
+    paths: Vec<String>,
+    len: u64,
+    /// Range of this group's weights in `weights`.
+    weights: std::ops::Range<usize>,
+    /// Range of this group's files in `files`.
+    files: std::ops::Range<usize>,
+}
+
+#[derive(Debug)]
+struct FileState {
+    group: usize,
+    path: String,
+    length: Option<u64>,
+    /// Offset within the group, once every earlier file's length is known.
+    offset: Option<u64>,
+    /// Chunks that arrived before `offset` was known: (offset in file, bytes).
+    pending: Vec<(u64, Vec<u8>)>,
+    received: u64,
+}
+
+#[derive(Debug)]
+struct WeightState {
+    name: String,
+    shape: Vec<usize>,
+    codec: Codec,
+    /// Start within the group's bytes, and stored length.
+    offset: u64,
+    len: u64,
+    out: TensorData,
+    filled: u64,
+    /// Elements whose bytes arrived in pieces: (element, bytes, bit mask of bytes present).
+    partial: Vec<(u64, [u8; 4], u8)>,
+}
+
+impl StreamDecoder {
+    /// Prepares the output tensors of every weight of `manifest` (allocated
+    /// here: the caller has checked the sizes against its limits, as
+    /// [`parse_weights_manifest`](crate::parse_weights_manifest) does).
+    /// Fails on duplicate names and unsupported quantizations, as decoding would.
+    pub fn new(manifest: &[WeightGroup]) -> Result<Self> {
+        check_unique_names(manifest)?;
+        let mut groups = Vec::with_capacity(manifest.len());
+        let mut files = Vec::new();
+        let mut weights = Vec::new();
+        for (g, group) in manifest.iter().enumerate() {
+            let len = group.checked_byte_len().ok_or(FormatError::ShardLength {
+                group: g,
+                paths: group.paths.clone(),
+                expected: u64::MAX,
+                actual: 0,
+            })?;
+            let first_weight = weights.len();
+            let mut offset = 0u64;
+            for entry in &group.weights {
+                let codec = Codec::of(entry)?;
+                let n = entry
+                    .checked_stored_bytes()
+                    .ok_or_else(|| too_large(&entry.name))?;
+                let count =
+                    usize::try_from(entry.element_count()).map_err(|_| too_large(&entry.name))?;
+                weights.push(WeightState {
+                    name: entry.name.clone(),
+                    shape: entry.shape.clone(),
+                    out: codec.alloc(count),
+                    codec,
+                    offset,
+                    len: n,
+                    filled: 0,
+                    partial: Vec::new(),
+                });
+                offset = offset
+                    .checked_add(n)
+                    .ok_or_else(|| too_large(&entry.name))?;
+            }
+            let first_file = files.len();
+            for (k, path) in group.paths.iter().enumerate() {
+                files.push(FileState {
+                    group: g,
+                    path: path.clone(),
+                    length: None,
+                    offset: (k == 0).then_some(0),
+                    pending: Vec::new(),
+                    received: 0,
+                });
+            }
+            groups.push(GroupState {
+                paths: group.paths.clone(),
+                len,
+                weights: first_weight..weights.len(),
+                files: first_file..files.len(),
+            });
+        }
+        Ok(StreamDecoder {
+            groups,
+            files,
+            weights,
+        })
+    }
+
+    /// The shard paths in file order.
+    pub fn file_paths(&self) -> impl Iterator<Item = &str> {
+        self.files.iter().map(|f| f.path.as_str())
+    }
+
+    /// The group of file `file`, if there is such a file.
+    pub fn file_group(&self, file: usize) -> Option<usize> {
+        self.files.get(file).map(|f| f.group)
+    }
+
+    /// Records file `file`'s length: announced before its body (a trusted
+    /// `Content-Length`) or found at its end. A second call must agree.
+    pub fn set_file_length(&mut self, file: usize, length: u64) -> Result<()> {
+        let f = self.files.get_mut(file).ok_or_else(|| no_file(file))?;
+        match f.length {
+            Some(known) if known != length => {
+                let g = f.group;
+                return Err(self.group_length_error(g, known, length));
+            }
+            Some(_) => return Ok(()),
+            None => f.length = Some(length),
+        }
+        let g = f.group;
+        self.resolve_offsets(g)
+    }
+
+    /// `bytes` of file `file`, starting `offset` bytes into it.
+    pub fn write(&mut self, file: usize, offset: u64, bytes: &[u8]) -> Result<()> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        let f = self.files.get_mut(file).ok_or_else(|| no_file(file))?;
+        let end = offset
+            .checked_add(bytes.len() as u64)
+            .ok_or_else(|| no_file(file))?;
+        f.received = f.received.saturating_add(bytes.len() as u64);
+        if let Some(length) = f.length {
+            if end > length {
+                let g = f.group;
+                return Err(self.group_length_error(g, length, end));
+            }
+        }
+        match f.offset {
+            Some(start) => {
+                let g = f.group;
+                let at = start.checked_add(offset).ok_or_else(|| no_file(file))?;
+                self.place(g, at, bytes)
+            }
+            None => {
+                f.pending.push((offset, bytes.to_vec()));
+                Ok(())
+            }
+        }
+    }
+
+    /// The decoded weights in manifest order, once every byte has arrived.
+    pub fn finish(self) -> Result<Vec<DecodedWeight>> {
+        for group_index in 0..self.groups.len() {
+            let Some(group) = self.groups.get(group_index) else {
+                continue;
+            };
+            let files = self.files.get(group.files.clone()).unwrap_or(&[]);
+            let received = files
+                .iter()
+                .fold(0u64, |acc, f| acc.saturating_add(f.received));
+            let placed = files
+                .iter()
+                .all(|f| f.offset.is_some() && f.pending.is_empty());
+            if received != group.len || !placed {
+                return Err(FormatError::ShardLength {
+                    group: group_index,
+                    paths: group.paths.clone(),
+                    expected: group.len,
+                    actual: received,
+                });
+            }
+        }
+        let mut out = Vec::with_capacity(self.weights.len());
+        for w in self.weights {
+            if w.filled != w.len || !w.partial.is_empty() {
+                return Err(FormatError::WeightLength {
+                    weight: w.name,
+                    expected: w.len,
+                    actual: w.filled,
+                });
+            }
+            out.push(DecodedWeight {
+                name: w.name,
+                shape: w.shape,
+                data: w.out,
+            });
+        }
+        Ok(out)
+    }
+
+    fn group_length_error(&self, group: usize, expected: u64, actual: u64) -> FormatError {
+        FormatError::ShardLength {
+            group,
+            paths: self
+                .groups
+                .get(group)
+                .map(|g| g.paths.clone())
+                .unwrap_or_default(),
+            expected,
+            actual,
+        }
+    }
+
+    /// Gives every file of `group` whose predecessors' lengths are all known its
+    /// offset, and places what it had waiting.
+    fn resolve_offsets(&mut self, group: usize) -> Result<()> {
+        let Some(range) = self.groups.get(group).map(|g| g.files.clone()) else {
+            return Ok(());
+        };
+        let mut offset = 0u64;
+        for i in range {
+            let Some(f) = self.files.get_mut(i) else {
+                break;
+            };
+            if f.offset.is_none() {
+                f.offset = Some(offset);
+                let pending = std::mem::take(&mut f.pending);
+                for (at, bytes) in pending {
+                    let at = offset.checked_add(at).ok_or_else(|| no_file(i))?;
+                    self.place(group, at, &bytes)?;
+                }
+            }
+            let Some(len) = self.files.get(i).and_then(|f| f.length) else {
+                break;
+            };
+            offset = offset.saturating_add(len);
+        }
+        Ok(())
+    }
+
+    /// Decodes `bytes`, which start `at` bytes into `group`, into the weights they cover.
+    fn place(&mut self, group: usize, at: u64, bytes: &[u8]) -> Result<()> {
+        let Some(g) = self.groups.get(group) else {
+            return Ok(());
+        };
+        let end = at.saturating_add(bytes.len() as u64);
+        if end > g.len {
+            return Err(self.group_length_error(group, g.len, end));
+        }
+        let weights = self.weights.get_mut(g.weights.clone()).unwrap_or(&mut []);
+        // The first weight that ends after `at`.
+        let first = weights.partition_point(|w| w.offset.saturating_add(w.len) <= at);
+        for w in weights.iter_mut().skip(first) {
+            if w.offset >= end {
+                break;
+            }
+            let from = at.max(w.offset);
+            let to = end.min(w.offset.saturating_add(w.len));
+            let lo = usize::try_from(from.saturating_sub(at)).unwrap_or(usize::MAX);
+            let hi = usize::try_from(to.saturating_sub(at)).unwrap_or(usize::MAX);
+            if let Some(piece) = bytes.get(lo..hi) {
+                w.write(from.saturating_sub(w.offset), piece);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl WeightState {
+    /// `bytes` at `rel` bytes into this weight's stored bytes (within bounds).
+    fn write(&mut self, rel: u64, bytes: &[u8]) {
+        self.filled = self.filled.saturating_add(bytes.len() as u64);
+        let size = self.codec.element_size();
+        let size64 = size as u64;
+        let mut rel = rel;
+        let mut bytes = bytes;
+        // A leading piece of an element.
+        let within = rel.checked_rem(size64).unwrap_or(0);
+        let head = size64
+            .saturating_sub(within)
+            .checked_rem(size64)
+            .unwrap_or(0);
+        if head > 0 {
+            let k = usize::try_from(head).unwrap_or(0).min(bytes.len());
+            let (piece, rest) = bytes.split_at(k);
+            self.piece(rel, piece);
+            rel = rel.saturating_add(k as u64);
+            bytes = rest;
+        }
+        // Whole elements, then a trailing piece.
+        let whole = bytes
+            .len()
+            .checked_div(size)
+            .unwrap_or(0)
+            .saturating_mul(size);
+        let (body, tail) = bytes.split_at(whole);
+        let first = usize::try_from(rel.checked_div(size64).unwrap_or(0)).unwrap_or(usize::MAX);
+        self.codec.decode_run(&mut self.out, first, body);
+        if !tail.is_empty() {
+            self.piece(rel.saturating_add(whole as u64), tail);
+        }
+    }
+
+    /// Part of one element, starting `rel` bytes into the weight.
+    fn piece(&mut self, rel: u64, bytes: &[u8]) {
+        let size = self.codec.element_size() as u64;
+        let element = rel.checked_div(size).unwrap_or(0);
+        let within = usize::try_from(rel.checked_rem(size).unwrap_or(0)).unwrap_or(0);
+        let index = match self.partial.iter().position(|p| p.0 == element) {
+            Some(i) => i,
+            None => {
+                self.partial.push((element, [0; 4], 0));
+                self.partial.len().saturating_sub(1)
+            }
+        };
+        let Some(p) = self.partial.get_mut(index) else {
+            return;
+        };
+        for (k, &b) in bytes.iter().enumerate() {
+            let at = within.saturating_add(k);
+            if let Some(slot) = p.1.get_mut(at) {
+                *slot = b;
+                p.2 |= 1u8.checked_shl(u32::try_from(at).unwrap_or(8)).unwrap_or(0);
+            }
+        }
+        let full = 1u8
+            .checked_shl(u32::try_from(size).unwrap_or(0))
+            .map_or(0xff, |v| v.wrapping_sub(1));
+        if p.2 == full {
+            let (element, raw, _) = self.partial.swap_remove(index);
+            let size = self.codec.element_size();
+            let first = usize::try_from(element).unwrap_or(usize::MAX);
+            self.codec
+                .decode_run(&mut self.out, first, raw.get(..size).unwrap_or(&[]));
+        }
+    }
+}
+
+fn too_large(weight: &str) -> FormatError {
+    FormatError::WeightLength {
+        weight: weight.to_owned(),
+        expected: u64::MAX,
+        actual: 0,
+    }
+}
+
+fn no_file(file: usize) -> FormatError {
+    FormatError::ShardCount {
+        group: 0,
+        paths: Vec::new(),
+        expected: file,
+        actual: file,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::decode_weights;
+    use crate::limits::Limits;
+    use crate::manifest::parse_weights_manifest;
+    use serde_json::json;
+
+    /// One group of every stored kind, in three shard files cut at awkward places.
+    fn sample() -> (Vec<WeightGroup>, Vec<Vec<u8>>) {
+        let manifest = parse_weights_manifest(
+            &json!([
+                {"paths": ["a", "b", "c"], "weights": [
+                    {"name": "f32", "shape": [5], "dtype": "float32"},
+                    {"name": "i32", "shape": [3], "dtype": "int32"},
+                    {"name": "bool", "shape": [3], "dtype": "bool"},
+                    {"name": "f16", "shape": [7], "dtype": "float32",
+                     "quantization": {"dtype": "float16"}},
+                    {"name": "u8", "shape": [2, 3], "dtype": "float32",
+                     "quantization": {"dtype": "uint8", "scale": 0.0117647058823529, "min": -1.2}},
+                    {"name": "u16", "shape": [4], "dtype": "float32",
+                     "quantization": {"dtype": "uint16", "scale": 0.001, "min": -3.0}},
+                    {"name": "u8i", "shape": [3], "dtype": "int32",
+                     "quantization": {"dtype": "uint8", "scale": 0.5, "min": -2.0}}]},
+                {"paths": ["d"], "weights": [
+                    {"name": "solo", "shape": [2], "dtype": "float32"}]}
+            ]),
+            &Limits::default(),
+        )
+        .unwrap();
+        let len = manifest[0].byte_len() as usize;
+        let all: Vec<u8> = (0..len).map(|i| (i * 37 + 11) as u8).collect();
+        let solo: Vec<u8> = [1.5f32, -2.0]
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect();
+        // Cut inside an f32, and inside an f16.
+        let (a, rest) = all.split_at(7);
+        let (b, c) = rest.split_at(31);
+        (manifest, vec![a.to_vec(), b.to_vec(), c.to_vec(), solo])
+    }
+
+    fn reference(manifest: &[WeightGroup], files: &[Vec<u8>]) -> Vec<DecodedWeight> {
+        let g0: Vec<&[u8]> = files[..3].iter().map(Vec::as_slice).collect();
+        decode_weights(manifest, &[g0, vec![files[3].as_slice()]]).unwrap()
+    }
+
+    fn bits(d: &[DecodedWeight]) -> Vec<(String, Vec<u64>)> {
+        d.iter()
+            .map(|w| {
+                let v = match &w.data {
+                    TensorData::F32(v) => v.iter().map(|x| u64::from(x.to_bits())).collect(),
+                    TensorData::I32(v) => v.iter().map(|&x| x as u32 as u64).collect(),
+                    TensorData::Bool(v) => v.iter().map(|&x| u64::from(x)).collect(),
+                };
+                (w.name.clone(), v)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn whole_files_in_order_match_decode_weights() {
+        let (m, files) = sample();
+        let mut d = StreamDecoder::new(&m).unwrap();
+        for (i, f) in files.iter().enumerate() {
+            d.write(i, 0, f).unwrap();
+            d.set_file_length(i, f.len() as u64).unwrap();
+        }
+        assert_eq!(bits(&d.finish().unwrap()), bits(&reference(&m, &files)));
+    }
+
+    #[test]
+    fn any_chunking_and_order_matches_decode_weights() {
+        let (m, files) = sample();
+        let expected = bits(&reference(&m, &files));
+        // Chunk sizes 1..=9; files fed back to front (later files wait for the lengths
+        // of earlier ones), chunks interleaved across files; lengths given at the end.
+        for chunk in 1..=9usize {
+            for lengths_first in [false, true] {
+                let mut d = StreamDecoder::new(&m).unwrap();
+                if lengths_first {
+                    for (i, f) in files.iter().enumerate() {
+                        d.set_file_length(i, f.len() as u64).unwrap();
+                    }
+                }
+                let mut cursors = vec![0usize; files.len()];
+                loop {
+                    let mut progressed = false;
+                    for i in (0..files.len()).rev() {
+                        let at = cursors[i];
+                        if at < files[i].len() {
+                            let end = (at + chunk).min(files[i].len());
+                            d.write(i, at as u64, &files[i][at..end]).unwrap();
+                            cursors[i] = end;
+                            progressed = true;
+                        }
+                    }
+                    if !progressed {
+                        break;
+                    }
+                }
+                if !lengths_first {
+                    for (i, f) in files.iter().enumerate().rev() {
+                        d.set_file_length(i, f.len() as u64).unwrap();
+                    }
+                }
+                assert_eq!(
+                    bits(&d.finish().unwrap()),
+                    expected,
+                    "chunk {chunk}, lengths first {lengths_first}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn missing_bytes_and_overruns_are_errors() {
+        let (m, files) = sample();
+        // The last byte of file c never arrives.
+        let mut d = StreamDecoder::new(&m).unwrap();
+        for (i, f) in files.iter().enumerate() {
+            let f = if i == 2 { &f[..f.len() - 1] } else { &f[..] };
+            d.write(i, 0, f).unwrap();
+            d.set_file_length(i, f.len() as u64).unwrap();
+        }
+        let e = d.finish().unwrap_err().to_string();
+        assert!(e.contains("group 0") || e.contains("a, b, c"), "{e}");
+        // A length never given: file b's bytes cannot be placed.
+        let mut d = StreamDecoder::new(&m).unwrap();
+        for (i, f) in files.iter().enumerate() {
+            d.write(i, 0, f).unwrap();
+        }
+        assert!(d.finish().is_err());
+        // More bytes than the group holds.
+        let mut d = StreamDecoder::new(&m).unwrap();
+        assert!(d.write(3, 0, &[0u8; 9]).is_err());
+        // A length that contradicts the one announced.
+        let mut d = StreamDecoder::new(&m).unwrap();
+        d.set_file_length(0, 7).unwrap();
+        assert!(d.set_file_length(0, 8).is_err());
+        assert!(d.write(0, 4, &[0u8; 4]).is_err());
+        // An unknown file.
+        assert!(StreamDecoder::new(&m).unwrap().write(9, 0, &[1]).is_err());
+    }
+
+    #[test]
+    fn unsupported_quantization_fails_up_front() {
+        let m = parse_weights_manifest(
+            &json!([{"paths": ["a"], "weights": [
+                {"name": "b", "shape": [1], "dtype": "bool", "quantization": {"dtype": "uint8", "scale": 1, "min": 0}}]}]),
+            &Limits::default(),
+        );
+        if let Ok(m) = m {
+            assert!(StreamDecoder::new(&m).is_err());
+        }
+    }
+}
