@@ -278,7 +278,8 @@ impl Model {
         })
     }
 
-    /// Parse, decode and lower: everything that does not depend on the backend.
+    /// Parse, decode and lower: everything that does not depend on the backend. Each
+    /// shard is decoded as soon as it is read and dropped before the next is read.
     fn build(
         json: &[u8],
         json_name: &str,
@@ -286,118 +287,21 @@ impl Model {
         base: &str,
         options: &LoadOptions,
     ) -> Result<(Graph, ModelStats)> {
-        let fmt_err = |path: &str| {
-            let path = path.to_string();
-            move |source| Error::Format {
-                path: path.clone(),
-                source,
-            }
-        };
-        let parsed: ModelJson =
-            webinfer_tfjs::parse_model_json(json, &options.limits).map_err(fmt_err(json_name))?;
-        // Parse the topology and refuse unknown layers / ops before reading any shard.
-        enum Topology {
-            Layers(webinfer_tfjs::LayersModel),
-            Graph(webinfer_tfjs::GraphModel),
+        let mut builder = ModelBuilder::with_names(json, json_name, base, options)?;
+        let paths: Vec<String> = builder.decoder.file_paths().map(str::to_owned).collect();
+        for (i, p) in paths.iter().enumerate() {
+            let bytes = read_shard(p)?;
+            let where_ = builder.file_where(i);
+            builder
+                .decoder
+                .write(i, 0, &bytes)
+                .and_then(|()| builder.decoder.set_file_length(i, bytes.len() as u64))
+                .map_err(|source| Error::Format {
+                    path: where_,
+                    source,
+                })?;
         }
-        let topology = match parsed.format {
-            ModelFormat::LayersModel => Topology::Layers(
-                webinfer_tfjs::parse_layers_topology(&parsed.topology, &options.limits)
-                    .map_err(fmt_err(json_name))?,
-            ),
-            ModelFormat::GraphModel => Topology::Graph(
-                webinfer_tfjs::parse_graph_model(&parsed, &options.limits)
-                    .map_err(fmt_err(json_name))?,
-            ),
-        };
-        let unknown = match &topology {
-            Topology::Layers(m) => webinfer_core::lower::unsupported_layers(m),
-            Topology::Graph(m) => webinfer_core::lower::graph::unsupported_ops(m),
-        };
-        if !unknown.is_empty() {
-            return Err(CoreError::UnknownLayers(unknown).into());
-        }
-
-        let mut weights = Vec::new();
-        for (gi, group) in parsed.weights_manifest.iter().enumerate() {
-            let mut bytes = Vec::with_capacity(group.paths.len());
-            for p in &group.paths {
-                bytes.push(read_shard(p)?);
-            }
-            let slices: Vec<&[u8]> = bytes.iter().map(Vec::as_slice).collect();
-            let where_ = if base.is_empty() {
-                group.paths.join(", ")
-            } else {
-                format!("{base}/{}", group.paths.join(", "))
-            };
-            weights
-                .extend(webinfer_tfjs::decode_group(group, gi, &slices).map_err(fmt_err(&where_))?);
-        }
-
-        let mut dtypes: Vec<(String, usize)> = Vec::new();
-        for w in parsed.weights_manifest.iter().flat_map(|g| &g.weights) {
-            let name = match &w.quantization {
-                Some(q) => format!("{:?}", q.dtype).to_lowercase(),
-                None => format!("{:?}", w.dtype).to_lowercase(),
-            };
-            match dtypes.iter_mut().find(|(n, _)| *n == name) {
-                Some((_, c)) => *c += 1,
-                None => dtypes.push((name, 1)),
-            }
-        }
-        let (format, model_class, keras_version, layers) = match &topology {
-            Topology::Layers(t) => (
-                "layers-model",
-                t.class_name.clone(),
-                t.keras_version.clone(),
-                t.layers
-                    .iter()
-                    .map(|l| (l.name.clone(), l.class_name.clone()))
-                    .collect(),
-            ),
-            Topology::Graph(g) => (
-                "graph-model",
-                "GraphDef".to_string(),
-                None,
-                g.nodes
-                    .iter()
-                    .filter(|n| n.op != "Const")
-                    .map(|n| (n.name.clone(), n.op.clone()))
-                    .collect(),
-            ),
-        };
-        let mut stats = ModelStats {
-            format: format.into(),
-            model_class,
-            keras_version,
-            generated_by: parsed.generated_by.clone(),
-            converted_by: parsed.converted_by.clone(),
-            layers,
-            weight_count: weights.len(),
-            weight_bytes: parsed.total_weight_bytes(),
-            weight_dtypes: dtypes,
-            shard_count: parsed.weights_manifest.iter().map(|g| g.paths.len()).sum(),
-            ops: vec![],
-        };
-
-        let mut graph = match &topology {
-            Topology::Layers(t) => webinfer_core::lower::lower_layers_model(t, weights)?,
-            Topology::Graph(g) => webinfer_core::lower::graph::lower_graph_model(g, weights)?,
-        };
-        // Every value the declared inputs (batch 1) and the constants imply must fit the
-        // limit before constants are folded or a backend allocates anything.
-        webinfer_core::bounds::check_graph(&graph, options.limits.max_activation_elements)?;
-        webinfer_core::passes::fold_constants(&mut graph, &webinfer_cpu::eval_op);
-        webinfer_core::passes::optimize(&mut graph);
-        for n in &graph.nodes {
-            let name = n.op.name().to_string();
-            match stats.ops.iter_mut().find(|(o, _)| *o == name) {
-                Some((_, c)) => *c += 1,
-                None => stats.ops.push((name, 1)),
-            }
-        }
-
-        Ok((graph, stats))
+        builder.build_graph()
     }
 
     pub fn inputs(&self) -> &[TensorInfo] {
@@ -570,4 +474,204 @@ pub fn shape_text(shape: &[Option<usize>]) -> String {
             .collect::<Vec<_>>()
             .join(",")
     )
+}
+
+enum Topology {
+    Layers(webinfer_tfjs::LayersModel),
+    Graph(webinfer_tfjs::GraphModel),
+}
+
+/// A model being loaded from bytes that arrive piece by piece (the browser's streaming
+/// download): [`ModelBuilder::new`] parses `model.json` and refuses unknown layers and
+/// oversized models before any shard is read; the shard bytes then go to
+/// [`ModelBuilder::decoder`] as they arrive (decoded straight into the weights, so no
+/// shard is held whole); [`ModelBuilder::finish`] lowers the graph and prepares the backend.
+pub struct ModelBuilder {
+    parsed: ModelJson,
+    topology: Topology,
+    decoder: webinfer_tfjs::StreamDecoder,
+    base: String,
+    options: LoadOptions,
+}
+
+impl std::fmt::Debug for ModelBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModelBuilder").finish_non_exhaustive()
+    }
+}
+
+impl ModelBuilder {
+    /// Parses `model_json` and prepares the weights' decoder.
+    pub fn new(model_json: &[u8], options: &LoadOptions) -> Result<ModelBuilder> {
+        Self::with_names(model_json, "model.json", "", options)
+    }
+
+    fn with_names(
+        json: &[u8],
+        json_name: &str,
+        base: &str,
+        options: &LoadOptions,
+    ) -> Result<ModelBuilder> {
+        let fmt_err = |source| Error::Format {
+            path: json_name.to_string(),
+            source,
+        };
+        let parsed: ModelJson =
+            webinfer_tfjs::parse_model_json(json, &options.limits).map_err(fmt_err)?;
+        // Parse the topology and refuse unknown layers / ops before reading any shard.
+        let topology = match parsed.format {
+            ModelFormat::LayersModel => Topology::Layers(
+                webinfer_tfjs::parse_layers_topology(&parsed.topology, &options.limits)
+                    .map_err(fmt_err)?,
+            ),
+            ModelFormat::GraphModel => Topology::Graph(
+                webinfer_tfjs::parse_graph_model(&parsed, &options.limits).map_err(fmt_err)?,
+            ),
+        };
+        let unknown = match &topology {
+            Topology::Layers(m) => webinfer_core::lower::unsupported_layers(m),
+            Topology::Graph(m) => webinfer_core::lower::graph::unsupported_ops(m),
+        };
+        if !unknown.is_empty() {
+            return Err(CoreError::UnknownLayers(unknown).into());
+        }
+        let decoder =
+            webinfer_tfjs::StreamDecoder::new(&parsed.weights_manifest).map_err(fmt_err)?;
+        Ok(ModelBuilder {
+            parsed,
+            topology,
+            decoder,
+            base: base.to_string(),
+            options: options.clone(),
+        })
+    }
+
+    /// Where the shard bytes go: file `i` is the `i`-th path of the manifest, group by
+    /// group ([`StreamDecoder::file_paths`](webinfer_tfjs::StreamDecoder::file_paths)).
+    pub fn decoder(&mut self) -> &mut webinfer_tfjs::StreamDecoder {
+        &mut self.decoder
+    }
+
+    /// The parsed `model.json`.
+    pub fn model_json(&self) -> &ModelJson {
+        &self.parsed
+    }
+
+    /// Lowers the graph and prepares it on the chosen backend, once every shard byte
+    /// has been given to the decoder.
+    pub async fn finish(self) -> Result<Model> {
+        let options = self.options.clone();
+        let (graph, stats) = self.build_graph()?;
+        Model::with_backend(graph, stats, &options).await
+    }
+
+    /// A shard file's group, as errors name it: `dir/path1, path2`.
+    fn file_where(&self, file: usize) -> String {
+        let group = self.decoder.file_group(file).unwrap_or(0);
+        self.group_where(group)
+    }
+
+    fn group_where(&self, group: usize) -> String {
+        let paths = self
+            .parsed
+            .weights_manifest
+            .get(group)
+            .map(|g| g.paths.join(", "))
+            .unwrap_or_default();
+        if self.base.is_empty() {
+            paths
+        } else {
+            format!("{}/{paths}", self.base)
+        }
+    }
+
+    fn build_graph(self) -> Result<(Graph, ModelStats)> {
+        let where_ = match &self.parsed.weights_manifest[..] {
+            [] => self.base.clone(),
+            _ => self.group_where(0),
+        };
+        let ModelBuilder {
+            parsed,
+            topology,
+            decoder,
+            base,
+            options,
+        } = self;
+        let weights = decoder.finish().map_err(|source| {
+            let path = match &source {
+                webinfer_tfjs::FormatError::ShardLength { paths, .. } if base.is_empty() => {
+                    paths.join(", ")
+                }
+                webinfer_tfjs::FormatError::ShardLength { paths, .. } => {
+                    format!("{base}/{}", paths.join(", "))
+                }
+                _ => where_,
+            };
+            Error::Format { path, source }
+        })?;
+        let mut dtypes: Vec<(String, usize)> = Vec::new();
+        for w in parsed.weights_manifest.iter().flat_map(|g| &g.weights) {
+            let name = match &w.quantization {
+                Some(q) => format!("{:?}", q.dtype).to_lowercase(),
+                None => format!("{:?}", w.dtype).to_lowercase(),
+            };
+            match dtypes.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, c)) => *c += 1,
+                None => dtypes.push((name, 1)),
+            }
+        }
+        let (format, model_class, keras_version, layers) = match &topology {
+            Topology::Layers(t) => (
+                "layers-model",
+                t.class_name.clone(),
+                t.keras_version.clone(),
+                t.layers
+                    .iter()
+                    .map(|l| (l.name.clone(), l.class_name.clone()))
+                    .collect(),
+            ),
+            Topology::Graph(g) => (
+                "graph-model",
+                "GraphDef".to_string(),
+                None,
+                g.nodes
+                    .iter()
+                    .filter(|n| n.op != "Const")
+                    .map(|n| (n.name.clone(), n.op.clone()))
+                    .collect(),
+            ),
+        };
+        let mut stats = ModelStats {
+            format: format.into(),
+            model_class,
+            keras_version,
+            generated_by: parsed.generated_by.clone(),
+            converted_by: parsed.converted_by.clone(),
+            layers,
+            weight_count: weights.len(),
+            weight_bytes: parsed.total_weight_bytes(),
+            weight_dtypes: dtypes,
+            shard_count: parsed.weights_manifest.iter().map(|g| g.paths.len()).sum(),
+            ops: vec![],
+        };
+
+        let mut graph = match &topology {
+            Topology::Layers(t) => webinfer_core::lower::lower_layers_model(t, weights)?,
+            Topology::Graph(g) => webinfer_core::lower::graph::lower_graph_model(g, weights)?,
+        };
+        // Every value the declared inputs (batch 1) and the constants imply must fit the
+        // limit before constants are folded or a backend allocates anything.
+        webinfer_core::bounds::check_graph(&graph, options.limits.max_activation_elements)?;
+        webinfer_core::passes::fold_constants(&mut graph, &webinfer_cpu::eval_op);
+        webinfer_core::passes::optimize(&mut graph);
+        for n in &graph.nodes {
+            let name = n.op.name().to_string();
+            match stats.ops.iter_mut().find(|(o, _)| *o == name) {
+                Some((_, c)) => *c += 1,
+                None => stats.ops.push((name, 1)),
+            }
+        }
+
+        Ok((graph, stats))
+    }
 }
