@@ -18,6 +18,7 @@
 use futures::future::LocalBoxFuture;
 
 use crate::error::CacheError;
+use crate::transport::BodyCopy;
 
 /// Version of the cache layout, the first part of every cache name.
 pub const CACHE_FORMAT: &str = "webinfer-v1";
@@ -102,6 +103,33 @@ pub trait CacheStore {
         bytes: &'a [u8],
     ) -> LocalBoxFuture<'a, Result<(), CacheError>>;
 
+    /// Stores a response body as it streams in (see [`BodyCopy`]): resolves once
+    /// the whole body is stored, fails (storing nothing) when the transfer
+    /// breaks off. Same all-or-nothing contract as `put`; `meta.length` is the
+    /// length the body is expected to have, and the loader deletes the entry if
+    /// the body turns out different. Default: unsupported (the loader then
+    /// keeps the bytes and calls `put`); only stores that can take a
+    /// transport's copies implement it.
+    fn put_copy<'a>(
+        &'a self,
+        _cache: &'a str,
+        _key: &'a str,
+        _meta: &'a EntryMeta,
+        copy: BodyCopy,
+    ) -> LocalBoxFuture<'a, Result<(), CacheError>> {
+        let _unused = copy;
+        Box::pin(async {
+            Err(CacheError::Other(
+                "this store cannot store a streamed body".into(),
+            ))
+        })
+    }
+
+    /// Whether [`CacheStore::put_copy`] is implemented.
+    fn takes_copies(&self) -> bool {
+        false
+    }
+
     /// Removes `key`; `Ok(false)` when it was not there.
     fn delete<'a>(
         &'a self,
@@ -131,6 +159,18 @@ impl<T: CacheStore + ?Sized> CacheStore for &T {
         bytes: &'a [u8],
     ) -> LocalBoxFuture<'a, Result<(), CacheError>> {
         (**self).put(cache, key, meta, bytes)
+    }
+    fn put_copy<'a>(
+        &'a self,
+        cache: &'a str,
+        key: &'a str,
+        meta: &'a EntryMeta,
+        copy: BodyCopy,
+    ) -> LocalBoxFuture<'a, Result<(), CacheError>> {
+        (**self).put_copy(cache, key, meta, copy)
+    }
+    fn takes_copies(&self) -> bool {
+        (**self).takes_copies()
     }
     fn delete<'a>(
         &'a self,
@@ -163,6 +203,18 @@ impl<T: CacheStore + ?Sized> CacheStore for std::rc::Rc<T> {
         bytes: &'a [u8],
     ) -> LocalBoxFuture<'a, Result<(), CacheError>> {
         (**self).put(cache, key, meta, bytes)
+    }
+    fn put_copy<'a>(
+        &'a self,
+        cache: &'a str,
+        key: &'a str,
+        meta: &'a EntryMeta,
+        copy: BodyCopy,
+    ) -> LocalBoxFuture<'a, Result<(), CacheError>> {
+        (**self).put_copy(cache, key, meta, copy)
+    }
+    fn takes_copies(&self) -> bool {
+        (**self).takes_copies()
     }
     fn delete<'a>(
         &'a self,

@@ -106,8 +106,8 @@ pub use cache::{
 };
 pub use error::{CacheError, LengthSource, LoadError, TransportError};
 pub use load::{
-    hex, sha256, CachePolicy, LoadOptions, LoadStats, LoadedModel, Loader, Sha256Hashes,
-    ShardBytes, UrlRewrite,
+    hex, sha256, CachePolicy, LoadIntoError, LoadOptions, LoadStats, LoadedModel, Loader,
+    Sha256Hashes, ShardBytes, ShardSink, UrlRewrite,
 };
 pub use progress::{LoadEvent, Phase, Progress, ProgressThrottle, Warning, WarningKind};
 pub use transport::{Clock, Response, SystemClock, Transport};

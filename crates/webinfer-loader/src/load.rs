@@ -202,6 +202,119 @@ impl LoadedModel {
     }
 }
 
+/// Receives shard bytes as they arrive ([`Loader::load_into`]). Files are
+/// numbered in manifest order, group by group. Every byte of a file is written
+/// exactly once, in order within the file; files interleave.
+pub trait ShardSink {
+    /// `bytes` of file `file`, starting `offset` bytes into it.
+    fn write(&mut self, file: usize, offset: u64, bytes: &[u8]) -> Result<(), FormatError>;
+    /// File `file`'s length: from the manifest or a trusted `Content-Length`
+    /// before its body, and once it is complete (the same value again).
+    fn set_length(&mut self, file: usize, length: u64) -> Result<(), FormatError>;
+}
+
+impl ShardSink for webinfer_tfjs::StreamDecoder {
+    fn write(&mut self, file: usize, offset: u64, bytes: &[u8]) -> Result<(), FormatError> {
+        webinfer_tfjs::StreamDecoder::write(self, file, offset, bytes)
+    }
+    fn set_length(&mut self, file: usize, length: u64) -> Result<(), FormatError> {
+        self.set_file_length(file, length)
+    }
+}
+
+impl<S: ShardSink + ?Sized> ShardSink for &mut S {
+    fn write(&mut self, file: usize, offset: u64, bytes: &[u8]) -> Result<(), FormatError> {
+        (**self).write(file, offset, bytes)
+    }
+    fn set_length(&mut self, file: usize, length: u64) -> Result<(), FormatError> {
+        (**self).set_length(file, length)
+    }
+}
+
+/// The sink of a plain [`Loader::load`]: there is none, the bytes are kept.
+struct NoSink;
+
+impl ShardSink for NoSink {
+    fn write(&mut self, _: usize, _: u64, _: &[u8]) -> Result<(), FormatError> {
+        Ok(())
+    }
+    fn set_length(&mut self, _: usize, _: u64) -> Result<(), FormatError> {
+        Ok(())
+    }
+}
+
+/// Why [`Loader::load_into`] failed: the load, or the sink's constructor.
+#[derive(Debug)]
+pub enum LoadIntoError<E> {
+    Load(LoadError),
+    Sink(E),
+}
+
+impl<E> From<LoadError> for LoadIntoError<E> {
+    fn from(e: LoadError) -> Self {
+        LoadIntoError::Load(e)
+    }
+}
+
+/// One shard as obtained.
+#[derive(Debug, Default)]
+struct Slot {
+    /// Empty when the bytes went to a sink.
+    bytes: Vec<u8>,
+    len: u64,
+    from_cache: bool,
+}
+
+/// What [`Loader::fetch`] does with a body.
+#[derive(Clone, Copy)]
+struct Body<'s, 'k> {
+    /// The most bytes the body may have (pre-allocation bound).
+    max: u64,
+    /// Keep the bytes.
+    keep: bool,
+    /// Hand every chunk to the sink as file `.1`; `.2` is its exact length when known.
+    sink: Option<(&'s RefCell<dyn ShardSink + 's>, usize, Option<u64>)>,
+    /// Compute the SHA-256 (compared by the caller).
+    sha: Option<[u8; 32]>,
+    /// Stream a copy into the cache under this key; `.1` is the exact length when known.
+    tee: Option<(&'k str, Option<u64>)>,
+}
+
+fn body_key(tee: Option<(&str, Option<u64>)>) -> &str {
+    tee.map_or("", |t| t.0)
+}
+
+/// A body read by [`Loader::fetch`].
+struct Fetched {
+    /// Empty unless kept.
+    bytes: Vec<u8>,
+    len: u64,
+    sha256: Option<[u8; 32]>,
+    /// The outcome of streaming a copy into the cache, if one was.
+    stored: Option<Result<(), CacheError>>,
+}
+
+/// A failed [`Loader::fetch`]; `stored` when a copy reached the cache anyway.
+struct FetchError {
+    error: LoadError,
+    stored: bool,
+}
+
+impl From<LoadError> for FetchError {
+    fn from(error: LoadError) -> Self {
+        FetchError {
+            error,
+            stored: false,
+        }
+    }
+}
+
+impl From<FetchError> for LoadError {
+    fn from(e: FetchError) -> Self {
+        e.error
+    }
+}
+
 /// Loads models through a [`Transport`], optionally with a [`CacheStore`].
 pub struct Loader {
     transport: Box<dyn Transport>,
@@ -287,14 +400,23 @@ impl Ctx<'_> {
             return;
         };
         if let Err(error) = cache.put(&self.cache_name, key, &meta, bytes).await {
-            // The store promises all-or-nothing; make sure anyway.
-            let _ = cache.delete(&self.cache_name, key).await;
-            self.warn(
-                WarningKind::NotCached,
-                url,
-                format!("{url} was loaded but not cached ({error}); it will be downloaded again next time"),
-            );
+            self.not_cached(key, url, &error).await;
         }
+    }
+
+    /// A put failed: make sure nothing half-written stays (the store promises
+    /// all-or-nothing), and warn.
+    async fn not_cached(&self, key: &str, url: &str, error: &CacheError) {
+        if let Some(cache) = self.cache.get() {
+            let _ = cache.delete(&self.cache_name, key).await;
+        }
+        self.warn(
+            WarningKind::NotCached,
+            url,
+            format!(
+                "{url} was loaded but not cached ({error}); it will be downloaded again next time"
+            ),
+        );
     }
 
     fn shard_meta(&self, length: u64) -> EntryMeta {
@@ -345,6 +467,44 @@ impl Loader {
         options: &LoadOptions,
         on_event: &mut dyn FnMut(&LoadEvent),
     ) -> Result<LoadedModel, LoadError> {
+        let no_sink = |_: &[u8], _: &ModelJson| Ok::<Option<NoSink>, LoadError>(None);
+        match self.run(model_url, options, on_event, no_sink).await {
+            Ok((model, _)) => Ok(model),
+            Err(LoadIntoError::Load(e) | LoadIntoError::Sink(e)) => Err(e),
+        }
+    }
+
+    /// Like [`Loader::load`], but every shard byte goes to a [`ShardSink`] as it
+    /// arrives instead of being collected: `make_sink` is called once
+    /// `model.json` is parsed (before any shard is read; its error ends the
+    /// load), and the returned [`LoadedModel`]'s shards hold no bytes. With
+    /// `webinfer_tfjs::StreamDecoder` as the sink no shard is ever held whole,
+    /// on a cache that takes [`BodyCopy`]s (the browser's) not even for caching.
+    pub async fn load_into<S: ShardSink, E>(
+        &self,
+        model_url: &str,
+        options: &LoadOptions,
+        on_event: &mut dyn FnMut(&LoadEvent),
+        make_sink: impl FnOnce(&[u8], &ModelJson) -> Result<S, E>,
+    ) -> Result<(LoadedModel, S), LoadIntoError<E>> {
+        let make = |json: &[u8], model: &ModelJson| make_sink(json, model).map(Some);
+        let (model, sink) = self.run(model_url, options, on_event, make).await?;
+        match sink {
+            Some(sink) => Ok((model, sink)),
+            // `make` always returns a sink.
+            None => Err(LoadIntoError::Load(LoadError::Options(
+                "internal error: no sink".into(),
+            ))),
+        }
+    }
+
+    async fn run<S: ShardSink, E>(
+        &self,
+        model_url: &str,
+        options: &LoadOptions,
+        on_event: &mut dyn FnMut(&LoadEvent),
+        make_sink: impl FnOnce(&[u8], &ModelJson) -> Result<Option<S>, E>,
+    ) -> Result<(LoadedModel, Option<S>), LoadIntoError<E>> {
         let model_json_sha = options
             .sha256
             .model_json
@@ -372,6 +532,9 @@ impl Loader {
         let (model_json, model, json_from_cache) =
             self.model_json(&ctx, &model_url, model_json_sha).await?;
         let files = plan_files(&model, &model_url, options)?;
+        let sink = make_sink(&model_json, &model)
+            .map_err(LoadIntoError::Sink)?
+            .map(RefCell::new);
         let ctx = Ctx {
             group_len: model
                 .weights_manifest
@@ -381,17 +544,20 @@ impl Loader {
             group_seen: RefCell::new(vec![0; model.weights_manifest.len()]),
             ..ctx
         };
-        if !json_from_cache {
-            let distinct: HashSet<&str> = files.iter().map(|f| f.key.as_str()).collect();
-            let meta = EntryMeta {
-                model_url: ctx.model_key.clone(),
-                kind: EntryKind::ModelJson,
-                length: model_json.len() as u64,
-                model_files: u32::try_from(distinct.len().saturating_add(1)).ok(),
-            };
-            ctx.store(&ctx.model_key, &model_url, meta, &model_json)
-                .await;
-        }
+        // A fresh model.json is stored while the shards load.
+        let store_json = async {
+            if !json_from_cache {
+                let distinct: HashSet<&str> = files.iter().map(|f| f.key.as_str()).collect();
+                let meta = EntryMeta {
+                    model_url: ctx.model_key.clone(),
+                    kind: EntryKind::ModelJson,
+                    length: model_json.len() as u64,
+                    model_files: u32::try_from(distinct.len().saturating_add(1)).ok(),
+                };
+                ctx.store(&ctx.model_key, &model_url, meta, &model_json)
+                    .await;
+            }
+        };
 
         // 2. The total is known.
         let total = (model_json.len() as u64).saturating_add(model.total_weight_bytes());
@@ -403,7 +569,11 @@ impl Loader {
         );
 
         // 3.-5. The shards.
-        let slots = match self.shards(&ctx, &files, &model).await {
+        let sink_ref: Option<&RefCell<dyn ShardSink + '_>> =
+            sink.as_ref().map(|c| c as &RefCell<dyn ShardSink + '_>);
+        let (slots, ()) =
+            futures::future::join(self.shards(&ctx, &files, &model, sink_ref), store_json).await;
+        let slots = match slots {
             Ok(slots) => slots,
             Err(error) => {
                 // A cached model.json that names shards the server no longer
@@ -414,65 +584,92 @@ impl Loader {
                         let _ = cache.delete(&ctx.cache_name, &ctx.model_key).await;
                     }
                 }
-                return Err(error);
+                return Err(error.into());
             }
         };
 
         // 6. Done.
-        let from_cache =
-            json_from_cache && slots.iter().all(|s| s.as_ref().is_some_and(|(_, c)| *c));
+        let from_cache = json_from_cache
+            && slots
+                .iter()
+                .all(|s| s.as_ref().is_some_and(|s| s.from_cache));
         ctx.reporter.borrow_mut().finish(&model_url, from_cache);
         let shards = files
             .into_iter()
             .zip(slots)
             .map(|(f, slot)| {
-                let (bytes, from_cache) = slot.unwrap_or_default();
+                let slot = slot.unwrap_or_default();
                 ShardBytes {
                     path: f.path,
                     url: f.url,
-                    bytes,
-                    from_cache,
+                    bytes: slot.bytes,
+                    from_cache: slot.from_cache,
                 }
             })
             .collect();
         let warnings = std::mem::take(&mut ctx.reporter.borrow_mut().warnings);
         let mut stats = ctx.stats.into_inner();
         stats.warnings = warnings;
-        Ok(LoadedModel {
-            model_url,
-            model_json,
-            model,
-            shards,
-            from_cache,
-            stats,
-        })
+        Ok((
+            LoadedModel {
+                model_url,
+                model_json,
+                model,
+                shards,
+                from_cache,
+                stats,
+            },
+            sink.map(RefCell::into_inner),
+        ))
     }
 
     /// Steps 3 to 5: every shard from the cache or the network, checked.
-    async fn shards(
+    async fn shards<'s>(
         &self,
         ctx: &Ctx<'_>,
         files: &[FilePlan],
         model: &ModelJson,
-    ) -> Result<Vec<Option<(Vec<u8>, bool)>>, LoadError> {
-        // 3. The cache.
+        sink: Option<&'s RefCell<dyn ShardSink + 's>>,
+    ) -> Result<Vec<Option<Slot>>, LoadError> {
+        // 3. The cache, group by group (a sink takes each group's cached
+        //    shards once the group is checked, and they are dropped).
         let concurrency = ctx.options.concurrency.max(1);
-        let mut slots: Vec<Option<(Vec<u8>, bool)>> = vec![None; files.len()];
+        let mut slots: Vec<Option<Slot>> = (0..files.len()).map(|_| None).collect();
         if ctx.readable_cache().is_some() {
-            let found: Vec<(usize, Option<Vec<u8>>)> = stream::iter(files.iter().enumerate())
-                .map(|(i, f)| async move { (i, cached_shard(ctx, f).await) })
-                .buffer_unordered(concurrency)
-                .collect()
-                .await;
-            for (i, bytes) in found {
-                if let Some(bytes) = bytes {
-                    slots[i] = Some((bytes, true));
+            for g in 0..ctx.group_len.len() {
+                let members: Vec<usize> =
+                    (0..files.len()).filter(|&i| files[i].group == g).collect();
+                let found: Vec<(usize, Option<Vec<u8>>)> = stream::iter(members.iter().copied())
+                    .map(|i| async move { (i, cached_shard(ctx, &files[i]).await) })
+                    .buffer_unordered(concurrency)
+                    .collect()
+                    .await;
+                for (i, bytes) in found {
+                    if let Some(bytes) = bytes {
+                        slots[i] = Some(Slot {
+                            len: bytes.len() as u64,
+                            bytes,
+                            from_cache: true,
+                        });
+                    }
                 }
-            }
-            check_cached_groups(ctx, files, &mut slots).await;
-            for (f, slot) in files.iter().zip(&slots) {
-                if let Some((bytes, _)) = slot {
-                    let n = bytes.len() as u64;
+                check_cached_group(ctx, g, files, &members, &mut slots).await;
+                for &i in &members {
+                    let f = &files[i];
+                    let Some(slot) = slots[i].as_mut() else {
+                        continue;
+                    };
+                    if let Some(sink) = sink {
+                        let mut sink = sink.borrow_mut();
+                        sink.set_length(i, slot.len)
+                            .and_then(|()| sink.write(i, 0, &slot.bytes))
+                            .map_err(|source| LoadError::Format {
+                                url: f.url.clone(),
+                                source,
+                            })?;
+                        slot.bytes = Vec::new();
+                    }
+                    let n = slot.len;
                     ctx.group_seen.borrow_mut()[f.group] += n;
                     let mut stats = ctx.stats.borrow_mut();
                     stats.files_from_cache += 1;
@@ -487,14 +684,14 @@ impl Loader {
         let missing: Vec<usize> = (0..files.len()).filter(|&i| slots[i].is_none()).collect();
         let mut downloads = stream::iter(missing)
             .map(|i| async move {
-                self.fetch_shard(ctx, &files[i])
+                self.fetch_shard(ctx, i, &files[i], sink)
                     .await
-                    .map(|bytes| (i, bytes))
+                    .map(|slot| (i, slot))
             })
             .buffer_unordered(concurrency);
         while let Some(done) = downloads.next().await {
-            let (i, bytes) = done?;
-            slots[i] = Some((bytes, false));
+            let (i, slot) = done?;
+            slots[i] = Some(slot);
         }
         drop(downloads);
 
@@ -503,7 +700,7 @@ impl Loader {
             let members = files.iter().zip(&slots).filter(|(f, _)| f.group == g);
             let actual = members
                 .clone()
-                .map(|(_, s)| s.as_ref().map_or(0, |(b, _)| b.len() as u64))
+                .map(|(_, s)| s.as_ref().map_or(0, |s| s.len))
                 .fold(0u64, u64::saturating_add);
             if actual != group.byte_len() {
                 if let Some(cache) = ctx.cache.get() {
@@ -560,12 +757,18 @@ impl Loader {
             },
         };
         let request_url = self.request_url(model_url, ctx.options);
-        let bytes = self
+        let fetched = self
             .fetch(
                 ctx,
                 model_url,
                 &request_url,
-                max,
+                Body {
+                    max,
+                    keep: true,
+                    sink: None,
+                    sha,
+                    tee: None,
+                },
                 |content_length| match content_length {
                     Some(n) if n > max => Err(too_big(n)),
                     _ => Ok(()),
@@ -579,7 +782,8 @@ impl Loader {
                 },
             )
             .await?;
-        check_sha(model_url, &bytes, sha)?;
+        let bytes = fetched.bytes;
+        check_digest(model_url, fetched.sha256, sha)?;
         let model = webinfer_tfjs::parse_model_json(&bytes, limits).map_err(|source| {
             if looks_like_html(&bytes) {
                 LoadError::Html {
@@ -595,9 +799,17 @@ impl Loader {
         Ok((bytes, model, false))
     }
 
-    /// Downloads one shard, checking it against the manifest chunk by chunk,
-    /// and stores it once complete.
-    async fn fetch_shard(&self, ctx: &Ctx<'_>, f: &FilePlan) -> Result<Vec<u8>, LoadError> {
+    /// Downloads one shard, checking it against the manifest chunk by chunk
+    /// (and handing each chunk to `sink` when there is one), and stores it
+    /// once complete: streamed into the cache alongside the download when the
+    /// transport and the cache can, else from the bytes kept.
+    async fn fetch_shard<'s>(
+        &self,
+        ctx: &Ctx<'_>,
+        index: usize,
+        f: &FilePlan,
+        sink: Option<&'s RefCell<dyn ShardSink + 's>>,
+    ) -> Result<Slot, LoadError> {
         let g = f.group;
         let group_len = ctx.group_len[g];
         let length_error = |actual: u64, origin: LengthSource| LoadError::ShardLength {
@@ -607,12 +819,21 @@ impl Loader {
             exact: f.exact.is_some(),
             origin,
         };
-        let bytes = self
+        let cache = ctx.cache.get();
+        let tee = cache.filter(|c| c.takes_copies()).map(|_| f.key.as_str());
+        let fetched = self
             .fetch(
                 ctx,
                 &f.url,
                 &f.request_url,
-                f.max,
+                Body {
+                    max: f.max,
+                    // Kept for the caller, or for a cache that cannot stream.
+                    keep: sink.is_none() || (cache.is_some() && tee.is_none()),
+                    sink: sink.map(|s| (s, index, f.exact)),
+                    sha: f.sha256,
+                    tee: tee.map(|key| (key, f.exact)),
+                },
                 |content_length| match (content_length, f.exact) {
                     (Some(n), Some(exact)) if n != exact => {
                         Err(length_error(n, LengthSource::ContentLength))
@@ -643,89 +864,215 @@ impl Loader {
                     Ok(())
                 },
             )
-            .await?;
-        let len = bytes.len() as u64;
-        if let Some(exact) = f.exact {
-            if len < exact {
-                return Err(LoadError::Truncated {
-                    url: f.url.clone(),
-                    received: len,
-                    expected: exact,
-                });
+            .await;
+        let fetched = match fetched {
+            Ok(fetched) => fetched,
+            Err(FetchError { error, stored }) => {
+                if stored {
+                    // The copy was stored but the body failed its checks.
+                    if let Some(cache) = cache {
+                        let _ = cache.delete(&ctx.cache_name, &f.key).await;
+                    }
+                }
+                return Err(error);
             }
+        };
+        let len = fetched.len;
+        let checked = match f.exact {
+            Some(exact) if len < exact => Err(LoadError::Truncated {
+                url: f.url.clone(),
+                received: len,
+                expected: exact,
+            }),
+            _ => check_digest(&f.url, fetched.sha256, f.sha256),
+        };
+        if let Err(error) = checked {
+            if fetched.stored == Some(Ok(())) {
+                if let Some(cache) = cache {
+                    let _ = cache.delete(&ctx.cache_name, &f.key).await;
+                }
+            }
+            return Err(error);
         }
-        check_sha(&f.url, &bytes, f.sha256)?;
         {
             let mut stats = ctx.stats.borrow_mut();
             stats.files_from_network += 1;
             stats.bytes_from_network += len;
         }
-        ctx.store(&f.key, &f.url, ctx.shard_meta(len), &bytes).await;
-        Ok(bytes)
+        match fetched.stored {
+            Some(Ok(())) => {}
+            Some(Err(error)) => ctx.not_cached(&f.key, &f.url, &error).await,
+            None => {
+                ctx.store(&f.key, &f.url, ctx.shard_meta(len), &fetched.bytes)
+                    .await
+            }
+        }
+        let bytes = if sink.is_some() {
+            Vec::new()
+        } else {
+            fetched.bytes
+        };
+        Ok(Slot {
+            bytes,
+            len,
+            from_cache: false,
+        })
     }
 
     /// GET `request_url` and read the whole body. `on_head` sees the
     /// (trusted) Content-Length before the body is read; `on_chunk` sees the
-    /// new length and the chunk's length before a chunk is kept. Errors name `url`.
+    /// new length and the chunk's length before a chunk is used. Errors name `url`.
     async fn fetch(
         &self,
         ctx: &Ctx<'_>,
         url: &str,
         request_url: &str,
-        max: u64,
+        body: Body<'_, '_>,
         on_head: impl FnOnce(Option<u64>) -> Result<(), LoadError>,
         on_chunk: &mut dyn FnMut(u64, u64) -> Result<(), LoadError>,
-    ) -> Result<Vec<u8>, LoadError> {
+    ) -> Result<Fetched, FetchError> {
         ctx.stats.borrow_mut().requests += 1;
-        let response = self
-            .transport
-            .get(request_url)
-            .await
-            .map_err(|e| LoadError::Network {
-                url: url.to_owned(),
-                message: e.message,
-            })?;
+        let got = if body.tee.is_some() {
+            self.transport.get_with_copy(request_url).await
+        } else {
+            self.transport.get(request_url).await.map(|r| (r, None))
+        };
+        let (response, copy) = got.map_err(|e| LoadError::Network {
+            url: url.to_owned(),
+            message: e.message,
+        })?;
         if !(200..=299).contains(&response.status) {
             return Err(LoadError::Http {
                 url: url.to_owned(),
                 status: response.status,
                 status_text: response.status_text,
-            });
+            }
+            .into());
         }
         let content_length = response
             .content_length
             .filter(|_| ctx.options.check_content_length);
         on_head(content_length)?;
-        // Pre-allocate what the server announced, never more than the manifest allows.
-        let capacity = content_length.unwrap_or(0).min(max);
-        let mut bytes = Vec::with_capacity(usize::try_from(capacity).unwrap_or(0));
-        let mut body = response.body;
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| LoadError::Interrupted {
-                url: url.to_owned(),
-                received: bytes.len() as u64,
-                message: e.message,
-            })?;
-            if chunk.is_empty() {
-                continue;
+        // The length the cache entry will record: known before the body only
+        // from the manifest (a single-shard group) or a trusted Content-Length.
+        let put = match (body.tee, copy, ctx.cache.get()) {
+            (Some((key, exact)), Some(copy), Some(cache)) => {
+                // Without a length `copy` is dropped: cancelled.
+                exact
+                    .or(content_length)
+                    .map(|length| (cache, key, ctx.shard_meta(length), copy))
             }
-            let new_len = (bytes.len() as u64).saturating_add(chunk.len() as u64);
-            on_chunk(new_len, chunk.len() as u64)?;
-            bytes.extend_from_slice(&chunk);
+            _ => None,
+        };
+        let put_len = put.as_ref().map(|p| p.2.length);
+        let keep = body.keep || (put.is_none() && body.tee.is_some());
+        if let Some((sink, file, exact)) = body.sink {
+            // A trusted Content-Length places a later shard of a group before
+            // the earlier ones complete (a body longer than it is then an error).
+            if let Some(length) = exact.or(content_length) {
+                sink.borrow_mut()
+                    .set_length(file, length)
+                    .map_err(|source| LoadError::Format {
+                        url: url.to_owned(),
+                        source,
+                    })?;
+            }
         }
-        if let Some(expected) = content_length {
-            // Longer than Content-Length is left to the manifest checks: a
-            // transport that cannot see Content-Encoding may report the
-            // compressed length.
-            if (bytes.len() as u64) < expected {
-                return Err(LoadError::Truncated {
+        let max = body.max;
+        let sink = body.sink;
+        let mut hasher = body.sha.map(|_| <sha2::Sha256 as sha2::Digest>::new());
+        let read = async {
+            // Pre-allocate what the server announced, never more than the manifest allows.
+            let capacity = if keep {
+                content_length.unwrap_or(0).min(max)
+            } else {
+                0
+            };
+            let mut bytes = Vec::with_capacity(usize::try_from(capacity).unwrap_or(0));
+            let mut received = 0u64;
+            let mut stream = response.body;
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(|e| LoadError::Interrupted {
                     url: url.to_owned(),
-                    received: bytes.len() as u64,
-                    expected,
-                });
+                    received,
+                    message: e.message,
+                })?;
+                if chunk.is_empty() {
+                    continue;
+                }
+                let new_len = received.saturating_add(chunk.len() as u64);
+                on_chunk(new_len, chunk.len() as u64)?;
+                if let Some((sink, file, _)) = sink {
+                    sink.borrow_mut()
+                        .write(file, received, &chunk)
+                        .map_err(|source| LoadError::Format {
+                            url: url.to_owned(),
+                            source,
+                        })?;
+                }
+                if let Some(h) = hasher.as_mut() {
+                    sha2::Digest::update(h, &chunk);
+                }
+                if keep {
+                    bytes.extend_from_slice(&chunk);
+                }
+                received = new_len;
             }
+            if let Some(expected) = content_length {
+                // Longer than Content-Length is left to the manifest checks: a
+                // transport that cannot see Content-Encoding may report the
+                // compressed length.
+                if received < expected {
+                    return Err(LoadError::Truncated {
+                        url: url.to_owned(),
+                        received,
+                        expected,
+                    });
+                }
+            }
+            if let Some((sink, file, _)) = sink {
+                sink.borrow_mut()
+                    .set_length(file, received)
+                    .map_err(|source| LoadError::Format {
+                        url: url.to_owned(),
+                        source,
+                    })?;
+            }
+            Ok((bytes, received))
+        };
+        let (read, stored) = match put {
+            Some((cache, key, meta, copy)) => {
+                let store = async move { cache.put_copy(&ctx.cache_name, key, &meta, copy).await };
+                let (read, stored) = futures::future::join(read, store).await;
+                (read, Some(stored))
+            }
+            None => (read.await, None),
+        };
+        // A copy stored under a length the body did not have is no good.
+        let stored = match (stored, &read) {
+            (Some(Ok(())), Ok((_, len))) if Some(*len) != put_len => {
+                if let Some(cache) = ctx.cache.get() {
+                    let _ = cache.delete(&ctx.cache_name, body_key(body.tee)).await;
+                }
+                Some(Err(CacheError::Other(format!(
+                    "the body has {len} bytes, not the {} announced",
+                    put_len.unwrap_or(0)
+                ))))
+            }
+            (stored, _) => stored,
+        };
+        match read {
+            Ok((bytes, len)) => Ok(Fetched {
+                bytes,
+                len,
+                sha256: hasher.map(|h| sha2::Digest::finalize(h).into()),
+                stored,
+            }),
+            Err(error) => Err(FetchError {
+                error,
+                stored: matches!(stored, Some(Ok(()))),
+            }),
         }
-        Ok(bytes)
     }
 
     fn request_url(&self, url: &str, options: &LoadOptions) -> String {
@@ -859,27 +1206,27 @@ async fn cached_shard(ctx: &Ctx<'_>, f: &FilePlan) -> Option<Vec<u8>> {
 
 /// Cached shards must not exceed their group, and a fully cached group must
 /// add up exactly; otherwise the group's cached shards are evicted.
-async fn check_cached_groups(
+async fn check_cached_group(
     ctx: &Ctx<'_>,
+    g: usize,
     files: &[FilePlan],
-    slots: &mut [Option<(Vec<u8>, bool)>],
+    members: &[usize],
+    slots: &mut [Option<Slot>],
 ) {
-    for (g, &group_len) in ctx.group_len.iter().enumerate() {
-        let members: Vec<usize> = (0..files.len()).filter(|&i| files[i].group == g).collect();
-        let cached = members
-            .iter()
-            .filter_map(|&i| slots[i].as_ref())
-            .fold(0u64, |acc, (b, _)| acc.saturating_add(b.len() as u64));
-        let all_cached = members.iter().all(|&i| slots[i].is_some());
-        if cached > group_len || (all_cached && cached != group_len) {
-            let reason = format!(
-                "the cached shards of weight group {g} hold {cached} bytes, the manifest says {} {group_len}",
-                if all_cached { "exactly" } else { "at most" }
-            );
-            for &i in &members {
-                if slots[i].take().is_some() {
-                    ctx.evict(&files[i].key, &files[i].url, &reason).await;
-                }
+    let group_len = ctx.group_len.get(g).copied().unwrap_or(0);
+    let cached = members
+        .iter()
+        .filter_map(|&i| slots[i].as_ref())
+        .fold(0u64, |acc, s| acc.saturating_add(s.len));
+    let all_cached = members.iter().all(|&i| slots[i].is_some());
+    if cached > group_len || (all_cached && cached != group_len) {
+        let reason = format!(
+            "the cached shards of weight group {g} hold {cached} bytes, the manifest says {} {group_len}",
+            if all_cached { "exactly" } else { "at most" }
+        );
+        for &i in members {
+            if slots[i].take().is_some() {
+                ctx.evict(&files[i].key, &files[i].url, &reason).await;
             }
         }
     }
@@ -931,19 +1278,18 @@ fn check_entry(
     Ok(())
 }
 
-fn check_sha(url: &str, bytes: &[u8], expected: Option<[u8; 32]>) -> Result<(), LoadError> {
-    let Some(expected) = expected else {
-        return Ok(());
-    };
-    let actual = sha256(bytes);
-    if actual == expected {
-        Ok(())
-    } else {
-        Err(LoadError::Integrity {
+fn check_digest(
+    url: &str,
+    actual: Option<[u8; 32]>,
+    expected: Option<[u8; 32]>,
+) -> Result<(), LoadError> {
+    match (actual, expected) {
+        (Some(actual), Some(expected)) if actual != expected => Err(LoadError::Integrity {
             url: url.to_owned(),
             expected: hex(&expected),
             actual: hex(&actual),
-        })
+        }),
+        _ => Ok(()),
     }
 }
 

@@ -11,6 +11,20 @@ use futures::stream::LocalBoxStream;
 
 use crate::error::TransportError;
 
+/// A second copy of a response body that a cache can store as it streams in,
+/// while the loader reads the first (the browser's `Response.clone()`, a tee
+/// of one network transfer). Dropping it unused cancels it. Native transports
+/// have none: this type has no values there.
+#[cfg(target_arch = "wasm32")]
+pub use crate::browser::BodyCopy;
+/// A second copy of a response body that a cache can store as it streams in,
+/// while the loader reads the first (the browser's `Response.clone()`, a tee
+/// of one network transfer). Native transports have none: this type has no
+/// values here.
+#[cfg(not(target_arch = "wasm32"))]
+#[derive(Debug)]
+pub enum BodyCopy {}
+
 /// A response whose body has not been read yet.
 pub struct Response<'a> {
     /// The HTTP status (a transport without statuses answers 200 or 404).
@@ -50,6 +64,16 @@ pub trait Transport {
     /// `Ok` response (the loader reports it with the status).
     fn get<'a>(&'a self, url: &'a str) -> LocalBoxFuture<'a, Result<Response<'a>, TransportError>>;
 
+    /// Like [`Transport::get`], plus a [`BodyCopy`] of a successful (2xx)
+    /// response for [`CacheStore::put_copy`](crate::CacheStore::put_copy), when
+    /// the transport can make one. Default: no copy.
+    fn get_with_copy<'a>(
+        &'a self,
+        url: &'a str,
+    ) -> LocalBoxFuture<'a, Result<(Response<'a>, Option<BodyCopy>), TransportError>> {
+        Box::pin(async move { Ok((self.get(url).await?, None)) })
+    }
+
     /// The canonical form of a model URL as given by the user, before any shard
     /// URL is derived from it. The browser resolves a relative URL against the
     /// page (or worker) location, so cache keys, events and errors carry the
@@ -63,6 +87,12 @@ impl<T: Transport + ?Sized> Transport for &T {
     fn get<'a>(&'a self, url: &'a str) -> LocalBoxFuture<'a, Result<Response<'a>, TransportError>> {
         (**self).get(url)
     }
+    fn get_with_copy<'a>(
+        &'a self,
+        url: &'a str,
+    ) -> LocalBoxFuture<'a, Result<(Response<'a>, Option<BodyCopy>), TransportError>> {
+        (**self).get_with_copy(url)
+    }
     fn canonical_url(&self, url: &str) -> String {
         (**self).canonical_url(url)
     }
@@ -71,6 +101,12 @@ impl<T: Transport + ?Sized> Transport for &T {
 impl<T: Transport + ?Sized> Transport for std::rc::Rc<T> {
     fn get<'a>(&'a self, url: &'a str) -> LocalBoxFuture<'a, Result<Response<'a>, TransportError>> {
         (**self).get(url)
+    }
+    fn get_with_copy<'a>(
+        &'a self,
+        url: &'a str,
+    ) -> LocalBoxFuture<'a, Result<(Response<'a>, Option<BodyCopy>), TransportError>> {
+        (**self).get_with_copy(url)
     }
     fn canonical_url(&self, url: &str) -> String {
         (**self).canonical_url(url)

@@ -1212,3 +1212,133 @@ fn an_html_page_instead_of_model_json_says_so() {
     assert!(err.to_string().contains("HTML"), "{err}");
     assert!(env.cache.keys(CACHE_FORMAT).is_empty());
 }
+
+// ---- Streaming into a sink (Loader::load_into with webinfer_tfjs::StreamDecoder) ----
+
+/// The fixture's weights decoded from whole shards, as bit patterns.
+fn reference_weights(fixture: &Fixture) -> Vec<(String, Vec<u32>)> {
+    let model = webinfer_tfjs::parse_model_json(&fixture.json, &Default::default()).unwrap();
+    let groups: Vec<Vec<&[u8]>> = model
+        .weights_manifest
+        .iter()
+        .map(|g| g.paths.iter().map(|p| fixture.bytes_of(p)).collect())
+        .collect();
+    weight_bits(webinfer_tfjs::decode_weights(&model.weights_manifest, &groups).unwrap())
+}
+
+fn weight_bits(weights: Vec<webinfer_tfjs::DecodedWeight>) -> Vec<(String, Vec<u32>)> {
+    weights
+        .into_iter()
+        .map(|w| {
+            let bits = match w.data {
+                webinfer_tfjs::TensorData::F32(v) => v.iter().map(|x| x.to_bits()).collect(),
+                webinfer_tfjs::TensorData::I32(v) => v.iter().map(|&x| x as u32).collect(),
+                webinfer_tfjs::TensorData::Bool(v) => v.iter().map(|&x| x as u32).collect(),
+            };
+            (w.name, bits)
+        })
+        .collect()
+}
+
+type Streamed = Result<(LoadedModel, webinfer_tfjs::StreamDecoder), LoadIntoError<String>>;
+
+fn load_streaming(env: &Env, options: &LoadOptions) -> Streamed {
+    block_on(env.loader.load_into(
+        &model_url(),
+        options,
+        &mut |_| {},
+        |_json: &[u8], model: &webinfer_tfjs::ModelJson| {
+            webinfer_tfjs::StreamDecoder::new(&model.weights_manifest).map_err(|e| e.to_string())
+        },
+    ))
+}
+
+#[test]
+fn streaming_into_a_decoder_gives_the_same_weights_and_caches_every_file() {
+    let env = setup();
+    let expected = reference_weights(&env.fixture);
+    // 100-byte chunks, 4 downloads at once: chunks of later shards of a group
+    // arrive before the earlier shards complete.
+    let (model, decoder) = load_streaming(&env, &unthrottled()).unwrap();
+    assert!(
+        model.shards.iter().all(|s| s.bytes.is_empty()),
+        "no shard kept"
+    );
+    assert_eq!(weight_bits(decoder.finish().unwrap()), expected);
+    assert_eq!(shard_keys(&env).len(), 5, "every shard cached");
+    for (path, bytes) in &env.fixture.shards {
+        assert_eq!(
+            &env.cache.entry(CACHE_FORMAT, &url_of(path)).unwrap().bytes,
+            bytes
+        );
+    }
+    // From the cache, through the same sink: no request.
+    env.net.clear_requests();
+    let (model, decoder) = load_streaming(&env, &unthrottled()).unwrap();
+    assert!(model.from_cache);
+    assert_eq!(env.net.request_count(), 0);
+    assert_eq!(weight_bits(decoder.finish().unwrap()), expected);
+}
+
+#[test]
+fn streaming_without_content_length_waits_for_earlier_shards_and_still_matches() {
+    let env = setup();
+    let expected = reference_weights(&env.fixture);
+    for (path, _) in &env.fixture.shards {
+        env.net.set_fault(url_of(path), Fault::NoContentLength);
+    }
+    let (_, decoder) = load_streaming(&env, &unthrottled()).unwrap();
+    assert_eq!(weight_bits(decoder.finish().unwrap()), expected);
+}
+
+#[test]
+fn streaming_a_body_longer_than_its_content_length_fails_and_caches_nothing_for_it() {
+    let env = setup();
+    let shard = url_of("group1-shard1of3.bin");
+    env.net.set_fault(&shard, Fault::ContentLength(1000));
+    let err = match load_streaming(&env, &unthrottled()) {
+        Err(LoadIntoError::Load(e)) => e.to_string(),
+        Err(LoadIntoError::Sink(e)) => panic!("sink error {e}"),
+        Ok(_) => panic!("loaded"),
+    };
+    assert!(err.contains("group1-shard1of3.bin"), "{err}");
+    assert!(env.cache.entry(CACHE_FORMAT, &shard).is_none());
+}
+
+#[test]
+fn a_sink_that_refuses_the_model_stops_the_load_before_any_shard() {
+    let env = setup();
+    let result = block_on(env.loader.load_into(
+        &model_url(),
+        &unthrottled(),
+        &mut |_| {},
+        |_: &[u8], _: &webinfer_tfjs::ModelJson| {
+            Err::<webinfer_tfjs::StreamDecoder, _>("unknown layer Foo")
+        },
+    ));
+    assert!(matches!(
+        result,
+        Err(LoadIntoError::Sink("unknown layer Foo"))
+    ));
+    assert_eq!(env.net.requests(), vec![model_url()]);
+}
+
+#[test]
+fn an_interrupted_streaming_load_resumes_into_a_new_sink() {
+    let env = setup();
+    let expected = reference_weights(&env.fixture);
+    env.net
+        .set_fault(url_of("group1-shard2of3.bin"), Fault::FailAfter(300));
+    let options = LoadOptions {
+        concurrency: 1,
+        ..unthrottled()
+    };
+    assert!(load_streaming(&env, &options).is_err());
+    assert_eq!(shard_keys(&env), vec![url_of("group1-shard1of3.bin")]);
+    env.net.clear_faults();
+    env.net.clear_requests();
+    let (model, decoder) = load_streaming(&env, &unthrottled()).unwrap();
+    assert_eq!(model.stats.files_from_cache, 1);
+    assert_eq!(env.net.request_count(), 4);
+    assert_eq!(weight_bits(decoder.finish().unwrap()), expected);
+}
