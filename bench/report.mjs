@@ -162,7 +162,7 @@ p();
 
 p('## Loading');
 p();
-p(`Command: \`${command}\`. webinfer \`loadLayersModel(url, {backend: 'cpu'})\` against tfjs \`tf.loadLayersModel(url)\` on the wasm backend, same files, same local server (127.0.0.1, no compression; every response carries \`Cache-Control: ${b.server.cacheControl}\`, \`Last-Modified\` and an \`ETag\`). A load is timed until the model can predict: download, parse, dequantization and weights handed to the engine (webinfer: packed into its CPU engine; tfjs: tensors written into the wasm heap). Cold: a fresh URL each time (empty HTTP cache; webinfer's Cache API entry deleted first). Warm: the same URL after one priming load; webinfer reads its Cache API entry, tfjs relies on the browser's HTTP cache (max-age, so no revalidation). "requests" counts the requests that reached the server during the warm loads (0 = all served from a cache). MB/s = model bytes / median time.`);
+p(`Command: \`${command}\`. webinfer \`loadLayersModel(url, {backend: 'cpu'})\` against tfjs \`tf.loadLayersModel(url)\` on the wasm backend, same files, same local server (127.0.0.1, no compression; every response carries \`Cache-Control: ${b.server.cacheControl}\`, \`Last-Modified\` and an \`ETag\`). A load is timed until the model can predict: download, parse, dequantization and weights handed to the engine (webinfer: packed into its CPU engine; tfjs: tensors written into the wasm heap). Cold: a fresh URL each time (empty HTTP cache; webinfer's Cache API entry deleted first). webinfer's load resolves once the model can predict, with its shards already streamed into the Cache API; the browser may still be committing the entries, which \`whenCached()\` waits for (the benchmark waits for it between loads, untimed). "raw fetch" is plain \`fetch()\` of the same files at a fresh URL (model.json, then every shard at once, each read to the end with \`arrayBuffer()\`), timed in the same page between the cold loads. Warm: the same URL after one priming load; webinfer reads its Cache API entry, tfjs relies on the browser's HTTP cache (max-age, so no revalidation). "requests" counts the requests that reached the server during the warm loads (0 = all served from a cache). MB/s = model bytes / median time.`);
 p();
 p('| model | MB | engine | cold median (min - max) ms | cold MB/s | warm median (min - max) ms | warm MB/s | requests during warm loads |');
 p('|---|---|---|---|---|---|---|---|');
@@ -172,11 +172,12 @@ for (const l of b.loads) {
 }
 const loadModels = [...new Set(b.loads.map((l) => l.model))];
 p();
-p('| model | cold webinfer / tfjs | warm webinfer / tfjs |');
-p('|---|---|---|');
+p('| model | cold webinfer / tfjs | warm webinfer / tfjs | raw fetch median (min - max) ms | cold webinfer / raw fetch |');
+p('|---|---|---|---|---|');
 for (const m of loadModels) {
   const a = load(m, 'webinfer-cpu'); const t = load(m, 'tfjs-wasm');
-  p(`| ${m} | ${rx(ratio(a?.cold.median, t?.cold.median))} | ${rx(ratio(a?.warm.median, t?.warm.median))} |`);
+  const raw = a?.raw ? `${ms(a.raw.median)} (${ms(a.raw.min)} - ${ms(a.raw.max)})` : 'n/a';
+  p(`| ${m} | ${rx(ratio(a?.cold.median, t?.cold.median))} | ${rx(ratio(a?.warm.median, t?.warm.median))} | ${raw} | ${rx(ratio(a?.cold.median, a?.raw?.median))} |`);
 }
 p();
 

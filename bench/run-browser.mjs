@@ -84,6 +84,9 @@ async function setupEngine({ engine, backend }) {
       info: (m) => ({ backend: m.backend, backendReason: m.backendReason }),
       engineMemory: () => ({ wasmBytes: exports.memory.buffer.byteLength }),
       async clear(url) { await wi.deleteCachedModel(new URL(url, location.href).href); },
+      // loadLayersModel resolves once the model can predict; the Cache API may still be
+      // committing its files (a second visit finds them long done).
+      async settle() { await wi.whenCached(); },
     };
   } else {
     const add = (src) => new Promise((res, rej) => {
@@ -103,6 +106,7 @@ async function setupEngine({ engine, backend }) {
     const wasmBytes = () => (backend === 'wasm' ? tf.backend().wasm.HEAPU8.buffer.byteLength : null);
     window.E = {
       wasmBytes,
+      async settle() {},
       async load(url) { return tf.loadLayersModel(url); },
       async predict(m, x, shape) {
         const t = tf.tensor(x, shape);
@@ -200,23 +204,41 @@ async function runCell({ model, url, policy }) {
   return { loadMs, firstMs, runs, batch, heap, wasm, mem, info, outShape: y[0].shape, outLen: d.length, stride, sample };
 }
 
-async function runLoads({ url, warmUrl, n }) {
+/** The same bytes with plain fetch(): model.json, then every shard at once, read to the end. */
+async function rawFetch(u) {
+  const json = await (await fetch(u)).json();
+  const dir = u.slice(0, u.lastIndexOf('/') + 1);
+  const paths = json.weightsManifest.flatMap((g) => g.paths);
+  await Promise.all(paths.map(async (p) => (await fetch(dir + p)).arrayBuffer()));
+}
+
+async function runLoads({ url, warmUrl, n, raw }) {
   const E = window.E;
   const now = () => performance.now();
   const cold = [];
+  const rawMs = [];
   for (let i = 0; i < n; i += 1) {
     const u = url.replace('/TAG/', `/t/cold${i}-${Math.random().toString(36).slice(2)}/`);
     await E.clear(u);
+    await E.settle();
     const t0 = now();
     const m = await E.load(u);
     cold.push(now() - t0);
     E.dispose(m);
+    await E.settle();
+    if (raw) {
+      const r = url.replace('/TAG/', `/t/raw${i}-${Math.random().toString(36).slice(2)}/`);
+      const t1 = now();
+      await rawFetch(r);
+      rawMs.push(now() - t1);
+    }
   }
   // Prime: one load that fills the Cache API (webinfer) / the HTTP cache (tfjs).
   let m = await E.load(warmUrl);
   E.dispose(m);
+  await E.settle();
   window.primed = true;
-  return cold;
+  return { cold, raw: rawMs };
 }
 
 async function runWarm({ warmUrl, n }) {
@@ -267,7 +289,7 @@ async function main() {
     await page.goto(`${server.url}/page/index.html`);
     await page.waitForFunction(() => window.ready === true);
     await page.evaluate(setupEngine, eng);
-    await page.evaluate(`window.runCell = ${runCell.toString()}; window.runLoads = ${runLoads.toString()}; window.runWarm = ${runWarm.toString()};`);
+    await page.evaluate(`window.runCell = ${runCell.toString()}; window.runLoads = ${runLoads.toString()}; window.runWarm = ${runWarm.toString()}; window.rawFetch = ${rawFetch.toString()};`);
     return { page, context };
   }
 
@@ -337,7 +359,9 @@ async function main() {
         ctx = await openPage(eng);
         const warmTag = freshTag('w');
         const warmUrl = `${warmTag}${model.url}`;
-        const cold = await ctx.page.evaluate((a) => window.runLoads(a), { url: `/TAG${model.url}`, warmUrl, n: LOAD_RUNS });
+        const loads = await ctx.page.evaluate((a) => window.runLoads(a), { url: `/TAG${model.url}`, warmUrl, n: LOAD_RUNS, raw: eng.engine === 'webinfer' });
+        const cold = loads.cold;
+        if (loads.raw.length) entry.raw = stats(loads.raw);
         const before = server.counts(warmTag);
         const warm = await ctx.page.evaluate((a) => window.runWarm(a), { warmUrl, n: LOAD_RUNS });
         const requests = server.counts(warmTag) - before;

@@ -13,8 +13,8 @@ use js_sys::{Array, Promise, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{
-    Cache, CacheStorage, Headers, ReadableStreamDefaultReader, RequestCredentials, RequestInit,
-    ResponseInit, WorkerGlobalScope,
+    AbortController, AbortSignal, Cache, CacheStorage, Headers, ReadableStreamDefaultReader,
+    RequestCredentials, RequestInit, ResponseInit, WorkerGlobalScope,
 };
 
 use crate::cache::{CacheEntry, CacheStore, EntryKind, EntryMeta};
@@ -74,9 +74,10 @@ impl BrowserTransport {
         self
     }
 
-    fn start_fetch(&self, url: &str) -> Result<Promise, TransportError> {
+    fn start_fetch(&self, url: &str, signal: &AbortSignal) -> Result<Promise, TransportError> {
         let init = RequestInit::new();
         init.set_method("GET");
+        init.set_signal(Some(signal));
         if let Some(c) = self.credentials {
             init.set_credentials(c);
         }
@@ -90,10 +91,18 @@ impl BrowserTransport {
     }
 }
 
-impl Transport for BrowserTransport {
-    fn get<'a>(&'a self, url: &'a str) -> LocalBoxFuture<'a, Result<Response<'a>, TransportError>> {
-        Box::pin(async move {
-            let promise = self.start_fetch(url)?;
+impl BrowserTransport {
+    /// `fetch(url)`, the body behind a reader; with `copy`, also a `clone()` of
+    /// a successful response for the cache to store as the body streams in.
+    async fn fetch_response(
+        &self,
+        url: &str,
+        copy: bool,
+    ) -> Result<(Response<'static>, Option<BodyCopy>), TransportError> {
+        // Aborted when the body is dropped unfinished, which also stops a copy.
+        let abort = AbortController::new().map_err(|e| TransportError::new(js_message(&e)))?;
+        let promise = self.start_fetch(url, &abort.signal())?;
+        {
             let response: web_sys::Response = JsFuture::from(promise)
                 .await
                 .map_err(|e| TransportError::new(js_message(&e)))?
@@ -108,7 +117,15 @@ impl Transport for BrowserTransport {
             } else {
                 header("content-length").and_then(|v| v.trim().parse::<u64>().ok())
             };
-            let body: futures::stream::LocalBoxStream<'a, Result<Vec<u8>, TransportError>> =
+            let copy = if copy && (200..=299).contains(&response.status()) {
+                response
+                    .clone()
+                    .ok()
+                    .map(|r| BodyCopy { response: Some(r) })
+            } else {
+                None
+            };
+            let body: futures::stream::LocalBoxStream<'static, Result<Vec<u8>, TransportError>> =
                 match response.body() {
                     None => Box::pin(futures::stream::empty()),
                     Some(stream) => {
@@ -118,17 +135,37 @@ impl Transport for BrowserTransport {
                             })?;
                         Box::pin(ReaderStream {
                             reader,
+                            abort,
                             pending: None,
                             done: false,
                         })
                     }
                 };
-            Ok(Response {
-                status: response.status(),
-                status_text: response.status_text(),
-                content_length,
-                body,
-            })
+            Ok((
+                Response {
+                    status: response.status(),
+                    status_text: response.status_text(),
+                    content_length,
+                    body,
+                },
+                copy,
+            ))
+        }
+    }
+}
+
+impl Transport for BrowserTransport {
+    fn get<'a>(&'a self, url: &'a str) -> LocalBoxFuture<'a, Result<Response<'a>, TransportError>> {
+        Box::pin(async move { Ok(self.fetch_response(url, false).await?.0) })
+    }
+
+    fn get_with_copy<'a>(
+        &'a self,
+        url: &'a str,
+    ) -> LocalBoxFuture<'a, Result<(Response<'a>, Option<BodyCopy>), TransportError>> {
+        Box::pin(async move {
+            let (response, copy) = self.fetch_response(url, true).await?;
+            Ok((response, copy))
         })
     }
 
@@ -148,6 +185,7 @@ impl Transport for BrowserTransport {
 /// stream, which aborts the download.
 struct ReaderStream {
     reader: ReadableStreamDefaultReader,
+    abort: AbortController,
     pending: Option<JsFuture>,
     done: bool,
 }
@@ -204,6 +242,24 @@ impl Drop for ReaderStream {
         if !self.done {
             // The returned promise settles on its own; nothing to wait for.
             let _ = self.reader.cancel();
+            // Ends the transfer, and with it a copy still being stored.
+            self.abort.abort();
+        }
+    }
+}
+
+/// The other branch of a response body (`Response.clone()`), for
+/// [`BrowserCache`] to store while the loader reads the first. Dropped unused,
+/// its body is cancelled so the browser does not buffer it.
+#[derive(Debug)]
+pub struct BodyCopy {
+    response: Option<web_sys::Response>,
+}
+
+impl Drop for BodyCopy {
+    fn drop(&mut self) {
+        if let Some(body) = self.response.take().and_then(|r| r.body()) {
+            let _ = body.cancel();
         }
     }
 }
@@ -288,6 +344,23 @@ fn cache_error(e: JsValue) -> CacheError {
     }
 }
 
+/// Status and `x-webinfer-*` headers of a stored entry.
+fn entry_init(meta: &EntryMeta) -> Result<ResponseInit, CacheError> {
+    let headers = Headers::new().map_err(cache_error)?;
+    let set = |name: &str, value: &str| headers.set(name, value).map_err(cache_error);
+    set("content-type", "application/octet-stream")?;
+    set(H_MODEL, &meta.model_url)?;
+    set(H_KIND, meta.kind.as_str())?;
+    set(H_LENGTH, &meta.length.to_string())?;
+    if let Some(n) = meta.model_files {
+        set(H_FILES, &n.to_string())?;
+    }
+    let init = ResponseInit::new();
+    init.set_status(200);
+    init.set_headers(&headers);
+    Ok(init)
+}
+
 fn meta_of(headers: &Headers) -> Option<EntryMeta> {
     let get = |name: &str| headers.get(name).ok().flatten();
     Some(EntryMeta {
@@ -343,18 +416,7 @@ impl CacheStore for BrowserCache {
     ) -> LocalBoxFuture<'a, Result<(), CacheError>> {
         Box::pin(async move {
             let cache = self.open(cache).await?;
-            let headers = Headers::new().map_err(cache_error)?;
-            let set = |name: &str, value: &str| headers.set(name, value).map_err(cache_error);
-            set("content-type", "application/octet-stream")?;
-            set(H_MODEL, &meta.model_url)?;
-            set(H_KIND, meta.kind.as_str())?;
-            set(H_LENGTH, &meta.length.to_string())?;
-            if let Some(n) = meta.model_files {
-                set(H_FILES, &n.to_string())?;
-            }
-            let init = ResponseInit::new();
-            init.set_status(200);
-            init.set_headers(&headers);
+            let init = entry_init(meta)?;
             // Copied into JS memory once; the Rust bytes stay with the caller.
             let body = Uint8Array::from(bytes);
             let response = web_sys::Response::new_with_opt_js_u8_array_and_init(Some(&body), &init)
@@ -364,6 +426,37 @@ impl CacheStore for BrowserCache {
                 .map_err(cache_error)?;
             Ok(())
         })
+    }
+
+    fn put_copy<'a>(
+        &'a self,
+        cache: &'a str,
+        key: &'a str,
+        meta: &'a EntryMeta,
+        mut copy: BodyCopy,
+    ) -> LocalBoxFuture<'a, Result<(), CacheError>> {
+        Box::pin(async move {
+            let cache = self.open(cache).await?;
+            let init = entry_init(meta)?;
+            let Some(source) = copy.response.take() else {
+                return Err(CacheError::Other("the copy was already used".into()));
+            };
+            let response = web_sys::Response::new_with_opt_readable_stream_and_init(
+                source.body().as_ref(),
+                &init,
+            )
+            .map_err(cache_error)?;
+            // Resolves once the browser has stored the whole body; rejects (storing
+            // nothing) when the transfer breaks off or is aborted.
+            JsFuture::from(cache.put_with_str(key, &response))
+                .await
+                .map_err(cache_error)?;
+            Ok(())
+        })
+    }
+
+    fn takes_copies(&self) -> bool {
+        true
     }
 
     fn delete<'a>(

@@ -22,6 +22,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 
+use futures::future::{Either, LocalBoxFuture};
 use futures::stream::{self, StreamExt};
 use webinfer_tfjs::{FormatError, Limits, ModelJson};
 
@@ -285,32 +286,66 @@ fn body_key(tee: Option<(&str, Option<u64>)>) -> &str {
 }
 
 /// A body read by [`Loader::fetch`].
-struct Fetched {
+struct Fetched<'x> {
     /// Empty unless kept.
     bytes: Vec<u8>,
     len: u64,
     sha256: Option<[u8; 32]>,
-    /// The outcome of streaming a copy into the cache, if one was.
-    stored: Option<Result<(), CacheError>>,
+    /// Streaming a copy into the cache, if one was.
+    stored: Stored<'x>,
 }
 
-/// A failed [`Loader::fetch`]; `stored` when a copy reached the cache anyway.
-struct FetchError {
+/// A failed [`Loader::fetch`], with the copy it may have been storing.
+struct FetchError<'x> {
     error: LoadError,
-    stored: bool,
+    stored: Stored<'x>,
 }
 
-impl From<LoadError> for FetchError {
+impl From<LoadError> for FetchError<'_> {
     fn from(error: LoadError) -> Self {
         FetchError {
             error,
-            stored: false,
+            stored: Stored::No,
         }
     }
 }
 
-impl From<FetchError> for LoadError {
-    fn from(e: FetchError) -> Self {
+/// A cache write that may still be running.
+type Store<'x> = LocalBoxFuture<'x, Result<(), CacheError>>;
+
+/// Where a copy streamed into the cache stands once the body has been read.
+enum Stored<'x> {
+    /// No copy was streamed.
+    No,
+    Done(Result<(), CacheError>),
+    /// Still being written (the browser commits a cache entry after its last byte).
+    Pending(Store<'x>),
+}
+
+impl Stored<'_> {
+    /// Waits for the write; `None` when there was none.
+    async fn settle(self) -> Option<Result<(), CacheError>> {
+        match self {
+            Stored::No => None,
+            Stored::Done(r) => Some(r),
+            Stored::Pending(f) => Some(f.await),
+        }
+    }
+}
+
+/// A shard's cache write left running when its bytes were complete and checked.
+struct Deferred<'x> {
+    store: Store<'x>,
+    key: String,
+    url: String,
+}
+
+/// Called once every byte is in and checked, before the cache writes still
+/// running have finished: the load's result so far, and the sink.
+pub type OnReady<'r, S> = &'r mut dyn FnMut(&LoadedModel, S);
+
+impl From<FetchError<'_>> for LoadError {
+    fn from(e: FetchError<'_>) -> Self {
         e.error
     }
 }
@@ -468,7 +503,7 @@ impl Loader {
         on_event: &mut dyn FnMut(&LoadEvent),
     ) -> Result<LoadedModel, LoadError> {
         let no_sink = |_: &[u8], _: &ModelJson| Ok::<Option<NoSink>, LoadError>(None);
-        match self.run(model_url, options, on_event, no_sink).await {
+        match self.run(model_url, options, on_event, no_sink, None).await {
             Ok((model, _)) => Ok(model),
             Err(LoadIntoError::Load(e) | LoadIntoError::Sink(e)) => Err(e),
         }
@@ -488,7 +523,7 @@ impl Loader {
         make_sink: impl FnOnce(&[u8], &ModelJson) -> Result<S, E>,
     ) -> Result<(LoadedModel, S), LoadIntoError<E>> {
         let make = |json: &[u8], model: &ModelJson| make_sink(json, model).map(Some);
-        let (model, sink) = self.run(model_url, options, on_event, make).await?;
+        let (model, sink) = self.run(model_url, options, on_event, make, None).await?;
         match sink {
             Some(sink) => Ok((model, sink)),
             // `make` always returns a sink.
@@ -498,12 +533,35 @@ impl Loader {
         }
     }
 
+    /// Like [`Loader::load_into`], but hands the sink to `on_ready` as soon as
+    /// every byte is in and checked, then waits for the cache writes still
+    /// running (a browser commits an entry a little after its last byte) and
+    /// reports any that fails as a warning. A caller that builds its model in
+    /// `on_ready` (or from what it sends from there) need not wait for the
+    /// cache. Returns the final [`LoadedModel`] (all warnings) once the writes
+    /// are done; `on_ready` is not called when the load fails.
+    pub async fn load_into_ready<S: ShardSink, E>(
+        &self,
+        model_url: &str,
+        options: &LoadOptions,
+        on_event: &mut dyn FnMut(&LoadEvent),
+        make_sink: impl FnOnce(&[u8], &ModelJson) -> Result<S, E>,
+        on_ready: OnReady<'_, S>,
+    ) -> Result<LoadedModel, LoadIntoError<E>> {
+        let make = |json: &[u8], model: &ModelJson| make_sink(json, model).map(Some);
+        let (model, _) = self
+            .run(model_url, options, on_event, make, Some(on_ready))
+            .await?;
+        Ok(model)
+    }
+
     async fn run<S: ShardSink, E>(
         &self,
         model_url: &str,
         options: &LoadOptions,
         on_event: &mut dyn FnMut(&LoadEvent),
         make_sink: impl FnOnce(&[u8], &ModelJson) -> Result<Option<S>, E>,
+        on_ready: Option<OnReady<'_, S>>,
     ) -> Result<(LoadedModel, Option<S>), LoadIntoError<E>> {
         let model_json_sha = options
             .sha256
@@ -545,7 +603,7 @@ impl Loader {
             ..ctx
         };
         // A fresh model.json is stored while the shards load.
-        let store_json = async {
+        let store_json: LocalBoxFuture<'_, ()> = Box::pin(async {
             if !json_from_cache {
                 let distinct: HashSet<&str> = files.iter().map(|f| f.key.as_str()).collect();
                 let meta = EntryMeta {
@@ -557,7 +615,7 @@ impl Loader {
                 ctx.store(&ctx.model_key, &model_url, meta, &model_json)
                     .await;
             }
-        };
+        });
 
         // 2. The total is known.
         let total = (model_json.len() as u64).saturating_add(model.total_weight_bytes());
@@ -571,11 +629,18 @@ impl Loader {
         // 3.-5. The shards.
         let sink_ref: Option<&RefCell<dyn ShardSink + '_>> =
             sink.as_ref().map(|c| c as &RefCell<dyn ShardSink + '_>);
-        let (slots, ()) =
-            futures::future::join(self.shards(&ctx, &files, &model, sink_ref), store_json).await;
-        let slots = match slots {
-            Ok(slots) => slots,
+        let shards = Box::pin(self.shards(&ctx, &files, &model, sink_ref));
+        let (result, store_json) = match futures::future::select(shards, store_json).await {
+            Either::Left((result, store_json)) => (result, Some(store_json)),
+            Either::Right(((), shards)) => (shards.await, None),
+        };
+        let (slots, deferred) = match result {
+            Ok(done) => done,
             Err(error) => {
+                // model.json is stored even so: the next load resumes.
+                if let Some(store_json) = store_json {
+                    store_json.await;
+                }
                 // A cached model.json that names shards the server no longer
                 // has (or no longer has at that length) is stale: drop it so
                 // the next load fetches a fresh one.
@@ -588,49 +653,65 @@ impl Loader {
             }
         };
 
-        // 6. Done.
+        // 6. Done: every byte is in and checked.
         let from_cache = json_from_cache
             && slots
                 .iter()
                 .all(|s| s.as_ref().is_some_and(|s| s.from_cache));
         ctx.reporter.borrow_mut().finish(&model_url, from_cache);
         let shards = files
-            .into_iter()
+            .iter()
             .zip(slots)
             .map(|(f, slot)| {
                 let slot = slot.unwrap_or_default();
                 ShardBytes {
-                    path: f.path,
-                    url: f.url,
+                    path: f.path.clone(),
+                    url: f.url.clone(),
                     bytes: slot.bytes,
                     from_cache: slot.from_cache,
                 }
             })
             .collect();
+        let mut loaded = LoadedModel {
+            model_url: model_url.clone(),
+            model_json: model_json.clone(),
+            model: model.clone(),
+            shards,
+            from_cache,
+            stats: ctx.stats.borrow().clone(),
+        };
+        let mut sink = sink.map(RefCell::into_inner);
+        if let Some(ready) = on_ready {
+            if let Some(s) = sink.take() {
+                loaded.stats.warnings = ctx.reporter.borrow().warnings.clone();
+                ready(&loaded, s);
+            }
+        }
+
+        // 7. The cache writes still running (the browser commits an entry a
+        //    little after its last byte): a failed one is a warning.
+        if let Some(store_json) = store_json {
+            store_json.await;
+        }
+        for d in deferred {
+            if let Err(error) = d.store.await {
+                ctx.not_cached(&d.key, &d.url, &error).await;
+            }
+        }
         let warnings = std::mem::take(&mut ctx.reporter.borrow_mut().warnings);
-        let mut stats = ctx.stats.into_inner();
-        stats.warnings = warnings;
-        Ok((
-            LoadedModel {
-                model_url,
-                model_json,
-                model,
-                shards,
-                from_cache,
-                stats,
-            },
-            sink.map(RefCell::into_inner),
-        ))
+        loaded.stats = std::mem::take(&mut *ctx.stats.borrow_mut());
+        loaded.stats.warnings = warnings;
+        Ok((loaded, sink))
     }
 
     /// Steps 3 to 5: every shard from the cache or the network, checked.
-    async fn shards<'s>(
-        &self,
-        ctx: &Ctx<'_>,
-        files: &[FilePlan],
+    async fn shards<'s, 'x>(
+        &'x self,
+        ctx: &'x Ctx<'_>,
+        files: &'x [FilePlan],
         model: &ModelJson,
         sink: Option<&'s RefCell<dyn ShardSink + 's>>,
-    ) -> Result<Vec<Option<Slot>>, LoadError> {
+    ) -> Result<(Vec<Option<Slot>>, Vec<Deferred<'x>>), LoadError> {
         // 3. The cache, group by group (a sink takes each group's cached
         //    shards once the group is checked, and they are dropped).
         let concurrency = ctx.options.concurrency.max(1);
@@ -689,9 +770,11 @@ impl Loader {
                     .map(|slot| (i, slot))
             })
             .buffer_unordered(concurrency);
+        let mut deferred = Vec::new();
         while let Some(done) = downloads.next().await {
-            let (i, slot) = done?;
+            let (i, (slot, store)) = done?;
             slots[i] = Some(slot);
+            deferred.extend(store);
         }
         drop(downloads);
 
@@ -717,7 +800,7 @@ impl Loader {
             }
         }
 
-        Ok(slots)
+        Ok((slots, deferred))
     }
 
     /// `model.json`: cached (and valid) or fetched. Returns (bytes, parsed, from_cache).
@@ -803,13 +886,13 @@ impl Loader {
     /// (and handing each chunk to `sink` when there is one), and stores it
     /// once complete: streamed into the cache alongside the download when the
     /// transport and the cache can, else from the bytes kept.
-    async fn fetch_shard<'s>(
-        &self,
-        ctx: &Ctx<'_>,
+    async fn fetch_shard<'s, 'x>(
+        &'x self,
+        ctx: &'x Ctx<'_>,
         index: usize,
-        f: &FilePlan,
+        f: &'x FilePlan,
         sink: Option<&'s RefCell<dyn ShardSink + 's>>,
-    ) -> Result<Slot, LoadError> {
+    ) -> Result<(Slot, Option<Deferred<'x>>), LoadError> {
         let g = f.group;
         let group_len = ctx.group_len[g];
         let length_error = |actual: u64, origin: LengthSource| LoadError::ShardLength {
@@ -868,7 +951,7 @@ impl Loader {
         let fetched = match fetched {
             Ok(fetched) => fetched,
             Err(FetchError { error, stored }) => {
-                if stored {
+                if let Some(Ok(())) = stored.settle().await {
                     // The copy was stored but the body failed its checks.
                     if let Some(cache) = cache {
                         let _ = cache.delete(&ctx.cache_name, &f.key).await;
@@ -887,7 +970,7 @@ impl Loader {
             _ => check_digest(&f.url, fetched.sha256, f.sha256),
         };
         if let Err(error) = checked {
-            if fetched.stored == Some(Ok(())) {
+            if let Some(Ok(())) = fetched.stored.settle().await {
                 if let Some(cache) = cache {
                     let _ = cache.delete(&ctx.cache_name, &f.key).await;
                 }
@@ -899,10 +982,18 @@ impl Loader {
             stats.files_from_network += 1;
             stats.bytes_from_network += len;
         }
+        let mut deferred = None;
         match fetched.stored {
-            Some(Ok(())) => {}
-            Some(Err(error)) => ctx.not_cached(&f.key, &f.url, &error).await,
-            None => {
+            Stored::Done(Ok(())) => {}
+            Stored::Done(Err(error)) => ctx.not_cached(&f.key, &f.url, &error).await,
+            Stored::Pending(store) => {
+                deferred = Some(Deferred {
+                    store,
+                    key: f.key.clone(),
+                    url: f.url.clone(),
+                })
+            }
+            Stored::No => {
                 ctx.store(&f.key, &f.url, ctx.shard_meta(len), &fetched.bytes)
                     .await
             }
@@ -912,25 +1003,28 @@ impl Loader {
         } else {
             fetched.bytes
         };
-        Ok(Slot {
-            bytes,
-            len,
-            from_cache: false,
-        })
+        Ok((
+            Slot {
+                bytes,
+                len,
+                from_cache: false,
+            },
+            deferred,
+        ))
     }
 
     /// GET `request_url` and read the whole body. `on_head` sees the
     /// (trusted) Content-Length before the body is read; `on_chunk` sees the
     /// new length and the chunk's length before a chunk is used. Errors name `url`.
-    async fn fetch(
-        &self,
-        ctx: &Ctx<'_>,
+    async fn fetch<'x>(
+        &'x self,
+        ctx: &'x Ctx<'_>,
         url: &str,
         request_url: &str,
-        body: Body<'_, '_>,
+        body: Body<'_, 'x>,
         on_head: impl FnOnce(Option<u64>) -> Result<(), LoadError>,
         on_chunk: &mut dyn FnMut(u64, u64) -> Result<(), LoadError>,
-    ) -> Result<Fetched, FetchError> {
+    ) -> Result<Fetched<'x>, FetchError<'x>> {
         ctx.stats.borrow_mut().requests += 1;
         let got = if body.tee.is_some() {
             self.transport.get_with_copy(request_url).await
@@ -1042,24 +1136,30 @@ impl Loader {
         };
         let (read, stored) = match put {
             Some((cache, key, meta, copy)) => {
-                let store = async move { cache.put_copy(&ctx.cache_name, key, &meta, copy).await };
-                let (read, stored) = futures::future::join(read, store).await;
-                (read, Some(stored))
+                let store: Store<'x> =
+                    Box::pin(
+                        async move { cache.put_copy(&ctx.cache_name, key, &meta, copy).await },
+                    );
+                match futures::future::select(Box::pin(read), store).await {
+                    Either::Left((read, store)) => (read, Stored::Pending(store)),
+                    Either::Right((stored, read)) => (read.await, Stored::Done(stored)),
+                }
             }
-            None => (read.await, None),
+            None => (read.await, Stored::No),
         };
         // A copy stored under a length the body did not have is no good.
-        let stored = match (stored, &read) {
-            (Some(Ok(())), Ok((_, len))) if Some(*len) != put_len => {
-                if let Some(cache) = ctx.cache.get() {
-                    let _ = cache.delete(&ctx.cache_name, body_key(body.tee)).await;
+        let stored = match (&read, put_len) {
+            (Ok((_, len)), Some(announced)) if *len != announced => {
+                if let Some(Ok(())) = stored.settle().await {
+                    if let Some(cache) = ctx.cache.get() {
+                        let _ = cache.delete(&ctx.cache_name, body_key(body.tee)).await;
+                    }
                 }
-                Some(Err(CacheError::Other(format!(
-                    "the body has {len} bytes, not the {} announced",
-                    put_len.unwrap_or(0)
+                Stored::Done(Err(CacheError::Other(format!(
+                    "the body has {len} bytes, not the {announced} announced"
                 ))))
             }
-            (stored, _) => stored,
+            _ => stored,
         };
         match read {
             Ok((bytes, len)) => Ok(Fetched {
@@ -1068,10 +1168,7 @@ impl Loader {
                 sha256: hasher.map(|h| sha2::Digest::finalize(h).into()),
                 stored,
             }),
-            Err(error) => Err(FetchError {
-                error,
-                stored: matches!(stored, Some(Ok(()))),
-            }),
+            Err(error) => Err(FetchError { error, stored }),
         }
     }
 

@@ -1342,3 +1342,120 @@ fn an_interrupted_streaming_load_resumes_into_a_new_sink() {
     assert_eq!(env.net.request_count(), 4);
     assert_eq!(weight_bits(decoder.finish().unwrap()), expected);
 }
+
+#[test]
+fn load_into_ready_hands_over_a_complete_sink_once_and_never_on_failure() {
+    let env = setup();
+    let expected = reference_weights(&env.fixture);
+    let make = |_: &[u8], model: &webinfer_tfjs::ModelJson| {
+        webinfer_tfjs::StreamDecoder::new(&model.weights_manifest).map_err(|e| e.to_string())
+    };
+    let mut handed = Vec::new();
+    let loaded = block_on(env.loader.load_into_ready(
+        &model_url(),
+        &unthrottled(),
+        &mut |_| {},
+        make,
+        &mut |loaded: &LoadedModel, decoder: webinfer_tfjs::StreamDecoder| {
+            assert!(decoder.is_complete());
+            handed.push((loaded.model_url.clone(), decoder));
+        },
+    ))
+    .unwrap();
+    assert_eq!(loaded.model_url, model_url());
+    assert_eq!(handed.len(), 1);
+    let (url, decoder) = handed.pop().unwrap();
+    assert_eq!(url, model_url());
+    assert_eq!(weight_bits(decoder.finish().unwrap()), expected);
+
+    let env = setup();
+    env.net
+        .set_fault(url_of("group1-shard2of3.bin"), Fault::Status(404));
+    let mut called = false;
+    let result = block_on(env.loader.load_into_ready(
+        &model_url(),
+        &unthrottled(),
+        &mut |_| {},
+        make,
+        &mut |_: &LoadedModel, _: webinfer_tfjs::StreamDecoder| called = true,
+    ));
+    assert!(matches!(
+        result,
+        Err(LoadIntoError::Load(LoadError::Http { status: 404, .. }))
+    ));
+    assert!(!called);
+}
+
+#[test]
+fn a_truncated_streaming_load_then_a_clean_one() {
+    let env = setup();
+    let expected = reference_weights(&env.fixture);
+    env.net
+        .set_fault(url_of("group1-shard3of3.bin"), Fault::Truncate(500));
+    assert!(load_streaming(&env, &unthrottled()).is_err());
+    env.net.clear_faults();
+    let (_, decoder) = load_streaming(&env, &unthrottled()).unwrap();
+    assert_eq!(weight_bits(decoder.finish().unwrap()), expected);
+}
+
+/// A sink that takes the weights the moment the decoder is complete (as the browser's model
+/// builder does), while other downloads may still be closing.
+struct EagerSink {
+    decoder: webinfer_tfjs::StreamDecoder,
+    taken: Option<Vec<webinfer_tfjs::DecodedWeight>>,
+}
+
+impl ShardSink for EagerSink {
+    fn write(
+        &mut self,
+        file: usize,
+        offset: u64,
+        bytes: &[u8],
+    ) -> Result<(), webinfer_tfjs::FormatError> {
+        self.decoder.write(file, offset, bytes)
+    }
+    fn set_length(&mut self, file: usize, length: u64) -> Result<(), webinfer_tfjs::FormatError> {
+        self.decoder.set_file_length(file, length)?;
+        if self.taken.is_none() && self.decoder.is_complete() {
+            self.taken = Some(self.decoder.take_weights()?);
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn weights_taken_as_soon_as_complete_survive_downloads_still_closing() {
+    let env = setup();
+    let expected = reference_weights(&env.fixture);
+    // Chunk sizes that make several shards finish their bytes in the same round.
+    for chunk in [64usize, 100, 512, 4096] {
+        let env = env_with(
+            Fixture::read("multi_shard"),
+            &format!("https://m{chunk}.example.com/"),
+        );
+        let net = MemoryTransport::new().with_chunk_size(chunk);
+        env.fixture
+            .serve(&net, &format!("https://m{chunk}.example.com/"));
+        let loader = Loader::new(net);
+        let (_, sink) = block_on(loader.load_into(
+            &format!("https://m{chunk}.example.com/model.json"),
+            &unthrottled(),
+            &mut |_| {},
+            |_: &[u8], model: &webinfer_tfjs::ModelJson| {
+                webinfer_tfjs::StreamDecoder::new(&model.weights_manifest).map(|decoder| {
+                    EagerSink {
+                        decoder,
+                        taken: None,
+                    }
+                })
+            },
+        ))
+        .unwrap_or_else(|e| panic!("chunk {chunk}: {e:?}"));
+        assert_eq!(
+            weight_bits(sink.taken.expect("taken")),
+            expected,
+            "chunk {chunk}"
+        );
+    }
+    drop(env);
+}

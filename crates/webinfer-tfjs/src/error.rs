@@ -71,6 +71,11 @@ pub enum FormatError {
         actual: u64,
     },
 
+    /// A [`StreamDecoder`](crate::StreamDecoder) caller named a shard file the
+    /// manifest does not have, or an offset past the end of any file.
+    #[error("shard file #{file}: {message}")]
+    ShardFile { file: usize, message: String },
+
     /// [`decode_weight`](crate::decode_weight) was given a byte slice of the wrong length.
     #[error("weight \"{weight}\": expected {expected} stored bytes, got {actual}")]
     WeightLength {

@@ -188,12 +188,32 @@ impl StreamDecoder {
         }
     }
 
+    /// Whether every byte of every file has arrived and been placed (so
+    /// [`StreamDecoder::finish`] can only fail on a manifest inconsistency).
+    pub fn is_complete(&self) -> bool {
+        self.groups.iter().all(|g| {
+            let files = self.files.get(g.files.clone()).unwrap_or(&[]);
+            files
+                .iter()
+                .all(|f| f.offset.is_some() && f.pending.is_empty() && f.length == Some(f.received))
+                && files
+                    .iter()
+                    .fold(0u64, |acc, f| acc.saturating_add(f.received))
+                    == g.len
+        })
+    }
+
     /// The decoded weights in manifest order, once every byte has arrived.
-    pub fn finish(self) -> Result<Vec<DecodedWeight>> {
-        for group_index in 0..self.groups.len() {
-            let Some(group) = self.groups.get(group_index) else {
-                continue;
-            };
+    pub fn finish(mut self) -> Result<Vec<DecodedWeight>> {
+        self.take_weights()
+    }
+
+    /// Like [`StreamDecoder::finish`], but keeps the file table: later calls
+    /// that only confirm what is known (a file's length again) still succeed,
+    /// so the weights can be taken as soon as [`StreamDecoder::is_complete`]
+    /// while concurrent downloads are still closing. Any further byte is an error.
+    pub fn take_weights(&mut self) -> Result<Vec<DecodedWeight>> {
+        for (group_index, group) in self.groups.iter().enumerate() {
             let files = self.files.get(group.files.clone()).unwrap_or(&[]);
             let received = files
                 .iter()
@@ -211,7 +231,7 @@ impl StreamDecoder {
             }
         }
         let mut out = Vec::with_capacity(self.weights.len());
-        for w in self.weights {
+        for w in std::mem::take(&mut self.weights) {
             if w.filled != w.len || !w.partial.is_empty() {
                 return Err(FormatError::WeightLength {
                     weight: w.name,
@@ -224,6 +244,10 @@ impl StreamDecoder {
                 shape: w.shape,
                 data: w.out,
             });
+        }
+        // Nothing may be placed any more.
+        for g in &mut self.groups {
+            g.weights = 0..0;
         }
         Ok(out)
     }
@@ -277,7 +301,7 @@ impl StreamDecoder {
         if end > g.len {
             return Err(self.group_length_error(group, g.len, end));
         }
-        let weights = self.weights.get_mut(g.weights.clone()).unwrap_or(&mut []);
+        let weights = self.weights.get_mut(g.weights.clone()).unwrap_or_default();
         // The first weight that ends after `at`.
         let first = weights.partition_point(|w| w.offset.saturating_add(w.len) <= at);
         for w in weights.iter_mut().skip(first) {
@@ -374,12 +398,11 @@ fn too_large(weight: &str) -> FormatError {
     }
 }
 
+/// A file index the manifest does not have, or an offset past any file.
 fn no_file(file: usize) -> FormatError {
-    FormatError::ShardCount {
-        group: 0,
-        paths: Vec::new(),
-        expected: file,
-        actual: file,
+    FormatError::ShardFile {
+        file,
+        message: "no such file in the manifest, or an offset past the end of any file".into(),
     }
 }
 
@@ -448,10 +471,17 @@ mod tests {
         let (m, files) = sample();
         let mut d = StreamDecoder::new(&m).unwrap();
         for (i, f) in files.iter().enumerate() {
+            assert!(!d.is_complete());
             d.write(i, 0, f).unwrap();
             d.set_file_length(i, f.len() as u64).unwrap();
         }
-        assert_eq!(bits(&d.finish().unwrap()), bits(&reference(&m, &files)));
+        assert!(d.is_complete());
+        let taken = d.take_weights().unwrap();
+        assert_eq!(bits(&taken), bits(&reference(&m, &files)));
+        // A download closing after the weights were taken: its length again is fine,
+        // another byte is not.
+        d.set_file_length(1, files[1].len() as u64).unwrap();
+        assert!(d.write(1, files[1].len() as u64, &[0]).is_err());
     }
 
     #[test]

@@ -6,6 +6,54 @@ use webinfer_loader::{CachePolicy, CachedModel};
 
 use crate::js;
 
+use std::cell::RefCell;
+use std::future::Future;
+
+use futures::future::{FutureExt, LocalBoxFuture, Shared};
+
+thread_local! {
+    /// Load tasks still finishing their cache writes.
+    static PENDING: RefCell<Vec<Shared<LocalBoxFuture<'static, ()>>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs a load task on the page's event loop, tracked until it ends.
+pub(crate) fn spawn_tracked(task: impl Future<Output = ()> + 'static) {
+    let shared = task.boxed_local().shared();
+    PENDING.with(|p| {
+        let mut p = p.borrow_mut();
+        p.retain(|f| f.peek().is_none());
+        p.push(shared.clone());
+    });
+    wasm_bindgen_futures::spawn_local(shared);
+}
+
+/// Waits for every tracked task started so far.
+pub(crate) async fn settle_writes() {
+    let pending: Vec<_> = PENDING.with(|p| {
+        let mut p = p.borrow_mut();
+        p.retain(|f| f.peek().is_none());
+        p.clone()
+    });
+    for task in pending {
+        task.await;
+    }
+}
+
+/// Resolves once every model loaded so far is in the cache: `loadLayersModel` resolves as
+/// soon as the model can predict, while the browser may still be committing its files to
+/// the Cache API (a failed write is reported to that load's `onWarning`). Loads,
+/// `listCachedModels` and `deleteCachedModel` wait for those writes on their own; call this
+/// before relying on the cache from elsewhere (another tab, a service worker) or to show
+/// "available offline".
+#[wasm_bindgen(js_name = whenCached, unchecked_return_type = "Promise<void>")]
+pub fn when_cached() -> Promise {
+    crate::install_panic_hook();
+    crate::guard::promise("whenCached", async move {
+        settle_writes().await;
+        Ok(JsValue::UNDEFINED)
+    })
+}
+
 /// The models with files in the cache: `[{url, bytes, files: [{url, kind, bytes}], complete}]`.
 /// `options.namespace` selects the cache a `loadLayersModel` namespace wrote to.
 #[wasm_bindgen(js_name = listCachedModels, unchecked_return_type = "Promise<CachedModelInfo[]>")]
@@ -15,6 +63,7 @@ pub fn list_cached_models(
     crate::install_panic_hook();
     crate::guard::promise("listCachedModels", async move {
         let policy = policy(&options, "listCachedModels").map_err(js::error)?;
+        settle_writes().await;
         let loader = webinfer_loader::browser::browser_loader();
         let models = loader
             .list_cached(&policy)
@@ -40,6 +89,7 @@ pub fn delete_cached_model(
             )));
         };
         let policy = policy(&options, "deleteCachedModel").map_err(js::error)?;
+        settle_writes().await;
         let loader = webinfer_loader::browser::browser_loader();
         let deleted = loader.delete_cached(&url, &policy).await.map_err(|e| {
             js::error_at(format!("deleteCachedModel({url}): {e}"), Some(&url), None)

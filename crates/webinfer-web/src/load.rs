@@ -1,5 +1,5 @@
 //! `loadLayersModel(url, options)`: the options, the events, and the load itself
-//! (`webinfer-loader` for the bytes, `webinfer::Model::from_memory` for the model).
+//! (`webinfer-loader` for the bytes, `webinfer::ModelBuilder`, fed as the shards stream in, for the model).
 
 use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
@@ -203,34 +203,115 @@ async fn load(url: JsValue, options: JsValue) -> Result<LayersModel, JsValue> {
     let url = parse_url(&url).map_err(js::error)?;
     let options = WebLoadOptions::parse(&options)
         .map_err(|m| js::error_at(format!("loadLayersModel({url}): {m}"), None, None))?;
+    // What earlier loads were still writing is in the cache before this one looks.
+    crate::cache::settle_writes().await;
 
-    let loader = webinfer_loader::browser::browser_loader();
-    // The loader checks model.json against the limits before it downloads any shard.
-    let loader_options = webinfer_loader::LoadOptions {
-        cache: options.cache.clone(),
-        weight_path_prefix: options.weight_path_prefix.clone(),
-        limits: options.limits,
-        ..Default::default()
-    };
-    let loaded = loader
-        .load(&url, &loader_options, &mut |event| options.dispatch(event))
+    // The load runs as its own task: it hands the model over as soon as every byte is
+    // in and checked, then finishes the cache writes the browser is still committing
+    // (a failed one is a warning), tracked so `whenCached()` and later loads wait for it.
+    let (tx, rx) = futures::channel::oneshot::channel::<Result<Ready, JsValue>>();
+    let task_url = url.clone();
+    crate::cache::spawn_tracked(async move {
+        let url = task_url;
+        let loader = webinfer_loader::browser::browser_loader();
+        // The loader checks model.json against the limits before it downloads any shard.
+        let loader_options = webinfer_loader::LoadOptions {
+            cache: options.cache.clone(),
+            weight_path_prefix: options.weight_path_prefix.clone(),
+            limits: options.limits,
+            ..Default::default()
+        };
+        let model_options = webinfer::LoadOptions {
+            backend: options.backend,
+            limits: options.limits,
+        };
+        let mut tx = Some(tx);
+        // Unknown layers and oversized models are refused once model.json is parsed,
+        // before any shard is requested; the shard bytes are decoded as they arrive.
+        let mut refused: Option<webinfer::Error> = None;
+        let result = loader
+            .load_into_ready(
+                &url,
+                &loader_options,
+                &mut |event| options.dispatch(event),
+                |json, _| match webinfer::ModelBuilder::new(json, &model_options) {
+                    Ok(builder) => Ok(Building(builder)),
+                    Err(e) => {
+                        refused = Some(e);
+                        Err(())
+                    }
+                },
+                &mut |loaded, Building(builder)| {
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(Ok(Ready {
+                            model_url: loaded.model_url.clone(),
+                            builder,
+                            limits: options.limits,
+                        }));
+                    }
+                },
+            )
+            .await;
+        let error = match result {
+            Ok(_) => return,
+            Err(webinfer_loader::LoadIntoError::Load(e)) => load_error(&e, &options.limits),
+            Err(webinfer_loader::LoadIntoError::Sink(())) => {
+                let model_url = webinfer_loader::Transport::canonical_url(
+                    &webinfer_loader::browser::BrowserTransport::new(),
+                    &url,
+                );
+                match &refused {
+                    Some(e) => model_error(&model_url, e, &options.limits),
+                    None => js::error(format!("loadLayersModel({url}): the model was refused")),
+                }
+            }
+        };
+        if let Some(tx) = tx.take() {
+            let _ = tx.send(Err(error));
+        }
+    });
+    let ready = rx
         .await
-        .map_err(|e| load_error(&e, &options.limits))?;
-
-    let model_url = loaded.model_url.clone();
-    let (json, shards) = loaded.into_parts();
-    let model_options = webinfer::LoadOptions {
-        backend: options.backend,
-        limits: options.limits,
-    };
-    let model = webinfer::Model::from_memory(&json, shards, &model_options)
+        .map_err(|_| js::error(format!("loadLayersModel({url}): the load was abandoned")))??;
+    let model_url = ready.model_url;
+    let model = ready
+        .builder
+        .finish()
         .await
-        .map_err(|e| model_error(&model_url, &e, &options.limits))?;
+        .map_err(|e| model_error(&model_url, &e, &ready.limits))?;
     Ok(LayersModel::new(model, model_url))
 }
 
 /// A loader failure: its message already names the URL (and status); a limit names the
 /// option to raise.
+/// What the load task hands over once every byte is in.
+struct Ready {
+    model_url: String,
+    builder: webinfer::ModelBuilder,
+    limits: Limits,
+}
+
+/// The model being built, as the loader's sink: shard bytes go to its decoder.
+struct Building(webinfer::ModelBuilder);
+
+impl webinfer_loader::ShardSink for Building {
+    fn write(
+        &mut self,
+        file: usize,
+        offset: u64,
+        bytes: &[u8],
+    ) -> Result<(), webinfer_tfjs::FormatError> {
+        self.0.decoder().write(file, offset, bytes)
+    }
+    fn set_length(&mut self, file: usize, length: u64) -> Result<(), webinfer_tfjs::FormatError> {
+        self.0.decoder().set_file_length(file, length)?;
+        // The last byte is in: lower the graph now, while the browser is still
+        // finishing the cache writes the loader awaits.
+        self.0.build_now();
+        Ok(())
+    }
+}
+
 fn load_error(e: &LoadError, limits: &Limits) -> JsValue {
     let status = match e {
         LoadError::Http { status, .. } => Some(*status),

@@ -487,6 +487,8 @@ enum Topology {
 /// [`ModelBuilder::decoder`] as they arrive (decoded straight into the weights, so no
 /// shard is held whole); [`ModelBuilder::finish`] lowers the graph and prepares the backend.
 pub struct ModelBuilder {
+    /// Set by [`ModelBuilder::build_now`]: the graph built before `finish`.
+    built: Option<Result<(Graph, ModelStats)>>,
     parsed: ModelJson,
     topology: Topology,
     decoder: webinfer_tfjs::StreamDecoder,
@@ -538,6 +540,7 @@ impl ModelBuilder {
         let decoder =
             webinfer_tfjs::StreamDecoder::new(&parsed.weights_manifest).map_err(fmt_err)?;
         Ok(ModelBuilder {
+            built: None,
             parsed,
             topology,
             decoder,
@@ -565,6 +568,20 @@ impl ModelBuilder {
         Model::with_backend(graph, stats, &options).await
     }
 
+    /// Once every shard byte has arrived, decodes and lowers the graph right away
+    /// (what [`ModelBuilder::finish`] would do first), e.g. while the last bytes are
+    /// still being written to a cache. Returns whether it did; `finish` reports
+    /// any error.
+    pub fn build_now(&mut self) -> bool {
+        if self.built.is_some() || !self.decoder.is_complete() {
+            return false;
+        }
+        // The decoder keeps its file table: downloads still closing may confirm lengths.
+        let weights = self.decoder.take_weights();
+        self.built = Some(self.build_graph_from(weights));
+        true
+    }
+
     /// A shard file's group, as errors name it: `dir/path1, path2`.
     fn file_where(&self, file: usize) -> String {
         let group = self.decoder.file_group(file).unwrap_or(0);
@@ -585,7 +602,18 @@ impl ModelBuilder {
         }
     }
 
-    fn build_graph(self) -> Result<(Graph, ModelStats)> {
+    fn build_graph(mut self) -> Result<(Graph, ModelStats)> {
+        if let Some(built) = self.built.take() {
+            return built;
+        }
+        let weights = self.decoder.take_weights();
+        self.build_graph_from(weights)
+    }
+
+    fn build_graph_from(
+        &self,
+        weights: std::result::Result<Vec<webinfer_tfjs::DecodedWeight>, webinfer_tfjs::FormatError>,
+    ) -> Result<(Graph, ModelStats)> {
         let where_ = match &self.parsed.weights_manifest[..] {
             [] => self.base.clone(),
             _ => self.group_where(0),
@@ -593,11 +621,11 @@ impl ModelBuilder {
         let ModelBuilder {
             parsed,
             topology,
-            decoder,
             base,
             options,
+            ..
         } = self;
-        let weights = decoder.finish().map_err(|source| {
+        let weights = weights.map_err(|source| {
             let path = match &source {
                 webinfer_tfjs::FormatError::ShardLength { paths, .. } if base.is_empty() => {
                     paths.join(", ")

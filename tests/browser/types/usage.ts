@@ -3,6 +3,7 @@
 import init, {
   deleteCachedModel,
   listCachedModels,
+  whenCached,
   loadLayersModel,
   memoryStats,
   type CachedModelInfo,
@@ -55,6 +56,7 @@ export async function usage(): Promise<void> {
   const limits: LoadLimits = { maxShards: 4, maxLayers: 10, maxRank: 4, maxTensorElements: 1e6, maxWeights: 10, maxModelJsonBytes: 1e6 };
   console.log(total, limits);
 
+  await whenCached();
   const cached: CachedModelInfo[] = await listCachedModels({ namespace: 'my-app' });
   const deleted: number = await deleteCachedModel(cached[0].url, { namespace: 'my-app' });
   console.log(deleted, cached[0].bytes, cached[0].complete, cached[0].files[0].kind);
