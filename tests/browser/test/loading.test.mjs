@@ -3,6 +3,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import path from 'node:path';
 import { startEnv, tag, modelBytes, assertMatchesTfjs, expectedFiles, rejection, FIXTURES_DIR, REAL_DIR } from '../lib/harness.mjs';
 
@@ -247,6 +248,45 @@ test('truncated shards: an error naming the shard, nothing cached for it; then a
     const r = await loadAndRun(page, `${dir}model.json`, ['/fixtures/dense_sequential/input_0.npy']);
     assertMatchesTfjs(`dense_sequential (after ${type})`, r.outputs, [path.join(fixtureDir('dense_sequential'), 'expected_0.npy')]);
   }
+});
+
+test('streamed into the cache: whenCached() resolves with every file stored byte for byte; a transfer broken mid-body stores nothing', async () => {
+  const page = await env.openPage();
+  const base = tag('tee');
+  const dir = `${base}/fixtures/multi_shard/`;
+  // Slow bodies: the shards are still arriving while the model is being decoded.
+  env.server.throttle({ chunkBytes: 256, delayMs: 5 }, base);
+  const r = await loadAndRun(page, `${dir}model.json`, ['/fixtures/multi_shard/input_0.npy'], { backend: 'cpu' });
+  env.server.throttle(null);
+  assertMatchesTfjs('multi_shard (streamed)', r.outputs, [path.join(fixtureDir('multi_shard'), 'expected_0.npy')]);
+  assert.deepEqual(r.warnings, []);
+  const stored = await page.evaluate(async (urls) => {
+    await window.wi.whenCached();
+    const cache = await caches.open('webinfer-v1');
+    const out = {};
+    for (const u of urls) {
+      const hit = await cache.match(u);
+      out[u] = hit ? Array.from(new Uint8Array(await hit.arrayBuffer())) : null;
+    }
+    return out;
+  }, ['model.json', ...modelBytes(fixtureDir('multi_shard')).shards].map((f) => env.server.url + dir + f));
+  for (const f of ['model.json', ...modelBytes(fixtureDir('multi_shard')).shards]) {
+    const want = Array.from(fs.readFileSync(path.join(fixtureDir('multi_shard'), f)));
+    const got = stored[env.server.url + dir + f];
+    assert.ok(got, `${f} is not in the cache after whenCached()`);
+    assert.equal(got.length, want.length, `${f}: stored length`);
+    assert.ok(got.every((b, i) => b === want[i]), `${f}: stored bytes differ`);
+  }
+  // A reset in the middle of a single-shard body: the load fails, the copy is never committed.
+  const single = `${tag('tee-reset')}/fixtures/dense_sequential/`;
+  env.server.fault(`${single}group1-shard1of1.bin`, { type: 'reset', after: 40, times: 1 });
+  await rejection(page, (wi, url) => wi.loadLayersModel(url), `${single}model.json`);
+  env.server.clearFaults();
+  const left = await page.evaluate(async (u) => {
+    await window.wi.whenCached();
+    return (await (await caches.open('webinfer-v1')).match(u)) !== undefined;
+  }, `${env.server.url}${single}group1-shard1of1.bin`);
+  assert.equal(left, false, 'a broken-off shard was committed to the cache');
 });
 
 test('HTTP errors: 404, 500 and 503 reject with the URL and the status', async () => {
