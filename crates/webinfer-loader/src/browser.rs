@@ -135,7 +135,7 @@ impl BrowserTransport {
                             })?;
                         Box::pin(ReaderStream {
                             reader,
-                            abort,
+                            abort: Some(abort),
                             pending: None,
                             done: false,
                         })
@@ -185,7 +185,8 @@ impl Transport for BrowserTransport {
 /// stream, which aborts the download.
 struct ReaderStream {
     reader: ReadableStreamDefaultReader,
-    abort: AbortController,
+    /// The fetch to abort when dropped unfinished (none for a cached body).
+    abort: Option<AbortController>,
     pending: Option<JsFuture>,
     done: bool,
 }
@@ -243,7 +244,9 @@ impl Drop for ReaderStream {
             // The returned promise settles on its own; nothing to wait for.
             let _ = self.reader.cancel();
             // Ends the transfer, and with it a copy still being stored.
-            self.abort.abort();
+            if let Some(abort) = &self.abort {
+                abort.abort();
+            }
         }
     }
 }
@@ -425,6 +428,49 @@ impl CacheStore for BrowserCache {
                 .await
                 .map_err(cache_error)?;
             Ok(())
+        })
+    }
+
+    fn get_stream<'a>(
+        &'a self,
+        cache: &'a str,
+        key: &'a str,
+    ) -> LocalBoxFuture<'a, Result<Option<(EntryMeta, crate::cache::CacheBody<'a>)>, CacheError>>
+    {
+        Box::pin(async move {
+            let cache = self.open(cache).await?;
+            let found = JsFuture::from(cache.match_with_str(key))
+                .await
+                .map_err(cache_error)?;
+            let Ok(response) = found.dyn_into::<web_sys::Response>() else {
+                return Ok(None);
+            };
+            // An entry not written by this layout gets a record the loader evicts.
+            let meta = meta_of(&response.headers()).unwrap_or(EntryMeta {
+                model_url: String::new(),
+                kind: EntryKind::Shard,
+                length: u64::MAX,
+                model_files: None,
+            });
+            let body: crate::cache::CacheBody<'a> = match response.body() {
+                None => Box::pin(futures::stream::empty()),
+                Some(stream) => {
+                    let reader: ReadableStreamDefaultReader = stream
+                        .get_reader()
+                        .dyn_into()
+                        .map_err(|_| CacheError::Other("a cached body has no reader".into()))?;
+                    Box::pin(futures::StreamExt::map(
+                        ReaderStream {
+                            reader,
+                            abort: None,
+                            pending: None,
+                            done: false,
+                        },
+                        |chunk| chunk.map_err(|e| CacheError::Other(e.message)),
+                    ))
+                }
+            };
+            Ok(Some((meta, body)))
         })
     }
 

@@ -20,6 +20,9 @@ use futures::future::LocalBoxFuture;
 use crate::error::CacheError;
 use crate::transport::BodyCopy;
 
+/// A cached body read chunk by chunk ([`CacheStore::get_stream`]).
+pub type CacheBody<'a> = futures::stream::LocalBoxStream<'a, Result<Vec<u8>, CacheError>>;
+
 /// Version of the cache layout, the first part of every cache name.
 pub const CACHE_FORMAT: &str = "webinfer-v1";
 
@@ -103,6 +106,23 @@ pub trait CacheStore {
         bytes: &'a [u8],
     ) -> LocalBoxFuture<'a, Result<(), CacheError>>;
 
+    /// An entry's record and its body as a stream of chunks, without reading the
+    /// body first (`None` when absent), so a large file never has to be held
+    /// whole. Default: [`CacheStore::get`], in one chunk.
+    fn get_stream<'a>(
+        &'a self,
+        cache: &'a str,
+        key: &'a str,
+    ) -> LocalBoxFuture<'a, Result<Option<(EntryMeta, CacheBody<'a>)>, CacheError>> {
+        Box::pin(async move {
+            Ok(self.get(cache, key).await?.map(|entry| {
+                let body: CacheBody<'a> =
+                    Box::pin(futures::stream::once(async move { Ok(entry.bytes) }));
+                (entry.meta, body)
+            }))
+        })
+    }
+
     /// Stores a response body as it streams in (see [`BodyCopy`]): resolves once
     /// the whole body is stored, fails (storing nothing) when the transfer
     /// breaks off. Same all-or-nothing contract as `put`; `meta.length` is the
@@ -160,6 +180,13 @@ impl<T: CacheStore + ?Sized> CacheStore for &T {
     ) -> LocalBoxFuture<'a, Result<(), CacheError>> {
         (**self).put(cache, key, meta, bytes)
     }
+    fn get_stream<'a>(
+        &'a self,
+        cache: &'a str,
+        key: &'a str,
+    ) -> LocalBoxFuture<'a, Result<Option<(EntryMeta, CacheBody<'a>)>, CacheError>> {
+        (**self).get_stream(cache, key)
+    }
     fn put_copy<'a>(
         &'a self,
         cache: &'a str,
@@ -203,6 +230,13 @@ impl<T: CacheStore + ?Sized> CacheStore for std::rc::Rc<T> {
         bytes: &'a [u8],
     ) -> LocalBoxFuture<'a, Result<(), CacheError>> {
         (**self).put(cache, key, meta, bytes)
+    }
+    fn get_stream<'a>(
+        &'a self,
+        cache: &'a str,
+        key: &'a str,
+    ) -> LocalBoxFuture<'a, Result<Option<(EntryMeta, CacheBody<'a>)>, CacheError>> {
+        (**self).get_stream(cache, key)
     }
     fn put_copy<'a>(
         &'a self,

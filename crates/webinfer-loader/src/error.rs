@@ -86,6 +86,12 @@ pub enum LoadError {
         message: String,
     },
 
+    /// A cached file streamed into a sink turned out different from its
+    /// record (length, or SHA-256) after part of it was used. The entry has
+    /// been deleted: loading again fetches the file from the network.
+    #[error("the cached copy of {url} was corrupt ({reason}); it has been removed, load again to fetch it")]
+    CacheCorrupt { url: String, reason: String },
+
     /// The body ended cleanly but short of the `expected` bytes (from
     /// `Content-Length` or the manifest).
     #[error("GET {url}: body truncated: received {received} of {expected} bytes")]
@@ -152,6 +158,7 @@ impl LoadError {
             | LoadError::Network { url, .. }
             | LoadError::Interrupted { url, .. }
             | LoadError::Truncated { url, .. }
+            | LoadError::CacheCorrupt { url, .. }
             | LoadError::ShardLength { url, .. }
             | LoadError::Integrity { url, .. }
             | LoadError::Html { url }

@@ -102,7 +102,8 @@ pub mod browser;
 pub mod fs;
 
 pub use cache::{
-    cache_name, CacheEntry, CacheStore, CachedFile, CachedModel, EntryKind, EntryMeta, CACHE_FORMAT,
+    cache_name, CacheBody, CacheEntry, CacheStore, CachedFile, CachedModel, EntryKind, EntryMeta,
+    CACHE_FORMAT,
 };
 pub use error::{CacheError, LengthSource, LoadError, TransportError};
 pub use load::{

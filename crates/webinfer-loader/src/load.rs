@@ -454,6 +454,16 @@ impl Ctx<'_> {
         );
     }
 
+    /// A cached shard counts: group total, statistics, progress.
+    fn credit_cached(&self, f: &FilePlan, n: u64) {
+        self.group_seen.borrow_mut()[f.group] += n;
+        let mut stats = self.stats.borrow_mut();
+        stats.files_from_cache += 1;
+        stats.bytes_from_cache += n;
+        drop(stats);
+        self.reporter.borrow_mut().advance(n, &f.url, true);
+    }
+
     fn shard_meta(&self, length: u64) -> EntryMeta {
         EntryMeta {
             model_url: self.model_key.clone(),
@@ -720,43 +730,11 @@ impl Loader {
             for g in 0..ctx.group_len.len() {
                 let members: Vec<usize> =
                     (0..files.len()).filter(|&i| files[i].group == g).collect();
-                let found: Vec<(usize, Option<Vec<u8>>)> = stream::iter(members.iter().copied())
-                    .map(|i| async move { (i, cached_shard(ctx, &files[i]).await) })
-                    .buffer_unordered(concurrency)
-                    .collect()
-                    .await;
-                for (i, bytes) in found {
-                    if let Some(bytes) = bytes {
-                        slots[i] = Some(Slot {
-                            len: bytes.len() as u64,
-                            bytes,
-                            from_cache: true,
-                        });
+                match sink {
+                    Some(sink) => {
+                        stream_cached_group(ctx, g, files, &members, &mut slots, sink).await?
                     }
-                }
-                check_cached_group(ctx, g, files, &members, &mut slots).await;
-                for &i in &members {
-                    let f = &files[i];
-                    let Some(slot) = slots[i].as_mut() else {
-                        continue;
-                    };
-                    if let Some(sink) = sink {
-                        let mut sink = sink.borrow_mut();
-                        sink.set_length(i, slot.len)
-                            .and_then(|()| sink.write(i, 0, &slot.bytes))
-                            .map_err(|source| LoadError::Format {
-                                url: f.url.clone(),
-                                source,
-                            })?;
-                        slot.bytes = Vec::new();
-                    }
-                    let n = slot.len;
-                    ctx.group_seen.borrow_mut()[f.group] += n;
-                    let mut stats = ctx.stats.borrow_mut();
-                    stats.files_from_cache += 1;
-                    stats.bytes_from_cache += n;
-                    drop(stats);
-                    ctx.reporter.borrow_mut().advance(n, &f.url, true);
+                    None => read_cached_group(ctx, g, files, &members, &mut slots).await,
                 }
             }
         }
@@ -1280,6 +1258,148 @@ fn plan_files(
     Ok(files)
 }
 
+/// Step 3 without a sink: a group's cached shards, read whole and checked.
+async fn read_cached_group(
+    ctx: &Ctx<'_>,
+    g: usize,
+    files: &[FilePlan],
+    members: &[usize],
+    slots: &mut [Option<Slot>],
+) {
+    let concurrency = ctx.options.concurrency.max(1);
+    let found: Vec<(usize, Option<Vec<u8>>)> = stream::iter(members.iter().copied())
+        .map(|i| async move { (i, cached_shard(ctx, &files[i]).await) })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    for (i, bytes) in found {
+        if let Some(bytes) = bytes {
+            slots[i] = Some(Slot {
+                len: bytes.len() as u64,
+                bytes,
+                from_cache: true,
+            });
+        }
+    }
+    check_cached_group(ctx, g, files, members, slots).await;
+    for &i in members {
+        if let Some(slot) = &slots[i] {
+            ctx.credit_cached(&files[i], slot.len);
+        }
+    }
+}
+
+/// Step 3 with a sink: a group's cached shards, checked by their records
+/// first (kind, length against the manifest, the group's total), then
+/// streamed into the sink chunk by chunk, so no shard is held whole. A body
+/// that turns out different from its record (or its SHA-256) once part of it
+/// was used is evicted and fails the load with [`LoadError::CacheCorrupt`].
+async fn stream_cached_group(
+    ctx: &Ctx<'_>,
+    g: usize,
+    files: &[FilePlan],
+    members: &[usize],
+    slots: &mut [Option<Slot>],
+    sink: &RefCell<dyn ShardSink + '_>,
+) -> Result<(), LoadError> {
+    let Some(cache) = ctx.readable_cache() else {
+        return Ok(());
+    };
+    let mut opened = Vec::new();
+    for &i in members {
+        let f = &files[i];
+        match cache.get_stream(&ctx.cache_name, &f.key).await {
+            Ok(Some((meta, body))) => match check_record(&meta, EntryKind::Shard, f.exact, f.max) {
+                Ok(()) => {
+                    slots[i] = Some(Slot {
+                        bytes: Vec::new(),
+                        len: meta.length,
+                        from_cache: true,
+                    });
+                    opened.push((i, body));
+                }
+                Err(reason) => {
+                    drop(body);
+                    ctx.evict(&f.key, &f.url, &reason).await;
+                }
+            },
+            Ok(None) => {}
+            Err(error) => {
+                if ctx.cache.get().is_some() {
+                    ctx.cache_failed(&f.url, &error);
+                }
+                for (i, _) in opened {
+                    slots[i] = None;
+                }
+                return Ok(());
+            }
+        }
+    }
+    check_cached_group(ctx, g, files, members, slots).await;
+    for (i, mut body) in opened {
+        let Some(len) = slots[i].as_ref().map(|s| s.len) else {
+            continue; // evicted with its group
+        };
+        let f = &files[i];
+        let format = |source| LoadError::Format {
+            url: f.url.clone(),
+            source,
+        };
+        sink.borrow_mut().set_length(i, len).map_err(format)?;
+        let mut hasher = f.sha256.map(|_| <sha2::Sha256 as sha2::Digest>::new());
+        let mut received = 0u64;
+        let mut broken = None;
+        while let Some(chunk) = body.next().await {
+            let chunk = match chunk {
+                Ok(chunk) => chunk,
+                Err(error) => {
+                    broken = Some(format!("reading it failed after {received} bytes: {error}"));
+                    break;
+                }
+            };
+            let new_len = received.saturating_add(chunk.len() as u64);
+            if new_len > len {
+                broken = Some(format!(
+                    "it holds more than the {len} bytes its record says"
+                ));
+                break;
+            }
+            sink.borrow_mut()
+                .write(i, received, &chunk)
+                .map_err(format)?;
+            if let Some(h) = hasher.as_mut() {
+                sha2::Digest::update(h, &chunk);
+            }
+            received = new_len;
+        }
+        drop(body);
+        if broken.is_none() && received != len {
+            broken = Some(format!("it holds {received} bytes, its record says {len}"));
+        }
+        if broken.is_none() {
+            if let (Some(h), Some(expected)) = (hasher, f.sha256) {
+                let actual: [u8; 32] = sha2::Digest::finalize(h).into();
+                if actual != expected {
+                    broken = Some(format!(
+                        "SHA-256 {} instead of {}",
+                        hex(&actual),
+                        hex(&expected)
+                    ));
+                }
+            }
+        }
+        if let Some(reason) = broken {
+            ctx.evict(&f.key, &f.url, &reason).await;
+            return Err(LoadError::CacheCorrupt {
+                url: f.url.clone(),
+                reason,
+            });
+        }
+        ctx.credit_cached(f, len);
+    }
+    Ok(())
+}
+
 /// The shard from the cache if it passes its own checks; evicted otherwise.
 async fn cached_shard(ctx: &Ctx<'_>, f: &FilePlan) -> Option<Vec<u8>> {
     let cache = ctx.readable_cache()?;
@@ -1326,6 +1446,31 @@ async fn check_cached_group(
                 ctx.evict(&files[i].key, &files[i].url, &reason).await;
             }
         }
+    }
+}
+
+/// Why an entry's record rules it out, if it does: its kind, and its
+/// recorded length against the manifest.
+fn check_record(
+    meta: &EntryMeta,
+    kind: EntryKind,
+    exact: Option<u64>,
+    max: u64,
+) -> Result<(), String> {
+    if meta.kind != kind {
+        return Err(format!(
+            "the entry is a {}, not a {}",
+            meta.kind.as_str(),
+            kind.as_str()
+        ));
+    }
+    let len = meta.length;
+    match exact {
+        Some(exact) if len != exact => Err(format!(
+            "it holds {len} bytes, the manifest says exactly {exact}"
+        )),
+        None if len > max => Err(format!("it holds {len} bytes, more than the {max} allowed")),
+        _ => Ok(()),
     }
 }
 

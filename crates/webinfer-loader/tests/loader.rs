@@ -1459,3 +1459,45 @@ fn weights_taken_as_soon_as_complete_survive_downloads_still_closing() {
     }
     drop(env);
 }
+
+#[test]
+fn streaming_from_the_cache_checks_records_first_and_evicts_a_corrupt_body() {
+    let env = setup();
+    let expected = reference_weights(&env.fixture);
+    load_streaming(&env, &unthrottled()).unwrap();
+    // A record that contradicts the manifest: evicted before any byte is used, then fetched.
+    let wrong = url_of("group2-shard2of2.bin");
+    let mut entry = env.cache.entry(CACHE_FORMAT, &wrong).unwrap();
+    entry.bytes.truncate(500);
+    entry.meta.length = 500;
+    env.cache.insert_raw(CACHE_FORMAT, &wrong, entry);
+    env.net.clear_requests();
+    let (model, decoder) = load_streaming(&env, &unthrottled()).unwrap();
+    assert_eq!(weight_bits(decoder.finish().unwrap()), expected);
+    assert_eq!(
+        model.stats.evicted, 2,
+        "both shards of the group that no longer adds up"
+    );
+    // A body shorter than its record: found while streaming, evicted, a clear error;
+    // the next load fetches it.
+    let torn = url_of("group1-shard2of3.bin");
+    let mut entry = env.cache.entry(CACHE_FORMAT, &torn).unwrap();
+    entry.bytes.truncate(100);
+    env.cache.insert_raw(CACHE_FORMAT, &torn, entry);
+    match load_streaming(&env, &unthrottled()) {
+        Err(LoadIntoError::Load(LoadError::CacheCorrupt { url, reason })) => {
+            assert_eq!(url, torn);
+            assert!(reason.contains("100"), "{reason}");
+        }
+        Err(other) => panic!("{other:?}"),
+        Ok(_) => panic!("a torn cache entry went unnoticed"),
+    }
+    assert!(
+        env.cache.entry(CACHE_FORMAT, &torn).is_none(),
+        "not evicted"
+    );
+    env.net.clear_requests();
+    let (_, decoder) = load_streaming(&env, &unthrottled()).unwrap();
+    assert_eq!(env.net.requests(), vec![torn]);
+    assert_eq!(weight_bits(decoder.finish().unwrap()), expected);
+}

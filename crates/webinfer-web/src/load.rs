@@ -50,6 +50,9 @@ pub fn load_graph_model(
 
 /// The options of one load, read from JavaScript.
 struct WebLoadOptions {
+    /// The highest `loadedBytes` reported: a load retried after a corrupt cache
+    /// entry reports nothing below it, so progress never goes back.
+    reported: std::cell::Cell<u64>,
     backend: BackendChoice,
     cache: CachePolicy,
     weight_path_prefix: Option<String>,
@@ -63,6 +66,7 @@ impl WebLoadOptions {
         const WHAT: &str = "options";
         js::check_options(options, WHAT)?;
         let mut parsed = WebLoadOptions {
+            reported: std::cell::Cell::new(0),
             backend: BackendChoice::Auto,
             cache: CachePolicy::default(),
             weight_path_prefix: None,
@@ -97,6 +101,10 @@ impl WebLoadOptions {
     fn dispatch(&self, event: &LoadEvent) {
         match event {
             LoadEvent::Progress(p) => {
+                if p.loaded_bytes < self.reported.get() {
+                    return;
+                }
+                self.reported.set(p.loaded_bytes);
                 if let Some(f) = &self.on_progress {
                     call(f, "onProgress", &progress_js(p));
                 }
@@ -229,29 +237,40 @@ async fn load(url: JsValue, options: JsValue) -> Result<LayersModel, JsValue> {
         // Unknown layers and oversized models are refused once model.json is parsed,
         // before any shard is requested; the shard bytes are decoded as they arrive.
         let mut refused: Option<webinfer::Error> = None;
-        let result = loader
-            .load_into_ready(
-                &url,
-                &loader_options,
-                &mut |event| options.dispatch(event),
-                |json, _| match webinfer::ModelBuilder::new(json, &model_options) {
-                    Ok(builder) => Ok(Building(builder)),
-                    Err(e) => {
-                        refused = Some(e);
-                        Err(())
-                    }
-                },
-                &mut |loaded, Building(builder)| {
-                    if let Some(tx) = tx.take() {
-                        let _ = tx.send(Ok(Ready {
-                            model_url: loaded.model_url.clone(),
-                            builder,
-                            limits: options.limits,
-                        }));
-                    }
-                },
-            )
-            .await;
+        let mut attempt = 0;
+        let result = loop {
+            attempt += 1;
+            let result = loader
+                .load_into_ready(
+                    &url,
+                    &loader_options,
+                    &mut |event| options.dispatch(event),
+                    |json, _| match webinfer::ModelBuilder::new(json, &model_options) {
+                        Ok(builder) => Ok(Building(builder)),
+                        Err(e) => {
+                            refused = Some(e);
+                            Err(())
+                        }
+                    },
+                    &mut |loaded, Building(builder)| {
+                        if let Some(tx) = tx.take() {
+                            let _ = tx.send(Ok(Ready {
+                                model_url: loaded.model_url.clone(),
+                                builder,
+                                limits: options.limits,
+                            }));
+                        }
+                    },
+                )
+                .await;
+            // A cached shard that turned out corrupt halfway through has been evicted:
+            // one more load fetches it (progress events stay monotonic, see dispatch).
+            match result {
+                Err(webinfer_loader::LoadIntoError::Load(LoadError::CacheCorrupt { .. }))
+                    if attempt == 1 => {}
+                other => break other,
+            }
+        };
         let error = match result {
             Ok(_) => return,
             Err(webinfer_loader::LoadIntoError::Load(e)) => load_error(&e, &options.limits),

@@ -289,6 +289,36 @@ test('streamed into the cache: whenCached() resolves with every file stored byte
   assert.equal(left, false, 'a broken-off shard was committed to the cache');
 });
 
+test('a torn cache entry found while streaming it is evicted and fetched again; progress never goes back', async () => {
+  const page = await env.openPage();
+  const base = tag('torn');
+  const dir = `${base}/fixtures/multi_shard/`;
+  const input = ['/fixtures/multi_shard/input_0.npy'];
+  const expected = [path.join(fixtureDir('multi_shard'), 'expected_0.npy')];
+  await loadAndRun(page, `${dir}model.json`, input, { backend: 'cpu' });
+  const torn = `${env.server.url}${dir}group1-shard2of3.bin`;
+  // Same record (x-webinfer-length says 1024), a body of 100 bytes.
+  await page.evaluate(async (u) => {
+    await window.wi.whenCached();
+    const cache = await caches.open('webinfer-v1');
+    const hit = await cache.match(u);
+    const bytes = new Uint8Array(await hit.arrayBuffer()).slice(0, 100);
+    await cache.put(u, new Response(bytes, { headers: hit.headers }));
+  }, torn);
+  env.server.resetCounts();
+  const r = await loadAndRun(page, `${dir}model.json`, input, { backend: 'cpu' });
+  assertMatchesTfjs('multi_shard (torn cache entry)', r.outputs, expected);
+  assert.deepEqual(env.server.requests(base), [`${dir}group1-shard2of3.bin`], 'only the torn shard is fetched again');
+  assert.ok(r.warnings.some((w) => w.kind === 'cache-entry-evicted' && w.url === torn), JSON.stringify(r.warnings));
+  let last = 0;
+  for (const p of r.progress) {
+    assert.ok(p.loadedBytes >= last, `progress went back: ${JSON.stringify(r.progress)}`);
+    last = p.loadedBytes;
+  }
+  assert.equal(r.progress.at(-1).phase, 'done');
+  assert.equal(r.progress.at(-1).loadedBytes, modelBytes(fixtureDir('multi_shard')).total);
+});
+
 test('HTTP errors: 404, 500 and 503 reject with the URL and the status', async () => {
   const page = await env.openPage();
   const base = tag('http');
