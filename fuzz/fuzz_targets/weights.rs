@@ -1,7 +1,8 @@
 //! Weight decoding: an arbitrary weights manifest (the `weightsManifest` array, or a whole
 //! `model.json` holding one) and arbitrary shard bytes, `JSON \0 BYTES`. Covers every dtype
 //! (float32, int32, bool), float16 and uint8 / uint16 affine quantization, several groups
-//! and shards, tensors straddling shard boundaries, and lengths that do not match.
+//! and shards, tensors straddling shard boundaries, and lengths that do not match; and the
+//! streaming decoder (`StreamDecoder`) against the whole-shard one, bit for bit.
 #![no_main]
 
 use libfuzzer_sys::{fuzz_mutator, fuzz_target};
@@ -27,7 +28,26 @@ fuzz_target!(|data: &[u8]| {
         }
     };
     let pieces = shards(&manifest, bytes);
-    if let Ok(weights) = decode_weights(&manifest, &pieces) {
+    let whole = decode_weights(&manifest, &pieces);
+    // The streaming decoder, fed the same files in chunks (size from the data), files
+    // back to front and interleaved, lengths at the end, must agree bit for bit.
+    // The streaming decoder allocates a weight when its first byte arrives: on inputs whose
+    // bytes do not add up it only runs when the declared weights are small.
+    let declared: u64 = manifest
+        .iter()
+        .flat_map(|g| &g.weights)
+        .map(|w| w.element_count().saturating_mul(4))
+        .fold(0, u64::saturating_add);
+    let chunk = 1 + usize::from(bytes.first().copied().unwrap_or(0) % 13);
+    if whole.is_ok() || declared <= 64 << 20 {
+        let streamed = stream(&manifest, &pieces, chunk);
+        match (&whole, &streamed) {
+            (Ok(a), Ok(b)) => assert_eq!(bits(a), bits(b), "stream and whole decoding differ"),
+            (Ok(_), Err(e)) => panic!("whole decoding succeeded, streaming failed: {e}"),
+            (Err(_), _) => {}
+        }
+    }
+    if let Ok(weights) = whole {
         // Every decoded tensor holds exactly the elements its shape declares.
         for w in &weights {
             let n: usize = w.shape.iter().product();
@@ -57,6 +77,47 @@ fuzz_target!(|data: &[u8]| {
         }
     }
 });
+
+fn stream(
+    manifest: &[webinfer_tfjs::WeightGroup],
+    pieces: &[Vec<&[u8]>],
+    chunk: usize,
+) -> Result<Vec<webinfer_tfjs::DecodedWeight>, webinfer_tfjs::FormatError> {
+    let mut d = webinfer_tfjs::StreamDecoder::new(manifest)?;
+    let files: Vec<&[u8]> = pieces.iter().flatten().copied().collect();
+    let mut at = vec![0usize; files.len()];
+    loop {
+        let mut progressed = false;
+        for i in (0..files.len()).rev() {
+            if at[i] < files[i].len() {
+                let end = (at[i] + chunk).min(files[i].len());
+                d.write(i, at[i] as u64, &files[i][at[i]..end])?;
+                at[i] = end;
+                progressed = true;
+            }
+        }
+        if !progressed {
+            break;
+        }
+    }
+    for (i, f) in files.iter().enumerate() {
+        d.set_file_length(i, f.len() as u64)?;
+    }
+    d.finish()
+}
+
+fn bits(w: &[webinfer_tfjs::DecodedWeight]) -> Vec<(String, Vec<u32>)> {
+    w.iter()
+        .map(|w| {
+            let v = match &w.data {
+                TensorData::F32(v) => v.iter().map(|x| x.to_bits()).collect(),
+                TensorData::I32(v) => v.iter().map(|&x| x as u32).collect(),
+                TensorData::Bool(v) => v.iter().map(|&x| u32::from(x)).collect(),
+            };
+            (w.name.clone(), v)
+        })
+        .collect()
+}
 
 fuzz_mutator!(|data: &mut [u8], size: usize, max_size: usize, seed: u32| {
     webinfer_fuzz::mutate(data, size, max_size, seed)

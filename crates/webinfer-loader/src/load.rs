@@ -764,6 +764,11 @@ impl Loader {
                 .map(|(_, s)| s.as_ref().map_or(0, |s| s.len))
                 .fold(0u64, u64::saturating_add);
             if actual != group.byte_len() {
+                // The group's copies still being committed first, so that the
+                // deletes below come after them.
+                for d in deferred.drain(..) {
+                    let _ = d.store.await;
+                }
                 if let Some(cache) = ctx.cache.get() {
                     for (f, _) in members.clone() {
                         let _ = cache.delete(&ctx.cache_name, &f.key).await;
@@ -1044,12 +1049,10 @@ impl Loader {
             if let Some(length) = exact.or(content_length) {
                 sink.borrow_mut()
                     .set_length(file, length)
-                    .map_err(|source| LoadError::Format {
-                        url: url.to_owned(),
-                        source,
-                    })?;
+                    .map_err(|source| sink_error(url, source))?;
             }
         }
+        let announced = body.sink.and_then(|(_, _, exact)| exact.or(content_length));
         let max = body.max;
         let sink = body.sink;
         let mut hasher = body.sha.map(|_| <sha2::Sha256 as sha2::Digest>::new());
@@ -1077,10 +1080,7 @@ impl Loader {
                 if let Some((sink, file, _)) = sink {
                     sink.borrow_mut()
                         .write(file, received, &chunk)
-                        .map_err(|source| LoadError::Format {
-                            url: url.to_owned(),
-                            source,
-                        })?;
+                        .map_err(|source| sink_error(url, source))?;
                 }
                 if let Some(h) = hasher.as_mut() {
                     sha2::Digest::update(h, &chunk);
@@ -1102,13 +1102,14 @@ impl Loader {
                     });
                 }
             }
+            // The final length, unless it contradicts the announced one: the
+            // caller's checks then name the problem (truncation, a wrong length).
             if let Some((sink, file, _)) = sink {
-                sink.borrow_mut()
-                    .set_length(file, received)
-                    .map_err(|source| LoadError::Format {
-                        url: url.to_owned(),
-                        source,
-                    })?;
+                if announced.is_none_or(|a| a == received) {
+                    sink.borrow_mut()
+                        .set_length(file, received)
+                        .map_err(|source| sink_error(url, source))?;
+                }
             }
             Ok((bytes, received))
         };
@@ -1258,6 +1259,39 @@ fn plan_files(
     Ok(files)
 }
 
+/// A sink's refusal of shard bytes, as a load error naming the file: bytes
+/// beyond what a weight group can hold are the group's length error (so a
+/// cached model.json out of date with the server is recognised as stale), a
+/// file longer than announced is a shard length error.
+fn sink_error(url: &str, source: FormatError) -> LoadError {
+    match source {
+        FormatError::ShardLength {
+            group,
+            expected,
+            actual,
+            ..
+        } => LoadError::GroupLength {
+            group,
+            urls: vec![url.to_owned()],
+            expected,
+            actual,
+        },
+        FormatError::FileLength {
+            expected, actual, ..
+        } => LoadError::ShardLength {
+            url: url.to_owned(),
+            expected,
+            actual,
+            exact: true,
+            origin: LengthSource::Body,
+        },
+        source => LoadError::Format {
+            url: url.to_owned(),
+            source,
+        },
+    }
+}
+
 /// Step 3 without a sink: a group's cached shards, read whole and checked.
 async fn read_cached_group(
     ctx: &Ctx<'_>,
@@ -1341,10 +1375,7 @@ async fn stream_cached_group(
             continue; // evicted with its group
         };
         let f = &files[i];
-        let format = |source| LoadError::Format {
-            url: f.url.clone(),
-            source,
-        };
+        let format = |source| sink_error(&f.url, source);
         sink.borrow_mut().set_length(i, len).map_err(format)?;
         let mut hasher = f.sha256.map(|_| <sha2::Sha256 as sha2::Digest>::new());
         let mut received = 0u64;

@@ -31,7 +31,9 @@ pub enum Phase {
     ModelJson,
     /// Shard bytes arriving.
     Weights,
-    /// Everything is loaded and checked (one event, the last).
+    /// Everything is loaded and checked (one event, the last progress event).
+    /// Warnings about cache writes still being committed
+    /// ([`Loader::load_into_ready`](crate::Loader::load_into_ready)) may follow it.
     Done,
 }
 

@@ -1501,3 +1501,28 @@ fn streaming_from_the_cache_checks_records_first_and_evicts_a_corrupt_body() {
     assert_eq!(env.net.requests(), vec![torn]);
     assert_eq!(weight_bits(decoder.finish().unwrap()), expected);
 }
+
+#[test]
+fn streaming_a_shard_grown_on_the_server_drops_the_stale_cached_model_json() {
+    let env = setup();
+    load_streaming(&env, &unthrottled()).unwrap();
+    // The server's files change; the cache still has the old model.json, and lost a shard.
+    let shard = url_of("group1-shard1of3.bin");
+    let mut grown = env.fixture.bytes_of("group1-shard1of3.bin").to_vec();
+    grown.extend_from_slice(&[0u8; 64]);
+    env.net.insert(shard.clone(), grown);
+    assert!(block_on(CacheStore::delete(&env.cache, CACHE_FORMAT, &shard)).unwrap());
+    match load_streaming(&env, &unthrottled()) {
+        Err(LoadIntoError::Load(
+            e @ (LoadError::GroupLength { .. } | LoadError::ShardLength { .. }),
+        )) => {
+            assert!(e.to_string().contains("group1-shard1of3.bin"), "{e}")
+        }
+        Err(other) => panic!("{other:?}"),
+        Ok(_) => panic!("loaded a grown shard"),
+    }
+    assert!(
+        env.cache.entry(CACHE_FORMAT, &model_url()).is_none(),
+        "the stale model.json stays cached"
+    );
+}

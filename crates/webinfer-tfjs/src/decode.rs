@@ -222,6 +222,21 @@ impl Codec {
         }
     }
 
+    /// Zeroed output for `n` elements, or `None` when the memory is refused.
+    pub(crate) fn try_alloc(self, n: usize) -> Option<TensorData> {
+        fn zeros<T: Clone>(n: usize, zero: T) -> Option<Vec<T>> {
+            let mut v = Vec::new();
+            v.try_reserve_exact(n).ok()?;
+            v.resize(n, zero);
+            Some(v)
+        }
+        Some(match self {
+            Codec::F32 | Codec::F16 | Codec::AffineF32 { .. } => TensorData::F32(zeros(n, 0.0)?),
+            Codec::I32 | Codec::AffineI32 { .. } => TensorData::I32(zeros(n, 0)?),
+            Codec::Bool => TensorData::Bool(zeros(n, false)?),
+        })
+    }
+
     /// Zeroed output for `n` elements.
     pub(crate) fn alloc(self, n: usize) -> TensorData {
         match self {

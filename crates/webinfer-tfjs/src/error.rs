@@ -71,10 +71,19 @@ pub enum FormatError {
         actual: u64,
     },
 
-    /// A [`StreamDecoder`](crate::StreamDecoder) caller named a shard file the
-    /// manifest does not have, or an offset past the end of any file.
-    #[error("shard file #{file}: {message}")]
-    ShardFile { file: usize, message: String },
+    /// A [`StreamDecoder`](crate::StreamDecoder) was given bytes it cannot place:
+    /// an unknown file, a gap or an overlap, bytes after the weights were taken.
+    #[error("shard file {path}: {message}")]
+    ShardFile { path: String, message: String },
+
+    /// A shard file holds more or fewer bytes than its known length (its
+    /// `Content-Length`, or the length it was first found to have).
+    #[error("shard file {path}: {actual} bytes where {expected} were announced")]
+    FileLength {
+        path: String,
+        expected: u64,
+        actual: u64,
+    },
 
     /// [`decode_weight`](crate::decode_weight) was given a byte slice of the wrong length.
     #[error("weight \"{weight}\": expected {expected} stored bytes, got {actual}")]

@@ -30,6 +30,8 @@ pub struct StreamDecoder {
     groups: Vec<GroupState>,
     files: Vec<FileState>,
     weights: Vec<WeightState>,
+    /// The weights were taken: no byte may arrive any more.
+    taken: bool,
 }
 
 #[derive(Debug)]
@@ -62,17 +64,20 @@ struct WeightState {
     /// Start within the group's bytes, and stored length.
     offset: u64,
     len: u64,
-    out: TensorData,
+    count: usize,
+    /// Allocated when the weight's first byte arrives, fallibly.
+    out: Option<TensorData>,
     filled: u64,
     /// Elements whose bytes arrived in pieces: (element, bytes, bit mask of bytes present).
     partial: Vec<(u64, [u8; 4], u8)>,
 }
 
 impl StreamDecoder {
-    /// Prepares the output tensors of every weight of `manifest` (allocated
-    /// here: the caller has checked the sizes against its limits, as
-    /// [`parse_weights_manifest`](crate::parse_weights_manifest) does).
-    /// Fails on duplicate names and unsupported quantizations, as decoding would.
+    /// A decoder for every weight of `manifest`. A weight's output is allocated
+    /// when its first byte arrives (fallibly: a refused allocation is an error,
+    /// never an abort), so a manifest that declares more than ever arrives costs
+    /// nothing. Fails on duplicate names and unsupported quantizations, as
+    /// decoding would.
     pub fn new(manifest: &[WeightGroup]) -> Result<Self> {
         check_unique_names(manifest)?;
         let mut groups = Vec::with_capacity(manifest.len());
@@ -97,7 +102,8 @@ impl StreamDecoder {
                 weights.push(WeightState {
                     name: entry.name.clone(),
                     shape: entry.shape.clone(),
-                    out: codec.alloc(count),
+                    count,
+                    out: None,
                     codec,
                     offset,
                     len: n,
@@ -130,6 +136,7 @@ impl StreamDecoder {
             groups,
             files,
             weights,
+            taken: false,
         })
     }
 
@@ -149,43 +156,72 @@ impl StreamDecoder {
         let f = self.files.get_mut(file).ok_or_else(|| no_file(file))?;
         match f.length {
             Some(known) if known != length => {
-                let g = f.group;
-                return Err(self.group_length_error(g, known, length));
+                return Err(FormatError::FileLength {
+                    path: f.path.clone(),
+                    expected: known,
+                    actual: length,
+                })
             }
             Some(_) => return Ok(()),
+            None if f.received > length => {
+                return Err(FormatError::FileLength {
+                    path: f.path.clone(),
+                    expected: length,
+                    actual: f.received,
+                })
+            }
             None => f.length = Some(length),
         }
         let g = f.group;
         self.resolve_offsets(g)
     }
 
-    /// `bytes` of file `file`, starting `offset` bytes into it.
+    /// `bytes` of file `file`, starting `offset` bytes into it. A file's bytes
+    /// arrive in order, each exactly once: `offset` must be where the file's
+    /// previous bytes ended.
     pub fn write(&mut self, file: usize, offset: u64, bytes: &[u8]) -> Result<()> {
         if bytes.is_empty() {
             return Ok(());
         }
+        let taken = self.taken;
         let f = self.files.get_mut(file).ok_or_else(|| no_file(file))?;
-        let end = offset
-            .checked_add(bytes.len() as u64)
-            .ok_or_else(|| no_file(file))?;
-        f.received = f.received.saturating_add(bytes.len() as u64);
+        if taken {
+            return Err(FormatError::ShardFile {
+                path: f.path.clone(),
+                message: "bytes arrived after the weights were complete".into(),
+            });
+        }
+        if offset != f.received {
+            return Err(FormatError::ShardFile {
+                path: f.path.clone(),
+                message: format!(
+                    "bytes at offset {offset} after {} bytes: a gap or an overlap",
+                    f.received
+                ),
+            });
+        }
+        let end = offset.saturating_add(bytes.len() as u64);
         if let Some(length) = f.length {
             if end > length {
-                let g = f.group;
-                return Err(self.group_length_error(g, length, end));
+                return Err(FormatError::FileLength {
+                    path: f.path.clone(),
+                    expected: length,
+                    actual: end,
+                });
             }
         }
+        let g = f.group;
         match f.offset {
             Some(start) => {
-                let g = f.group;
-                let at = start.checked_add(offset).ok_or_else(|| no_file(file))?;
-                self.place(g, at, bytes)
+                let at = start.saturating_add(offset);
+                self.place(g, at, bytes)?;
             }
-            None => {
-                f.pending.push((offset, bytes.to_vec()));
-                Ok(())
-            }
+            None => f.pending.push((offset, bytes.to_vec())),
         }
+        if let Some(f) = self.files.get_mut(file) {
+            f.received = end;
+        }
+        Ok(())
     }
 
     /// Whether every byte of every file has arrived and been placed (so
@@ -231,21 +267,28 @@ impl StreamDecoder {
             }
         }
         let mut out = Vec::with_capacity(self.weights.len());
-        for w in std::mem::take(&mut self.weights) {
+        for w in &self.weights {
             if w.filled != w.len || !w.partial.is_empty() {
                 return Err(FormatError::WeightLength {
-                    weight: w.name,
+                    weight: w.name.clone(),
                     expected: w.len,
                     actual: w.filled,
                 });
             }
+        }
+        self.taken = true;
+        for mut w in std::mem::take(&mut self.weights) {
+            // A weight with no bytes (no elements) was never allocated.
+            let data = match w.out.take() {
+                Some(data) => data,
+                None => try_alloc(w.codec, w.count, &w.name)?,
+            };
             out.push(DecodedWeight {
                 name: w.name,
                 shape: w.shape,
-                data: w.out,
+                data,
             });
         }
-        // Nothing may be placed any more.
         for g in &mut self.groups {
             g.weights = 0..0;
         }
@@ -313,7 +356,7 @@ impl StreamDecoder {
             let lo = usize::try_from(from.saturating_sub(at)).unwrap_or(usize::MAX);
             let hi = usize::try_from(to.saturating_sub(at)).unwrap_or(usize::MAX);
             if let Some(piece) = bytes.get(lo..hi) {
-                w.write(from.saturating_sub(w.offset), piece);
+                w.write(from.saturating_sub(w.offset), piece)?;
             }
         }
         Ok(())
@@ -322,7 +365,13 @@ impl StreamDecoder {
 
 impl WeightState {
     /// `bytes` at `rel` bytes into this weight's stored bytes (within bounds).
-    fn write(&mut self, rel: u64, bytes: &[u8]) {
+    fn write(&mut self, rel: u64, bytes: &[u8]) -> Result<()> {
+        if self.out.is_none() {
+            self.out = Some(try_alloc(self.codec, self.count, &self.name)?);
+        }
+        let Some(out) = self.out.as_mut() else {
+            return Ok(());
+        };
         self.filled = self.filled.saturating_add(bytes.len() as u64);
         let size = self.codec.element_size();
         let size64 = size as u64;
@@ -337,7 +386,7 @@ impl WeightState {
         if head > 0 {
             let k = usize::try_from(head).unwrap_or(0).min(bytes.len());
             let (piece, rest) = bytes.split_at(k);
-            self.piece(rel, piece);
+            piece_into(self.codec, out, &mut self.partial, rel, piece);
             rel = rel.saturating_add(k as u64);
             bytes = rest;
         }
@@ -349,25 +398,36 @@ impl WeightState {
             .saturating_mul(size);
         let (body, tail) = bytes.split_at(whole);
         let first = usize::try_from(rel.checked_div(size64).unwrap_or(0)).unwrap_or(usize::MAX);
-        self.codec.decode_run(&mut self.out, first, body);
+        self.codec.decode_run(out, first, body);
         if !tail.is_empty() {
-            self.piece(rel.saturating_add(whole as u64), tail);
+            let at = rel.saturating_add(whole as u64);
+            piece_into(self.codec, out, &mut self.partial, at, tail);
         }
+        Ok(())
     }
+}
 
-    /// Part of one element, starting `rel` bytes into the weight.
-    fn piece(&mut self, rel: u64, bytes: &[u8]) {
-        let size = self.codec.element_size() as u64;
+/// Part of one element, starting `rel` bytes into a weight; decoded into `out`
+/// once the element's last byte is in.
+fn piece_into(
+    codec: Codec,
+    out: &mut TensorData,
+    partial: &mut Vec<(u64, [u8; 4], u8)>,
+    rel: u64,
+    bytes: &[u8],
+) {
+    {
+        let size = codec.element_size() as u64;
         let element = rel.checked_div(size).unwrap_or(0);
         let within = usize::try_from(rel.checked_rem(size).unwrap_or(0)).unwrap_or(0);
-        let index = match self.partial.iter().position(|p| p.0 == element) {
+        let index = match partial.iter().position(|p| p.0 == element) {
             Some(i) => i,
             None => {
-                self.partial.push((element, [0; 4], 0));
-                self.partial.len().saturating_sub(1)
+                partial.push((element, [0; 4], 0));
+                partial.len().saturating_sub(1)
             }
         };
-        let Some(p) = self.partial.get_mut(index) else {
+        let Some(p) = partial.get_mut(index) else {
             return;
         };
         for (k, &b) in bytes.iter().enumerate() {
@@ -381,13 +441,23 @@ impl WeightState {
             .checked_shl(u32::try_from(size).unwrap_or(0))
             .map_or(0xff, |v| v.wrapping_sub(1));
         if p.2 == full {
-            let (element, raw, _) = self.partial.swap_remove(index);
-            let size = self.codec.element_size();
+            let (element, raw, _) = partial.swap_remove(index);
+            let size = codec.element_size();
             let first = usize::try_from(element).unwrap_or(usize::MAX);
-            self.codec
-                .decode_run(&mut self.out, first, raw.get(..size).unwrap_or(&[]));
+            codec.decode_run(out, first, raw.get(..size).unwrap_or(&[]));
         }
     }
+}
+
+/// A zeroed output for `count` elements, or an error naming the weight when
+/// the allocation is refused.
+fn try_alloc(codec: Codec, count: usize, weight: &str) -> Result<TensorData> {
+    codec
+        .try_alloc(count)
+        .ok_or_else(|| FormatError::Quantization {
+            weight: weight.to_owned(),
+            message: format!("cannot allocate memory for its {count} decoded values"),
+        })
 }
 
 fn too_large(weight: &str) -> FormatError {
@@ -398,11 +468,11 @@ fn too_large(weight: &str) -> FormatError {
     }
 }
 
-/// A file index the manifest does not have, or an offset past any file.
+/// A file index the manifest does not have.
 fn no_file(file: usize) -> FormatError {
     FormatError::ShardFile {
-        file,
-        message: "no such file in the manifest, or an offset past the end of any file".into(),
+        path: format!("#{file}"),
+        message: "no such shard file in the manifest".into(),
     }
 }
 
@@ -556,6 +626,54 @@ mod tests {
         assert!(d.write(0, 4, &[0u8; 4]).is_err());
         // An unknown file.
         assert!(StreamDecoder::new(&m).unwrap().write(9, 0, &[1]).is_err());
+    }
+
+    #[test]
+    fn writes_must_be_in_order_exactly_once_and_a_refused_write_counts_nothing() {
+        let (m, files) = sample();
+        let mut d = StreamDecoder::new(&m).unwrap();
+        d.write(0, 0, &files[0][..3]).unwrap();
+        // A gap, an overlap, a repeat: refused, and not counted.
+        assert!(d.write(0, 4, &files[0][4..]).is_err());
+        assert!(d.write(0, 2, &files[0][2..]).is_err());
+        assert!(d.write(0, 0, &files[0][..3]).is_err());
+        d.write(0, 3, &files[0][3..]).unwrap();
+        // Over the announced length: refused, not counted.
+        d.set_file_length(1, files[1].len() as u64).unwrap();
+        let mut long = files[1].clone();
+        long.push(0);
+        assert!(d.write(1, 0, &long).is_err());
+        for (i, f) in files.iter().enumerate().skip(1) {
+            d.write(i, 0, f).unwrap();
+        }
+        for (i, f) in files.iter().enumerate() {
+            d.set_file_length(i, f.len() as u64).unwrap();
+        }
+        assert!(d.is_complete());
+        assert_eq!(bits(&d.finish().unwrap()), bits(&reference(&m, &files)));
+    }
+
+    #[test]
+    fn outputs_are_allocated_only_when_bytes_arrive() {
+        // 2^31 float32 elements declared (8 GiB decoded): nothing is allocated up front,
+        // and a few bytes of it end in a length error, not an allocation.
+        let m = parse_weights_manifest(
+            &json!([{"paths": ["a"], "weights": [
+                {"name": "small", "shape": [1], "dtype": "float32"},
+                {"name": "huge", "shape": [65536, 32768], "dtype": "float32"}]}]),
+            &Limits {
+                max_total_weight_bytes: u64::MAX,
+                max_tensor_elements: u64::MAX,
+                ..Limits::default()
+            },
+        )
+        .unwrap();
+        let mut d = StreamDecoder::new(&m).unwrap();
+        d.write(0, 0, &1.5f32.to_le_bytes()).unwrap();
+        d.set_file_length(0, 4).unwrap();
+        assert!(!d.is_complete());
+        let e = d.finish().unwrap_err().to_string();
+        assert!(e.contains("group 0"), "{e}");
     }
 
     #[test]

@@ -12,13 +12,13 @@ use std::future::Future;
 use futures::future::{FutureExt, LocalBoxFuture, Shared};
 
 thread_local! {
-    /// Load tasks still finishing their cache writes.
+    /// Loads still committing their cache writes.
     static PENDING: RefCell<Vec<Shared<LocalBoxFuture<'static, ()>>>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Runs a load task on the page's event loop, tracked until it ends.
-pub(crate) fn spawn_tracked(task: impl Future<Output = ()> + 'static) {
-    let shared = task.boxed_local().shared();
+/// Tracks `writes` (cache writes a load is still committing) until it ends.
+pub(crate) fn track(writes: impl Future<Output = ()> + 'static) {
+    let shared = writes.boxed_local().shared();
     PENDING.with(|p| {
         let mut p = p.borrow_mut();
         p.retain(|f| f.peek().is_none());

@@ -216,10 +216,13 @@ async fn load(url: JsValue, options: JsValue) -> Result<LayersModel, JsValue> {
 
     // The load runs as its own task: it hands the model over as soon as every byte is
     // in and checked, then finishes the cache writes the browser is still committing
-    // (a failed one is a warning), tracked so `whenCached()` and later loads wait for it.
+    // (a failed one is a warning). From that moment on it is tracked, so `whenCached()`
+    // and later loads wait for those writes (never for a download still running).
     let (tx, rx) = futures::channel::oneshot::channel::<Result<Ready, JsValue>>();
     let task_url = url.clone();
-    crate::cache::spawn_tracked(async move {
+    wasm_bindgen_futures::spawn_local(async move {
+        let (writes_done, writes) = futures::channel::oneshot::channel::<()>();
+        let mut writes = Some(writes);
         let url = task_url;
         let loader = webinfer_loader::browser::browser_loader();
         // The loader checks model.json against the limits before it downloads any shard.
@@ -253,6 +256,11 @@ async fn load(url: JsValue, options: JsValue) -> Result<LayersModel, JsValue> {
                         }
                     },
                     &mut |loaded, Building(builder)| {
+                        if let Some(writes) = writes.take() {
+                            crate::cache::track(async move {
+                                let _ = writes.await;
+                            });
+                        }
                         if let Some(tx) = tx.take() {
                             let _ = tx.send(Ok(Ready {
                                 model_url: loaded.model_url.clone(),
@@ -271,6 +279,7 @@ async fn load(url: JsValue, options: JsValue) -> Result<LayersModel, JsValue> {
                 other => break other,
             }
         };
+        drop(writes_done);
         let error = match result {
             Ok(_) => return,
             Err(webinfer_loader::LoadIntoError::Load(e)) => load_error(&e, &options.limits),
@@ -301,8 +310,6 @@ async fn load(url: JsValue, options: JsValue) -> Result<LayersModel, JsValue> {
     Ok(LayersModel::new(model, model_url))
 }
 
-/// A loader failure: its message already names the URL (and status); a limit names the
-/// option to raise.
 /// What the load task hands over once every byte is in.
 struct Ready {
     model_url: String,
@@ -331,6 +338,8 @@ impl webinfer_loader::ShardSink for Building {
     }
 }
 
+/// A loader failure: its message already names the URL (and status); a limit names the
+/// option to raise.
 fn load_error(e: &LoadError, limits: &Limits) -> JsValue {
     let status = match e {
         LoadError::Http { status, .. } => Some(*status),

@@ -288,18 +288,46 @@ impl Model {
         options: &LoadOptions,
     ) -> Result<(Graph, ModelStats)> {
         let mut builder = ModelBuilder::with_names(json, json_name, base, options)?;
-        let paths: Vec<String> = builder.decoder.file_paths().map(str::to_owned).collect();
-        for (i, p) in paths.iter().enumerate() {
-            let bytes = read_shard(p)?;
-            let where_ = builder.file_where(i);
-            builder
-                .decoder
-                .write(i, 0, &bytes)
-                .and_then(|()| builder.decoder.set_file_length(i, bytes.len() as u64))
-                .map_err(|source| Error::Format {
+        // Group by group: the group's shards are read, their lengths checked against the
+        // manifest (so only bytes that are really there are ever decoded into), decoded,
+        // and dropped before the next group is read.
+        let groups: Vec<(usize, Vec<String>, u64)> = builder
+            .parsed
+            .weights_manifest
+            .iter()
+            .enumerate()
+            .map(|(g, group)| (g, group.paths.clone(), group.byte_len()))
+            .collect();
+        let mut file = 0usize;
+        for (g, paths, expected) in groups {
+            let where_ = builder.group_where(g);
+            let mut shards = Vec::with_capacity(paths.len());
+            for p in &paths {
+                shards.push(read_shard(p)?);
+            }
+            let actual = shards.iter().map(|b| b.len() as u64).sum::<u64>();
+            if actual != expected {
+                return Err(Error::Format {
                     path: where_,
-                    source,
-                })?;
+                    source: webinfer_tfjs::FormatError::ShardLength {
+                        group: g,
+                        paths,
+                        expected,
+                        actual,
+                    },
+                });
+            }
+            for bytes in shards {
+                builder
+                    .decoder
+                    .write(file, 0, &bytes)
+                    .and_then(|()| builder.decoder.set_file_length(file, bytes.len() as u64))
+                    .map_err(|source| Error::Format {
+                        path: where_.clone(),
+                        source,
+                    })?;
+                file += 1;
+            }
         }
         builder.build_graph()
     }
@@ -580,12 +608,6 @@ impl ModelBuilder {
         let weights = self.decoder.take_weights();
         self.built = Some(self.build_graph_from(weights));
         true
-    }
-
-    /// A shard file's group, as errors name it: `dir/path1, path2`.
-    fn file_where(&self, file: usize) -> String {
-        let group = self.decoder.file_group(file).unwrap_or(0);
-        self.group_where(group)
     }
 
     fn group_where(&self, group: usize) -> String {
