@@ -192,16 +192,39 @@ p();
 
 p('## Memory');
 p();
-p('Per cell, sampled at four points (start after the engine is initialised and a forced GC, after load, after the first predict, after the warm predicts); "peak" is the largest sample, so a transient peak between samples can be missed. JS heap: `performance.memory.usedJSHeapSize` (Chromium, `--enable-precise-memory-info`); it includes the engine\'s own JS (tf.min.js is ~5 MB of heap before any model). WASM memory: webinfer\'s `memory.buffer.byteLength` (the module\'s exports, returned by `init()`), tfjs-wasm\'s `HEAPU8.buffer.byteLength`; WASM memory only grows, so the last value is the peak. tfjs tensors: `tf.memory().numBytes` after the warm predicts (weights + live tensors). Not measurable here: GPU memory of webinfer on WebGPU (WebGPU exposes no allocation figure; tfjs reports its own `numBytesInGPU` / `numBytesAllocatedInGPU`), and memory held by the GPU process.');
+p('Per cell, sampled at four points (start after the engine is initialised and a forced GC, after load, after the first predict, after the warm predicts); "peak" is the largest sample, so a transient peak between samples can be missed. JS heap: `performance.memory.usedJSHeapSize` (Chromium, `--enable-precise-memory-info`); it includes the engine\'s own JS (tf.min.js is ~5 MB of heap before any model). WASM memory: webinfer\'s `memory.buffer.byteLength` (the module\'s exports, returned by `init()`), tfjs-wasm\'s `HEAPU8.buffer.byteLength`; WASM memory only grows, so the last value is the peak. tfjs tensors: `tf.memory().numBytes` after the warm predicts (weights + live tensors). GPU buffers: webinfer\'s `memoryStats().gpuBufferBytes` (every buffer its engines hold), tfjs\'s `numBytesAllocatedInGPU`, both after the warm predicts with the model loaded. Not measurable here: memory held by the browser\'s GPU process beyond those buffers.');
 p();
-p('| model | engine | JS heap start | JS heap peak | WASM memory start | WASM memory end | tfjs numBytes | tfjs GPU bytes allocated |');
+p('| model | engine | JS heap start | JS heap peak | WASM memory start | WASM memory end | tfjs numBytes | GPU buffer bytes (webinfer: memoryStats; tfjs: numBytesAllocatedInGPU) |');
 p('|---|---|---|---|---|---|---|---|');
 const memModels = quick ? models : ['mobilenet_v2', 'conv_heavy', 'dense_heavy'];
-for (const c of b.cells.filter((x) => memModels.includes(x.model) && !x.error)) {
+const memCells = b.cells.filter((x) => memModels.includes(x.model) && !x.error);
+const gpuOf = (c) => c.mem.afterPredict?.gpuBytes ?? c.mem.afterPredict?.tf?.numBytesAllocatedInGPU ?? null;
+for (const c of memCells) {
   const heapStart = c.heap[0][1]; const heapPeak = Math.max(...c.heap.map((h) => h[1] ?? 0));
   const w0 = c.wasm[0][1]; const w1 = c.wasm[c.wasm.length - 1][1];
   const tfm = c.mem.afterPredict?.tf;
-  p(`| ${c.model} | ${c.id} | ${mib(heapStart)} | ${mib(heapPeak)} | ${mib(w0)} | ${mib(w1)} | ${tfm ? mib(tfm.numBytes) : 'n/a'} | ${tfm?.numBytesAllocatedInGPU != null ? mib(tfm.numBytesAllocatedInGPU) : 'n/a'} |`);
+  const gpu = gpuOf(c);
+  p(`| ${c.model} | ${c.id} | ${mib(heapStart)} | ${mib(heapPeak)} | ${mib(w0)} | ${mib(w1)} | ${tfm ? mib(tfm.numBytes) : 'n/a'} | ${gpu != null ? mib(gpu) : 'n/a'} |`);
+}
+p();
+p('The engines\' own memory, side by side: on the CPU path the WASM memory at its peak (webinfer-cpu against tfjs-wasm); on the WebGPU path the WASM memory plus the GPU buffers after the predicts (webinfer) against the JS heap growth from start to peak plus the GPU bytes allocated (tfjs-webgpu keeps its weights and tensors in JS and on the GPU).');
+p();
+p('| model | path | webinfer | tfjs | webinfer / tfjs |');
+p('|---|---|---|---|---|');
+const cellOf = (m, id) => memCells.find((c) => c.model === m && c.id === id);
+for (const m of memModels) {
+  const wc = cellOf(m, 'webinfer-cpu'); const tw = cellOf(m, 'tfjs-wasm');
+  if (wc && tw) {
+    const a = wc.wasm[wc.wasm.length - 1][1]; const t = tw.wasm[tw.wasm.length - 1][1];
+    p(`| ${m} | CPU (WASM) | ${mib(a)} | ${mib(t)} | ${rx(ratio(a, t))} |`);
+  }
+  const wg = cellOf(m, 'webinfer-webgpu'); const tg = cellOf(m, 'tfjs-webgpu');
+  if (wg && tg && gpuOf(wg) != null && gpuOf(tg) != null) {
+    const a = wg.wasm[wg.wasm.length - 1][1] + gpuOf(wg);
+    const heapGrowth = Math.max(...tg.heap.map((h) => h[1] ?? 0)) - tg.heap[0][1];
+    const t = heapGrowth + gpuOf(tg);
+    p(`| ${m} | WebGPU | ${mib(a)} | ${mib(t)} | ${rx(ratio(a, t))} |`);
+  }
 }
 p();
 

@@ -82,7 +82,7 @@ async function setupEngine({ engine, backend }) {
       },
       dispose: (m) => m.dispose(),
       info: (m) => ({ backend: m.backend, backendReason: m.backendReason }),
-      engineMemory: () => ({ wasmBytes: exports.memory.buffer.byteLength }),
+      engineMemory: () => ({ wasmBytes: exports.memory.buffer.byteLength, gpuBytes: wi.memoryStats().gpuBufferBytes }),
       async clear(url) { await wi.deleteCachedModel(new URL(url, location.href).href); },
       // loadLayersModel resolves once the model can predict; the Cache API may still be
       // committing its files (a second visit finds them long done).
