@@ -10,10 +10,21 @@
 //!   a directory (`fs`, native only), and in-memory fakes with fault injection
 //!   ([`memory`], everywhere). No `Send` bounds and no runtime: the futures run
 //!   on the browser's single thread or under any `block_on`.
-//! - **Output**: [`LoadedModel`]: the `model.json` bytes (and the parsed
-//!   [`ModelJson`](webinfer_tfjs::ModelJson)) and every shard's bytes in
-//!   manifest order, ready for `webinfer::Model::from_memory`
-//!   ([`LoadedModel::into_parts`]).
+//! - **Output**: [`Loader::load`] returns a [`LoadedModel`]: the `model.json`
+//!   bytes (and the parsed [`ModelJson`](webinfer_tfjs::ModelJson)) and every
+//!   shard's bytes in manifest order, ready for `webinfer::Model::from_memory`
+//!   ([`LoadedModel::into_parts`]). [`Loader::load_into`] instead hands every
+//!   shard chunk to a [`ShardSink`] as it arrives (with
+//!   `webinfer_tfjs::StreamDecoder`, decoded straight into the weights: no
+//!   shard is ever held whole, from the network or from the cache), and
+//!   [`Loader::load_into_ready`] hands the sink over as soon as the last byte
+//!   is in and checked, then finishes the cache writes still running.
+//! - **Streamed caching**: with a transport that can copy a body
+//!   ([`Transport::get_with_copy`], the browser's `Response.clone()`) and a
+//!   cache that stores one ([`CacheStore::put_copy`], the Cache API), a shard
+//!   is stored from a tee of its own download instead of from a second copy
+//!   of its bytes; a copy whose body then fails a check is deleted, one whose
+//!   transfer breaks off is never committed.
 //! - **Exact progress** ([`progress`] has the full contract): no event until
 //!   `model.json` is parsed; from then on `total_bytes` is exact and constant
 //!   (`model.json`'s length + every weight's stored bytes), `loaded_bytes`

@@ -524,7 +524,7 @@ impl Loader {
     /// `model.json` is parsed (before any shard is read; its error ends the
     /// load), and the returned [`LoadedModel`]'s shards hold no bytes. With
     /// `webinfer_tfjs::StreamDecoder` as the sink no shard is ever held whole,
-    /// on a cache that takes [`BodyCopy`]s (the browser's) not even for caching.
+    /// on a cache that takes [`BodyCopy`](crate::transport::BodyCopy)s (the browser's) not even for caching.
     pub async fn load_into<S: ShardSink, E>(
         &self,
         model_url: &str,
