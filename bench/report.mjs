@@ -58,7 +58,8 @@ const TF = path.join(BENCH, 'node_modules', '@tensorflow');
 const tfd = (p, f) => path.join(TF, p, 'dist', f);
 const snippets = sh(`find ${PKG}/snippets -name '*.js'`).split('\n').filter(Boolean);
 const sizes = [
-  { what: 'webinfer (WebGPU and WASM CPU in one module)', ...size([path.join(PKG, 'webinfer_web.js'), path.join(PKG, 'webinfer_web_bg.wasm'), ...snippets]) },
+  { what: 'webinfer, relaxed-SIMD module (what Chromium loads; WebGPU and WASM CPU in one module)', ...size([path.join(PKG, 'webinfer.js'), path.join(PKG, 'webinfer_web.js'), path.join(PKG, 'webinfer_web_bg.relaxed.wasm'), ...snippets]) },
+  { what: 'webinfer, plain-SIMD module (browsers without relaxed-SIMD)', ...size([path.join(PKG, 'webinfer.js'), path.join(PKG, 'webinfer_web.js'), path.join(PKG, 'webinfer_web_bg.wasm'), ...snippets]) },
   { what: 'tfjs wasm path, full bundle: tf.min.js + tf-backend-wasm.min.js + tfjs-backend-wasm-simd.wasm', ...size([tfd('tfjs', 'tf.min.js'), tfd('tfjs-backend-wasm', 'tf-backend-wasm.min.js'), tfd('tfjs-backend-wasm', 'tfjs-backend-wasm-simd.wasm')]) },
   { what: 'tfjs wasm path, minimal: tf-core + tf-layers + tf-backend-wasm (.min.js) + simd .wasm', ...size([tfd('tfjs-core', 'tf-core.min.js'), tfd('tfjs-layers', 'tf-layers.min.js'), tfd('tfjs-backend-wasm', 'tf-backend-wasm.min.js'), tfd('tfjs-backend-wasm', 'tfjs-backend-wasm-simd.wasm')]) },
   { what: 'tfjs webgpu path, full bundle: tf.min.js + tf-backend-webgpu.min.js', ...size([tfd('tfjs', 'tf.min.js'), tfd('tfjs-backend-webgpu', 'tf-backend-webgpu.min.js')]) },
@@ -183,7 +184,7 @@ p();
 
 p('## Download size');
 p();
-p('What a page downloads to run a layers-model, besides the model itself (raw bytes and `gzip -9`; a server may use brotli instead). webinfer is one module with both backends; tfjs needs core + layers + a backend (tf.min.js is the all-in-one bundle most pages use; it also contains the converter, data, webgl and cpu backends).');
+p('What a page downloads to run a layers-model, besides the model itself (raw bytes and `gzip -9`; a server may use brotli instead). webinfer is one module with both backends, built twice (plain SIMD and relaxed-SIMD): `webinfer.js` loads one of them; tfjs needs core + layers + a backend (tf.min.js is the all-in-one bundle most pages use; it also contains the converter, data, webgl and cpu backends).');
 p();
 p('| what | raw | gzip | files |');
 p('|---|---|---|---|');

@@ -70,7 +70,7 @@ const freshTag = (s) => `/t/${s}-${process.pid}-${(tagN += 1)}`;
 async function setupEngine({ engine, backend }) {
   const memNow = () => (performance.memory ? performance.memory.usedJSHeapSize : null);
   if (engine === 'webinfer') {
-    const wi = await import('/pkg/webinfer_web.js');
+    const wi = await import('/pkg/webinfer.js');
     const exports = await wi.default();
     window.E = {
       wi,
@@ -81,7 +81,7 @@ async function setupEngine({ engine, backend }) {
         return Array.isArray(y) ? y : [y];
       },
       dispose: (m) => m.dispose(),
-      info: (m) => ({ backend: m.backend, backendReason: m.backendReason }),
+      info: (m) => ({ backend: m.backend, backendReason: m.backendReason, module: wi.moduleVariant() }),
       engineMemory: () => ({ wasmBytes: exports.memory.buffer.byteLength, gpuBytes: wi.memoryStats().gpuBufferBytes }),
       async clear(url) { await wi.deleteCachedModel(new URL(url, location.href).href); },
       // loadLayersModel resolves once the model can predict; the Cache API may still be

@@ -1,6 +1,6 @@
 // The webinfer demo page: load a tfjs layers-model with byte progress and the Cache API, pick
 // the backend, classify an image, compare with TensorFlow.js on the same input.
-import init, { loadLayersModel, listCachedModels, deleteCachedModel } from './pkg/webinfer_web.js';
+import init, { loadLayersModel, listCachedModels, deleteCachedModel } from './pkg/webinfer.js';
 import { SAMPLES, drawSample } from './samples.js';
 
 const NSFWJS_CLASSES = ['Drawing', 'Hentai', 'Neutral', 'Porn', 'Sexy'];

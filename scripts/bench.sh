@@ -30,7 +30,7 @@ if [[ $QUICK == 1 ]]; then OUT="bench/out/quick"; else OUT="bench/out"; fi
 mkdir -p "$OUT/native"
 
 step "setup: package, toolchain, Chromium, real models (tests/browser/run.sh)"
-PKG_WASM="crates/webinfer-web/pkg/webinfer_web_bg.wasm"
+PKG_WASM="crates/webinfer-web/pkg/webinfer_web_bg.relaxed.wasm"
 stale=0
 if [[ ! -f "$PKG_WASM" ]]; then
   stale=1

@@ -85,12 +85,11 @@ if [[ $BUILD == 1 ]]; then
     echo "tests/browser/node_modules present (binaryen, playwright-core)"
   fi
 
-  step "wasm-pack build crates/webinfer-web -> $PKG"
+  step "build the browser package (scripts/build-web.sh) -> $PKG"
   # binaryen 132's wasm-opt from npm first on PATH (never Debian's binaryen 108: it breaks the
-  # module); --mode no-install: wasm-pack uses the tools on PATH and downloads nothing.
-  PATH="$BROWSER/node_modules/.bin:$PATH" \
-    wasm-pack build "$ROOT/crates/webinfer-web" --target web --profile web --mode no-install --out-dir "$PKG"
-elif [[ ! -f "$PKG/webinfer_web.js" ]]; then
+  # module); wasm-pack runs with --mode no-install: it uses the tools on PATH, downloads nothing.
+  PATH="$BROWSER/node_modules/.bin:$PATH" "$ROOT/scripts/build-web.sh" "$PKG"
+elif [[ ! -f "$PKG/webinfer.js" ]]; then
   echo "demo.sh: --no-build, but there is no package in $PKG (run without --no-build)" >&2
   exit 1
 fi

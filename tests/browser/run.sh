@@ -48,15 +48,12 @@ else
 fi
 
 if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
-  step "wasm-pack build crates/webinfer-web -> $PKG"
+  step "build the browser package (scripts/build-web.sh) -> $PKG"
   # binaryen 132's wasm-opt from npm, first on PATH (never Debian's binaryen 108: it breaks
   # the module). --mode no-install: wasm-pack uses the tools on PATH and downloads nothing.
   export PATH="$HERE/node_modules/.bin:$PATH"
   echo "wasm-opt: $(command -v wasm-opt) ($(wasm-opt --version))"
-  wasm-pack build "$ROOT/crates/webinfer-web" --target web --profile web --mode no-install --out-dir "$PKG"
-  for f in "$PKG/webinfer_web_bg.wasm" "$PKG/webinfer_web.js"; do
-    printf '%-24s %9d bytes raw, %9d gzip\n' "$(basename "$f")" "$(stat -c %s "$f")" "$(gzip -9c "$f" | wc -c)"
-  done
+  "$ROOT/scripts/build-web.sh" "$PKG"
 fi
 
 step "real models (scripts/fetch-models.sh)"

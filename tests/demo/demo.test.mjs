@@ -22,7 +22,7 @@ const MAX_ABS_DIFF = 1e-3;
 const WAIT = { timeout: 180_000 };
 
 test('demo page: load with progress, classify, compare with tfjs, cache, webgpu, errors', { timeout: 600_000 }, async (t) => {
-  for (const f of ['webinfer_web.js', 'webinfer_web_bg.wasm']) {
+  for (const f of ['webinfer.js', 'webinfer_web.js', 'webinfer_web_bg.wasm', 'webinfer_web_bg.relaxed.wasm']) {
     assert.ok(fs.existsSync(path.join(PKG_DIR, f)), `no ${f} in ${PKG_DIR}: run scripts/demo.sh --build-only`);
   }
   assert.ok(fs.existsSync(path.join(MODELS_DIR, 'mobilenet_v2', 'model.json')), 'no models: run scripts/fetch-models.sh');

@@ -9,7 +9,7 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
 PKG="${WEBINFER_PKG:-$ROOT/crates/webinfer-web/pkg}"
-if [[ "${BUILD:-0}" == 1 || ! -f "$PKG/webinfer_web.js" || ! -f "$ROOT/tests/real/models/mobilenet_v2/model.json" \
+if [[ "${BUILD:-0}" == 1 || ! -f "$PKG/webinfer.js" || ! -f "$ROOT/tests/real/models/mobilenet_v2/model.json" \
       || ! -f "$ROOT/tests/tfjs/node_modules/@tensorflow/tfjs/dist/tf.min.js" || ! -d "$ROOT/tests/browser/node_modules/playwright-core" ]]; then
   "$ROOT/scripts/demo.sh" --build-only
 fi

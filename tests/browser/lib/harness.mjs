@@ -36,7 +36,7 @@ export function tag(name) {
 
 /** Starts the server and Chromium. Fails clearly when the package was not built. */
 export async function startEnv() {
-  if (!fs.existsSync(path.join(PKG_DIR, 'webinfer_web.js'))) {
+  if (!fs.existsSync(path.join(PKG_DIR, 'webinfer.js'))) {
     throw new Error(`no wasm-pack package at ${PKG_DIR}: run tests/browser/run.sh (or wasm-pack build) first`);
   }
   const server = await startServer();
@@ -44,14 +44,14 @@ export async function startEnv() {
   const pages = [];
 
   /** A page with the package initialised, in a fresh context (own Cache Storage) unless given one. */
-  async function openPage(context) {
+  async function openPage(context, query = '') {
     const ctx = context ?? (await browser.newContext());
     const page = await ctx.newPage();
     page.consoleLines = [];
     page.pageErrors = [];
     page.on('console', (m) => page.consoleLines.push(`${m.type()}: ${m.text()}`));
     page.on('pageerror', (e) => page.pageErrors.push(String(e?.stack ?? e)));
-    await page.goto(`${server.url}/page/index.html`);
+    await page.goto(`${server.url}/page/index.html${query}`);
     await page.waitForFunction(() => window.ready === true || window.initError !== undefined);
     const initError = await page.evaluate(() => window.initError);
     if (initError) throw new Error(`the package failed to initialise: ${initError}`);

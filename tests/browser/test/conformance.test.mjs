@@ -91,6 +91,30 @@ for (const m of models) {
   });
 }
 
+test('the two WebAssembly modules: Chromium loads the relaxed-SIMD one; the plain-SIMD one (other browsers) matches tfjs on every model too', async (t) => {
+  assert.equal(await page.evaluate(() => window.wi.moduleVariant()), 'relaxed-simd', 'this Chromium validates relaxed-SIMD');
+  assert.equal(await page.evaluate(() => window.moduleFile), 'webinfer_web_bg.relaxed.wasm');
+  const plain = await env.openPage(undefined, '?module=simd');
+  assert.equal(await plain.evaluate(() => window.moduleFile), 'webinfer_web_bg.wasm');
+  let worst = 0;
+  for (const m of models) {
+    requireRealModel(m);
+    const r = await plain.evaluate(
+      async ({ url, inputs, graph }) => {
+        try {
+          return { ok: true, ...(await window.runModel(url, inputs, { backend: 'cpu', cache: false }, graph)) };
+        } catch (e) {
+          return { ok: false, message: String(e?.message ?? e) };
+        }
+      },
+      { url: m.url, inputs: m.inputs, graph: !!m.graph },
+    );
+    assert.ok(r.ok, `${m.name} (plain SIMD): ${r.message}`);
+    worst = Math.max(worst, assertMatchesTfjs(`${m.name} [cpu, plain-SIMD module]`, r.outputs, m.expected));
+  }
+  t.diagnostic(`plain-SIMD module: ${models.length} models, max |d| = ${worst.toExponential(2)}`);
+});
+
 test("auto: on a machine whose only WebGPU adapter is software (SwiftShader), model.backend is 'cpu'", async (t) => {
   const adapter = await page.evaluate(async () => {
     if (!navigator.gpu) return null;

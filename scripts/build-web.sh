@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Builds the browser package (crates/webinfer-web) into OUT_DIR (default crates/webinfer-web/pkg):
+#   webinfer_web.js + webinfer_web_bg.wasm         wasm-pack's output: plain 128-bit SIMD
+#   webinfer_web_bg.relaxed.wasm                   the same crate with +relaxed-simd (the CPU
+#                                                  kernels' multiply-adds fuse), same JS glue
+#   webinfer.js / webinfer.d.ts                    the entry point: init() picks the module the
+#                                                  browser can run (crates/webinfer-web/js/)
+# Needs wasm-pack, wasm-bindgen-cli and binaryen's wasm-opt on PATH (tests/browser/run.sh and
+# scripts/demo.sh install them and call this). The relaxed build uses its own target dir, so
+# switching between the two never rebuilds the other.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+OUT="${1:-$ROOT/crates/webinfer-web/pkg}"
+CRATE="$ROOT/crates/webinfer-web"
+BUILD=(wasm-pack build "$CRATE" --target web --profile web --mode no-install)
+
+"${BUILD[@]}" --out-dir "$OUT"
+
+TMP="$(mktemp -d)"
+trap 'rm -rf "$TMP"' EXIT
+RUSTFLAGS="-C target-feature=+simd128,+relaxed-simd" CARGO_TARGET_DIR="$ROOT/target/relaxed-simd" \
+  "${BUILD[@]}" --out-dir "$TMP/pkg"
+# One JS glue serves both modules only if wasm-bindgen generated the same one.
+if ! cmp -s "$TMP/pkg/webinfer_web.js" "$OUT/webinfer_web.js"; then
+  echo "build-web.sh: the relaxed-SIMD build's webinfer_web.js differs from the plain one" >&2
+  diff "$OUT/webinfer_web.js" "$TMP/pkg/webinfer_web.js" | head -20 >&2
+  exit 1
+fi
+cp "$TMP/pkg/webinfer_web_bg.wasm" "$OUT/webinfer_web_bg.relaxed.wasm"
+cp "$CRATE/js/webinfer.js" "$CRATE/js/webinfer.d.ts" "$OUT/"
+# package.json: the entry point is webinfer.js, and the extra files ship with the package.
+node -e '
+  const fs = require("fs"); const f = process.argv[1]; const p = JSON.parse(fs.readFileSync(f, "utf8"));
+  p.module = "webinfer.js"; p.types = "webinfer.d.ts"; p.main = "webinfer.js";
+  p.files = [...new Set([...(p.files || []), "webinfer.js", "webinfer.d.ts", "webinfer_web_bg.relaxed.wasm"])];
+  fs.writeFileSync(f, JSON.stringify(p, null, 2) + "\n");
+' "$OUT/package.json"
+for f in webinfer.js webinfer_web.js webinfer_web_bg.wasm webinfer_web_bg.relaxed.wasm; do
+  printf '%-30s %9d bytes raw, %9d gzip\n' "$f" "$(stat -c %s "$OUT/$f")" "$(gzip -9c "$OUT/$f" | wc -c)"
+done
