@@ -4,13 +4,15 @@
 //! `cargo run --release -p webinfer-cpu --example kernel_bench [-- --quick]`
 //!
 //! Prints one line per case: webinfer's median time and GFLOP/s through the public
-//! `eval_op` (bias + activation epilogue included), gemm's, and the ratio. Medians of
+//! `eval_op` (bias + activation epilogue included), gemm's, and the ratio; then webinfer's
+//! time through a `CpuBackend` running the layer as a one-node graph with constant weights
+//! (what a loaded model sees: weights prepared once may be reused). Medians of
 //! several runs; nothing here is asserted: timings on shared machines are noisy.
 
 use std::time::Instant;
 
 use webinfer_core::ir::{Conv2d, Padding};
-use webinfer_core::{Activation, Op, Tensor};
+use webinfer_core::{Activation, Backend, Graph, Op, Tensor};
 
 fn tensor(shape: &[usize], seed: u32) -> Tensor {
     let n = shape.iter().product();
@@ -69,9 +71,28 @@ fn gemm_time(m: usize, k: usize, n: usize, runs: usize) -> f64 {
     })
 }
 
-fn report(name: &str, flops: f64, ours: f64, theirs: f64) {
-    let (g1, g2) = (flops / ours / 1e9, flops / theirs / 1e9);
-    println!("{name:<40} webinfer {:>8.3} ms {g1:>7.1} GFLOP/s   gemm {:>8.3} ms {g2:>7.1} GFLOP/s   ratio {:.2}", ours * 1e3, theirs * 1e3, g1 / g2);
+/// Median seconds of a `CpuBackend` run of `op` as a graph: input `x`, constants `w`, `b`.
+fn graph_time(op: &Op, x: &Tensor, w: &Tensor, b: &Tensor, runs: usize) -> f64 {
+    let mut graph = Graph::default();
+    let xi = graph.push(Op::Input { index: 0 }, vec![], "x");
+    let wi = graph.constant(w.clone(), "w");
+    let bi = graph.constant(b.clone(), "b");
+    let yi = graph.push(op.clone(), vec![xi, wi, bi], "layer");
+    graph.outputs = vec![yi];
+    let backend = webinfer_cpu::CpuBackend::new();
+    let inputs = [x.clone()];
+    median(runs, || {
+        backend.run(&graph, &inputs).unwrap();
+    })
+}
+
+fn report(name: &str, flops: f64, ours: f64, theirs: f64, graph: f64) {
+    let (g1, g2, g3) = (
+        flops / ours / 1e9,
+        flops / theirs / 1e9,
+        flops / graph / 1e9,
+    );
+    println!("{name:<40} webinfer {:>8.3} ms {g1:>7.1} GFLOP/s   gemm {:>8.3} ms {g2:>7.1} GFLOP/s   ratio {:.2}   graph {:>8.3} ms {g3:>7.1} GFLOP/s", ours * 1e3, theirs * 1e3, g1 / g2, graph * 1e3);
 }
 
 fn main() {
@@ -84,6 +105,10 @@ fn main() {
 
     for &(m, k, n) in &[
         (1usize, 1280usize, 1000usize),
+        (1, 256, 256),
+        (1, 1024, 1024),
+        (1, 2048, 2048),
+        (8, 1024, 1024),
         (64, 1024, 1024),
         (256, 512, 512),
         (1024, 1024, 1024),
@@ -102,6 +127,7 @@ fn main() {
             2.0 * (m * k * n) as f64,
             ours,
             gemm_time(m, k, n, runs),
+            graph_time(&op, &x, &w, &b, runs),
         );
     }
 
@@ -135,6 +161,7 @@ fn main() {
             2.0 * (m * k * n) as f64,
             ours,
             gemm_time(m, k, n, runs),
+            graph_time(&op, &x, &wt, &b, runs),
         );
     }
 }

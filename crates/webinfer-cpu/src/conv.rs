@@ -17,7 +17,9 @@ use std::cell::RefCell;
 use crate::activation::apply_activation;
 use crate::buffers::buffer;
 use crate::gemm::{bias_act, gemm, Mat};
+use crate::gemv;
 use crate::igemm;
+use crate::packed::PackCache;
 use crate::par::{for_rows, Ctx};
 use crate::simd::{dispatch, madd};
 use webinfer_core::ir::{resolve_window, Conv2d, Padding};
@@ -146,18 +148,21 @@ pub(crate) fn tap_range(
 #[inline(never)]
 pub(crate) fn conv2d(
     ctx: Ctx,
+    packs: Option<&PackCache>,
     p: &Conv2d,
     x: &Tensor,
     w: &Tensor,
     bias: Option<&Tensor>,
     out_shape: &[usize],
 ) -> Result<Tensor, String> {
-    conv2d_with(ctx, conv_path(), p, x, w, bias, out_shape)
+    conv2d_with(ctx, packs, conv_path(), p, x, w, bias, out_shape)
 }
 
 /// [`conv2d`] on the given path.
+#[allow(clippy::too_many_arguments)]
 fn conv2d_with(
     ctx: Ctx,
+    packs: Option<&PackCache>,
     path: ConvPath,
     p: &Conv2d,
     x: &Tensor,
@@ -196,6 +201,7 @@ fn conv2d_with(
             groups,
             cout,
             act: p.activation,
+            packs,
         };
         igemm::conv(ctx, &conv, &mut out);
     } else if pointwise {
@@ -621,15 +627,26 @@ dispatch! {
     }
 }
 
-/// Rows of `x` from which MatMul runs on the direct kernel. It copies all the weights into
-/// panels first, which costs about as much as the product itself with 32 rows of 2048x2048
-/// (measured); below this, matrixmultiply's [`gemm`] (or, for a few rows, a direct loop).
+/// Rows of `x` from which MatMul runs on the direct kernel when its weights are packed per
+/// call: the copy costs about as much as the product itself with 32 rows of 2048x2048
+/// (measured). Below, matrixmultiply's [`gemm`].
 const DENSE_DIRECT_ROWS: usize = 64;
 
-/// `Op::MatMul`: operands `x [..., k]`, `w [k, n]`, optional `bias [n]`.
+/// Rows of `x` from which MatMul runs on the direct kernel when its packed weights are kept
+/// between calls (a graph constant run by a `CpuBackend`). With fewer, most of its register
+/// tile (6 rows natively, 4 on wasm32) would be wasted: streaming measured faster.
+const DENSE_CACHED_ROWS: usize = 3;
+
+/// Rows of `x` up to which MatMul streams the weights as they lie ([`gemv::small_rows`])
+/// when they are not kept packed (below [`DENSE_CACHED_ROWS`] when they are).
+const DENSE_STREAM_ROWS: usize = 4;
+
+/// `Op::MatMul`: operands `x [..., k]`, `w [k, n]`, optional `bias [n]`. `packs` is where
+/// the weights' panels are kept when `w` is a graph constant.
 #[inline(never)]
 pub(crate) fn matmul(
     ctx: Ctx,
+    packs: Option<&PackCache>,
     act: Activation,
     x: &Tensor,
     w: &Tensor,
@@ -639,7 +656,15 @@ pub(crate) fn matmul(
     let [k, n] = w.shape().try_into().map_err(|_| "kernel must be rank 2")?;
     let m: usize = x.shape()[..x.rank().saturating_sub(1)].iter().product();
     let mut out = buffer(m * n, 0.0);
-    if m >= DENSE_DIRECT_ROWS && conv_path() == ConvPath::Direct {
+    let (stream_rows, direct_rows) = if packs.is_some() {
+        (DENSE_CACHED_ROWS - 1, DENSE_CACHED_ROWS)
+    } else {
+        (DENSE_STREAM_ROWS, DENSE_DIRECT_ROWS)
+    };
+    if m <= stream_rows {
+        // Bound by the weights' memory traffic: read them once, as they lie.
+        gemv::small_rows(ctx, m, k, n, x.data(), w.data(), &mut out);
+    } else if m >= direct_rows && conv_path() == ConvPath::Direct {
         // The direct kernel as a 1x1 convolution over an `m x 1` image (one output row per
         // row of `x`, so that threads split the rows): as fast as matrixmultiply here, and
         // it keeps its speed when a thread is preempted (its rows are handed out in small
@@ -668,19 +693,21 @@ pub(crate) fn matmul(
             groups: 1,
             cout: n,
             act,
+            packs,
         };
         igemm::conv(ctx, &conv, &mut out);
         return Tensor::new(out_shape.to_vec(), out).map_err(|e| e.to_string());
+    } else {
+        gemm(
+            m,
+            k,
+            n,
+            Mat::rows(x.data(), k),
+            Mat::rows(w.data(), n),
+            &mut out,
+            n,
+        );
     }
-    gemm(
-        m,
-        k,
-        n,
-        Mat::rows(x.data(), k),
-        Mat::rows(w.data(), n),
-        &mut out,
-        n,
-    );
     bias_act(ctx, &mut out, n, bias.map(Tensor::data), act);
     Tensor::new(out_shape.to_vec(), out).map_err(|e| e.to_string())
 }
@@ -869,7 +896,7 @@ mod tests {
                 &want,
             );
             // The GEMM path (not the default any more) against the same reference.
-            let got = conv2d_with(CTX, ConvPath::Gemm, &p, &x, &w, bias.as_ref(), &shape);
+            let got = conv2d_with(CTX, None, ConvPath::Gemm, &p, &x, &w, bias.as_ref(), &shape);
             assert_close(
                 &format!(
                     "gemm path, case {case} {p:?} x{:?} w{:?}",
@@ -897,7 +924,7 @@ mod tests {
     ) {
         let (shape, want) = naive_conv(p, x, w, bias, false);
         for path in [ConvPath::Direct, ConvPath::Gemm] {
-            let got = conv2d_with(CTX, path, p, x, w, bias, &shape).unwrap();
+            let got = conv2d_with(CTX, None, path, p, x, w, bias, &shape).unwrap();
             let name = format!("{case} {path:?} {p:?} x{:?} w{:?}", x.shape(), w.shape());
             assert_close_tol(&name, &got, &shape, &want, tol);
         }
@@ -1014,7 +1041,8 @@ mod tests {
             };
             let x = Tensor::new(vec![1, 1, 3, 1], vec![f32::NAN, -1.0, 10.0]).unwrap();
             let w = Tensor::new(vec![1, 1, 1, 2], vec![1.0, 1.0]).unwrap();
-            let got = conv2d_with(CTX, ConvPath::Direct, &p, &x, &w, None, &[1, 1, 3, 2]).unwrap();
+            let got =
+                conv2d_with(CTX, None, ConvPath::Direct, &p, &x, &w, None, &[1, 1, 3, 2]).unwrap();
             let mut want = vec![f32::NAN, f32::NAN, -1.0, -1.0, 10.0, 10.0];
             apply_activation(act, &mut want);
             assert_close(&format!("{act:?}"), &got, &[1, 1, 3, 2], &want);

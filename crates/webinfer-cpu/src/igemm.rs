@@ -12,8 +12,10 @@
 //! instead, so border tiles run the same kernel as interior ones. Tiles run along the
 //! flattened output pixels, across row and image boundaries.
 //!
-//! The weights are copied once per call into panels of `NR` channels (`[k, NR]`, contiguous,
-//! the last one zero-padded) so that the kernel's loads walk memory in order. The bias is
+//! The weights are copied into panels of `NR` channels (`[k, NR]`, contiguous, the last one
+//! zero-padded) so that the kernel's loads walk memory in order: once per call, or, for a
+//! graph constant run by a [`CpuBackend`](crate::CpuBackend), once (kept in its
+//! [`PackCache`]); a single full block (`cout == NR`, one group) is its own panel. The bias is
 //! added after the sum (as tfjs does), then ReLU / ReLU6 / ReluMax are applied to the
 //! registers before the store; other activations run over each block of pixels while it is
 //! in cache. Output rows are split over threads ([`for_rows`]).
@@ -26,6 +28,7 @@
 
 use crate::activation::{apply_activation, relu, relu_max};
 use crate::conv::{with_scratch, Geo};
+use crate::packed::{Key, PackCache};
 use crate::par::{for_rows, Ctx};
 use crate::simd::{dispatch, madd};
 use webinfer_core::Activation;
@@ -57,6 +60,8 @@ pub(crate) struct Conv<'a> {
     pub groups: usize,
     pub cout: usize,
     pub act: Activation,
+    /// Where the panels of `w` are kept between calls, when `w` is a graph constant.
+    pub packs: Option<&'a PackCache>,
 }
 
 /// Read-only state shared by the threads of one call.
@@ -114,7 +119,6 @@ pub(crate) fn conv(ctx: Ctx, c: &Conv, out: &mut [f32]) {
         apply_activation(c.act, out);
         return;
     }
-    let (full_blocks, tail) = (cout_g / NR, cout_g % NR);
     let blocks = cout_g.div_ceil(NR);
     let mut bias = vec![0.0; groups * blocks * NR];
     if let Some(b) = c.bias {
@@ -122,12 +126,8 @@ pub(crate) fn conv(ctx: Ctx, c: &Conv, out: &mut [f32]) {
             bias[gi * blocks * NR..][..cout_g].copy_from_slice(&b[gi * cout_g..][..cout_g]);
         }
     }
-    let row_segments = groups == 1 && g.dw == 1;
-    let seg_max = if row_segments { g.kw * cin_g } else { cin_g };
-    // Keep a block's patches (about `block * k` floats) within the L1 / L2 cache, and give
-    // each pass over the weights at least a few tiles.
-    let block = ((8192 / k) / MR).clamp(4, 32) * MR;
-    with_scratch(groups * blocks * k * NR, |panels| {
+    let len = groups * blocks * k * NR;
+    let pack = |panels: &mut [f32]| {
         // Panels `[group][block][k][NR]`: each block's weights contiguous (its loads then
         // walk memory in order), the last block of a group zero-padded. Split over threads:
         // with large weights and few pixels the copy is a good part of the call.
@@ -143,39 +143,76 @@ pub(crate) fn conv(ctx: Ctx, c: &Conv, out: &mut [f32]) {
                 );
             }
         });
-        let plan = Plan {
-            c,
-            cin_g,
-            cout_g,
-            k,
-            full_blocks,
-            tail,
-            blocks,
-            tile_outer: k * cout_g <= TILE_OUTER_MAX,
-            panels,
-            bias,
-            zeros: vec![0.0; seg_max],
-            row_segments,
-            ky_taps: (0..g.oh).map(|oy| g.taps(true, oy)).collect(),
-            kx_taps: (0..g.ow).map(|ox| g.taps(false, ox)).collect(),
-            block,
-        };
-        // Threads take whole output rows; with the channel blocks outermost each piece reads
-        // all the weights again, so give each piece at least CHUNK_PIXELS pixels (as long
-        // as every thread still gets one).
-        let rows = g.n * g.oh;
-        let group = if plan.tile_outer {
-            1
-        } else {
-            CHUNK_PIXELS
-                .div_ceil(g.ow)
-                .min(rows.div_ceil(ctx.threads.max(1)))
-                .max(1)
-        };
-        let row_len = group * g.ow * c.cout;
-        for_rows(ctx, out, row_len, row_len * k, |r0, part| {
-            conv_rows(&plan, r0 * group * g.ow, part);
+    };
+    let run = |panels: &[f32]| run_plan(ctx, c, panels, bias, k, cin_g, out);
+    if groups == 1 && c.cout == NR {
+        // One full block: the weights `[k, NR]` are its panel as they lie.
+        run(&c.w[..len]);
+    } else if let Some(panels) = c
+        .packs
+        .and_then(|cache| cache.get_or_pack(Key::new(c.w, c.cout, groups), c.w, len, pack))
+    {
+        run(&panels);
+    } else {
+        with_scratch(len, |panels| {
+            pack(panels);
+            run(panels);
         });
+    }
+}
+
+/// [`conv`] once the weights are in panels.
+fn run_plan(
+    ctx: Ctx,
+    c: &Conv,
+    panels: &[f32],
+    bias: Vec<f32>,
+    k: usize,
+    cin_g: usize,
+    out: &mut [f32],
+) {
+    let g = &c.g;
+    let groups = c.groups.max(1);
+    let cout_g = c.cout / groups;
+    let (full_blocks, tail) = (cout_g / NR, cout_g % NR);
+    let blocks = cout_g.div_ceil(NR);
+    let row_segments = groups == 1 && g.dw == 1;
+    let seg_max = if row_segments { g.kw * cin_g } else { cin_g };
+    // Keep a block's patches (about `block * k` floats) within the L1 / L2 cache, and give
+    // each pass over the weights at least a few tiles.
+    let block = ((8192 / k) / MR).clamp(4, 32) * MR;
+    let plan = Plan {
+        c,
+        cin_g,
+        cout_g,
+        k,
+        full_blocks,
+        tail,
+        blocks,
+        tile_outer: k * cout_g <= TILE_OUTER_MAX,
+        panels,
+        bias,
+        zeros: vec![0.0; seg_max],
+        row_segments,
+        ky_taps: (0..g.oh).map(|oy| g.taps(true, oy)).collect(),
+        kx_taps: (0..g.ow).map(|ox| g.taps(false, ox)).collect(),
+        block,
+    };
+    // Threads take whole output rows; with the channel blocks outermost each piece reads
+    // all the weights again, so give each piece at least CHUNK_PIXELS pixels (as long
+    // as every thread still gets one).
+    let rows = g.n * g.oh;
+    let group = if plan.tile_outer {
+        1
+    } else {
+        CHUNK_PIXELS
+            .div_ceil(g.ow)
+            .min(rows.div_ceil(ctx.threads.max(1)))
+            .max(1)
+    };
+    let row_len = group * g.ow * c.cout;
+    for_rows(ctx, out, row_len, row_len * k, |r0, part| {
+        conv_rows(&plan, r0 * group * g.ow, part);
     });
 }
 

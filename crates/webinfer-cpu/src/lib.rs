@@ -39,8 +39,10 @@ mod buffers;
 mod conv;
 mod elementwise;
 mod gemm;
+mod gemv;
 mod igemm;
 mod layout;
+mod packed;
 mod par;
 mod pool;
 mod reduce;
@@ -56,13 +58,16 @@ use webinfer_core::ir::InputSpec;
 use webinfer_core::tensor::element_count;
 use webinfer_core::{Backend, CoreError, Graph, Op, Result, Tensor};
 
-/// The CPU backend. Between runs it keeps its settings and the buffers of the last run's
-/// intermediates (at most 512 MiB), which the next run reuses instead of fresh memory;
-/// [`CpuBackend::release_memory`] drops them.
+/// The CPU backend. Between runs it keeps its settings, the buffers of the last run's
+/// intermediates (at most 512 MiB), which the next run reuses instead of fresh memory, and
+/// the constant convolution / dense weights it has reordered for its kernels (at most
+/// 256 MiB, about one more copy of those weights; dropped once unused for a few runs);
+/// [`CpuBackend::release_memory`] drops both.
 #[derive(Debug)]
 pub struct CpuBackend {
     threads: usize,
     idle: std::sync::Mutex<buffers::Idle>,
+    packs: packed::PackCache,
 }
 
 impl CpuBackend {
@@ -77,6 +82,7 @@ impl CpuBackend {
         CpuBackend {
             threads: threads.max(1),
             idle: Default::default(),
+            packs: Default::default(),
         }
     }
 
@@ -85,9 +91,15 @@ impl CpuBackend {
         self.threads
     }
 
-    /// Frees the intermediate buffers kept for the next run.
+    /// Frees the intermediate buffers kept for the next run and the reordered weights.
     pub fn release_memory(&self) {
         self.idle_buffers().clear();
+        self.packs.clear();
+    }
+
+    /// Bytes of reordered (packed) weights kept between runs.
+    pub fn packed_weight_bytes(&self) -> usize {
+        self.packs.bytes()
     }
 
     fn idle_buffers(&self) -> std::sync::MutexGuard<'_, buffers::Idle> {
@@ -96,7 +108,7 @@ impl CpuBackend {
 }
 
 impl Clone for CpuBackend {
-    /// The same settings, no kept buffers.
+    /// The same settings, no kept buffers or packed weights.
     fn clone(&self) -> Self {
         Self::with_threads(self.threads)
     }
@@ -186,16 +198,26 @@ impl CpuBackend {
                 Op::Input { index } => Value::Borrowed(&inputs[*index]),
                 Op::Constant(t) => Value::Borrowed(t),
                 op => {
-                    let (out, reused) =
-                        eval_node(ctx, op, &node.inputs, id, &mut vals, &last, &shapes[id])
-                            .map_err(|message| CoreError::Backend {
-                                backend: "cpu".into(),
-                                message: format!(
-                                    "layer \"{}\" ({}): {message}",
-                                    node.origin,
-                                    op.name()
-                                ),
-                            })?;
+                    // Weights that are graph constants keep their packed form between runs.
+                    let packs = matches!(op, Op::Conv2d(_) | Op::MatMul { .. })
+                        .then(|| node.inputs.get(1))
+                        .flatten()
+                        .and_then(|&w| graph.as_constant(w))
+                        .map(|_| &self.packs);
+                    let (out, reused) = eval_node(
+                        ctx,
+                        packs,
+                        op,
+                        &node.inputs,
+                        id,
+                        &mut vals,
+                        &last,
+                        &shapes[id],
+                    )
+                    .map_err(|message| CoreError::Backend {
+                        backend: "cpu".into(),
+                        message: format!("layer \"{}\" ({}): {message}", node.origin, op.name()),
+                    })?;
                     in_place = reused;
                     Value::Owned(out)
                 }
@@ -234,6 +256,7 @@ impl CpuBackend {
         }
         drop(vals);
         *self.idle_buffers() = reuse.finish();
+        self.packs.end_run();
         Ok(outputs)
     }
 }
@@ -287,8 +310,10 @@ fn check_inputs(specs: &[InputSpec], inputs: &[Tensor]) -> Result<()> {
 }
 
 /// Evaluate one node of a run, reusing an operand's buffer when it dies here (then `.1`).
+#[allow(clippy::too_many_arguments)]
 fn eval_node(
     ctx: Ctx,
+    packs: Option<&packed::PackCache>,
     op: &Op,
     operands: &[usize],
     id: usize,
@@ -313,7 +338,7 @@ fn eval_node(
         .iter()
         .map(|&j| vals[j].as_ref().map(Value::get).ok_or_else(|| lost(j)))
         .collect::<Result<Vec<&Tensor>, String>>()?;
-    Ok((eval(ctx, op, &ins, out_shape)?, false))
+    Ok((eval(ctx, packs, op, &ins, out_shape)?, false))
 }
 
 /// Which operand's buffer `op` can compute into: one this node owns, reads once, that dies
@@ -390,11 +415,18 @@ pub fn eval_op(op: &Op, inputs: &[&Tensor], out_shape: &[usize]) -> Result<Tenso
     if element_count(out_shape).is_none() {
         return Err(format!("output shape {out_shape:?} is too large"));
     }
-    eval(Ctx::default(), op, inputs, out_shape)
+    eval(Ctx::default(), None, op, inputs, out_shape)
 }
 
-/// Evaluate `op` into a new tensor; operands and `out_shape` are already checked.
-fn eval(ctx: Ctx, op: &Op, ins: &[&Tensor], out_shape: &[usize]) -> Result<Tensor, String> {
+/// Evaluate `op` into a new tensor; operands and `out_shape` are already checked. `packs`
+/// keeps the packed weights of a Conv2d / MatMul whose weight operand is a graph constant.
+fn eval(
+    ctx: Ctx,
+    packs: Option<&packed::PackCache>,
+    op: &Op,
+    ins: &[&Tensor],
+    out_shape: &[usize],
+) -> Result<Tensor, String> {
     let tensor = |data: Vec<f32>| Tensor::new(out_shape.to_vec(), data).map_err(|e| e.to_string());
     let copy_then = |f: &dyn Fn(&mut [f32])| {
         let mut data = buffers::copied(ins[0].data());
@@ -404,7 +436,15 @@ fn eval(ctx: Ctx, op: &Op, ins: &[&Tensor], out_shape: &[usize]) -> Result<Tenso
     match op {
         Op::Input { .. } => Err("input nodes take the caller's tensors".into()),
         Op::Constant(t) => Ok(t.clone()),
-        Op::Conv2d(p) => conv::conv2d(ctx, p, ins[0], ins[1], ins.get(2).copied(), out_shape),
+        Op::Conv2d(p) => conv::conv2d(
+            ctx,
+            packs,
+            p,
+            ins[0],
+            ins[1],
+            ins.get(2).copied(),
+            out_shape,
+        ),
         Op::DepthwiseConv2d(p) => {
             conv::depthwise(ctx, p, ins[0], ins[1], ins.get(2).copied(), out_shape)
         }
@@ -413,6 +453,7 @@ fn eval(ctx: Ctx, op: &Op, ins: &[&Tensor], out_shape: &[usize]) -> Result<Tenso
         }
         Op::MatMul { activation } => conv::matmul(
             ctx,
+            packs,
             *activation,
             ins[0],
             ins[1],
@@ -577,6 +618,57 @@ mod tests {
             .run(&g, std::slice::from_ref(&x))
             .unwrap();
         assert_eq!(got1, got);
+    }
+
+    #[test]
+    fn packed_weights_are_kept_checked_and_dropped() {
+        let mut rng = Rng::new(73);
+        let mut g = Graph::default();
+        let x = g.push(Op::Input { index: 0 }, vec![], "x");
+        let v = g.push(Op::Input { index: 1 }, vec![], "v");
+        let w = g.constant(rng.tensor(&[40, 30]), "w");
+        let dense = Op::MatMul {
+            activation: Activation::Relu,
+        };
+        let y = g.push(dense.clone(), vec![x, w], "dense");
+        // A weight that is an input, not a constant: never kept.
+        let z = g.push(dense, vec![x, v], "dense_input");
+        g.outputs = vec![y, z];
+        let be = CpuBackend::new();
+        let check = |g: &Graph, m: usize, rng: &mut Rng| {
+            let ins = [rng.tensor(&[m, 40]), rng.tensor(&[40, 30])];
+            let got = be.run(g, &ins).unwrap();
+            for (o, &id) in got.iter().zip(&g.outputs) {
+                let wt = if id == y {
+                    g.as_constant(w).unwrap()
+                } else {
+                    &ins[1]
+                };
+                let want = eval_op(&g.nodes[id].op, &[&ins[0], wt], &[m, 30]).unwrap();
+                assert_close(&format!("m {m} output {id}"), o, want.shape(), want.data());
+            }
+        };
+        // Many rows: the direct kernel packs the constant into 2 panels of 16 (4 of 8 on
+        // wasm32) x 40, once; the input weight is packed per call.
+        for _ in 0..3 {
+            check(&g, 70, &mut rng);
+            assert_eq!(be.packed_weight_bytes(), 40 * 32 * 4);
+        }
+        // The same allocation with other values is packed again.
+        if let Op::Constant(t) = &mut g.nodes[w].op {
+            t.data_mut().iter_mut().for_each(|v| *v = 0.5 - *v);
+        }
+        check(&g, 70, &mut rng);
+        assert_eq!(be.packed_weight_bytes(), 40 * 32 * 4);
+        // One row streams the weights as they lie; the unused panels go after a few runs.
+        for _ in 0..6 {
+            check(&g, 1, &mut rng);
+        }
+        assert_eq!(be.packed_weight_bytes(), 0);
+        check(&g, 70, &mut rng);
+        assert!(be.packed_weight_bytes() > 0);
+        be.release_memory();
+        assert_eq!(be.packed_weight_bytes(), 0);
     }
 
     #[test]
