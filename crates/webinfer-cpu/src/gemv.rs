@@ -10,8 +10,8 @@
 //! auto-vectorizer (and compiled for AVX2+FMA too, `dispatch!`; on wasm32 LLVM's `simd128`
 //! code measured faster than a version written with intrinsics).
 //!
-//! Each group of `KB` products is summed as two chains (see [`axpy8`]); the caller adds the
-//! bias after the sum, as tfjs does.
+//! The sum runs over `k` in order for each output (as a plain dot product would); the caller
+//! adds the bias after the sum, as tfjs does.
 
 use crate::conv::with_scratch;
 use crate::par::{for_rows, Ctx};
@@ -127,23 +127,16 @@ fn columns(
 }
 
 dispatch! {
-    /// `y[j] += sum_r c[r] w[r][j]`: two chains of `KB / 2` products (the first starting
-    /// from `y[j]`) added at the end, so that each output waits on half as many dependent
-    /// multiply-adds.
+    /// `y[j] += sum_r c[r] w[r][j]`, in order of `r`.
     fn axpy8<FMA>(y: &mut [f32], c: [f32; KB], w: [&[f32]; KB]) {
         let n = y.len();
         let w: [&[f32]; KB] = w.map(|r| &r[..n]);
-        const H: usize = KB / 2;
         for j in 0..n {
             let mut v = y[j];
-            let mut u = c[H] * w[H][j];
-            for r in 0..H {
+            for r in 0..KB {
                 v = madd::<FMA>(c[r], w[r][j], v);
             }
-            for r in H + 1..KB {
-                u = madd::<FMA>(c[r], w[r][j], u);
-            }
-            y[j] = v + u;
+            y[j] = v;
         }
     }
 }
