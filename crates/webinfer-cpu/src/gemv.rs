@@ -17,10 +17,9 @@ use crate::conv::with_scratch;
 use crate::par::{for_rows, Ctx};
 use crate::simd::{dispatch, madd};
 
-/// Rows of `W` per pass over a block of outputs (four on wasm32, which measured faster there).
-#[cfg(not(target_arch = "wasm32"))]
-const KB: usize = 8;
-#[cfg(target_arch = "wasm32")]
+/// Rows of `W` per pass over a block of outputs. Four, not more: rows `n` floats apart (often
+/// a multiple of 4 KiB) fall into the same L1 set, and eight of them plus the outputs
+/// overflowed its 8 ways (measured slower for `n` = 1024).
 const KB: usize = 4;
 
 /// Columns per thread piece with a single row (the pieces of a thread are contiguous).
@@ -108,10 +107,17 @@ fn columns(
         }
         let mut kk = 0;
         while kk + KB <= k {
-            let rows: [&[f32]; KB] = std::array::from_fn(|r| &w[(kk + r) * n + col..][..cw]);
+            let row = |r: usize| &w[(kk + r) * n + col..][..cw];
             for i in 0..m {
                 let c: [f32; KB] = x[i * k + kk..][..KB].try_into().unwrap();
-                axpy8(&mut y[i * width + c0..][..cw], c, rows);
+                axpy4(
+                    &mut y[i * width + c0..][..cw],
+                    c,
+                    row(0),
+                    row(1),
+                    row(2),
+                    row(3),
+                );
             }
             kk += KB;
         }
@@ -127,15 +133,18 @@ fn columns(
 }
 
 dispatch! {
-    /// `y[j] += sum_r c[r] w[r][j]`, in order of `r`.
-    fn axpy8<FMA>(y: &mut [f32], c: [f32; KB], w: [&[f32]; KB]) {
+    /// `y[j] += c[0] w0[j] + c[1] w1[j] + c[2] w2[j] + c[3] w3[j]`, in that order. The rows
+    /// are separate arguments, not an array of slices: as arguments they are known not to
+    /// alias `y`, so LLVM needs no run-time overlap checks to vectorize the loop.
+    fn axpy4<FMA>(y: &mut [f32], c: [f32; KB], w0: &[f32], w1: &[f32], w2: &[f32], w3: &[f32]) {
         let n = y.len();
-        let w: [&[f32]; KB] = w.map(|r| &r[..n]);
+        let (w0, w1, w2, w3) = (&w0[..n], &w1[..n], &w2[..n], &w3[..n]);
         for j in 0..n {
             let mut v = y[j];
-            for r in 0..KB {
-                v = madd::<FMA>(c[r], w[r][j], v);
-            }
+            v = madd::<FMA>(c[0], w0[j], v);
+            v = madd::<FMA>(c[1], w1[j], v);
+            v = madd::<FMA>(c[2], w2[j], v);
+            v = madd::<FMA>(c[3], w3[j], v);
             y[j] = v;
         }
     }
