@@ -110,6 +110,16 @@ fn columns(
             let row = |r: usize| &w[(kk + r) * n + col..][..cw];
             for i in 0..m {
                 let c: [f32; KB] = x[i * k + kk..][..KB].try_into().unwrap();
+                #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+                relaxed::axpy4(
+                    &mut y[i * width + c0..][..cw],
+                    c,
+                    row(0),
+                    row(1),
+                    row(2),
+                    row(3),
+                );
+                #[cfg(not(all(target_arch = "wasm32", target_feature = "relaxed-simd")))]
                 axpy4(
                     &mut y[i * width + c0..][..cw],
                     c,
@@ -133,6 +143,7 @@ fn columns(
 }
 
 dispatch! {
+    #[cfg_attr(all(target_arch = "wasm32", target_feature = "relaxed-simd"), allow(dead_code))]
     /// `y[j] += c[0] w0[j] + c[1] w1[j] + c[2] w2[j] + c[3] w3[j]`, in that order. The rows
     /// are separate arguments, not an array of slices: as arguments they are known not to
     /// alias `y`, so LLVM needs no run-time overlap checks to vectorize the loop.
@@ -145,6 +156,54 @@ dispatch! {
             v = madd::<FMA>(c[1], w1[j], v);
             v = madd::<FMA>(c[2], w2[j], v);
             v = madd::<FMA>(c[3], w3[j], v);
+            y[j] = v;
+        }
+    }
+}
+
+/// The relaxed-SIMD build (the browser's second module): the same sums with
+/// `f32x4.relaxed_madd`, fused where the hardware has FMA. LLVM never fuses on its own.
+#[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+mod relaxed {
+    use super::KB;
+    use core::arch::wasm32::*;
+
+    /// `y[j] += c[0] w0[j] + c[1] w1[j] + c[2] w2[j] + c[3] w3[j]`, eight columns a step.
+    pub(super) fn axpy4(
+        y: &mut [f32],
+        c: [f32; KB],
+        w0: &[f32],
+        w1: &[f32],
+        w2: &[f32],
+        w3: &[f32],
+    ) {
+        let n = y.len();
+        let (w0, w1, w2, w3) = (&w0[..n], &w1[..n], &w2[..n], &w3[..n]);
+        #[allow(clippy::redundant_closure)] // f32x4_splat is not an FnMut item
+        let cs = c.map(|v| f32x4_splat(v));
+        // SAFETY (every load and store): `j + 8 <= n`, and every slice holds `n` floats;
+        // wasm accesses need no alignment.
+        let ld = |s: &[f32], j: usize| unsafe { v128_load(s.as_ptr().add(j) as *const v128) };
+        let mut j = 0;
+        while j + 8 <= n {
+            let mut a = ld(y, j);
+            let mut b = ld(y, j + 4);
+            for (cr, w) in cs.iter().zip([w0, w1, w2, w3]) {
+                a = f32x4_relaxed_madd(*cr, ld(w, j), a);
+                b = f32x4_relaxed_madd(*cr, ld(w, j + 4), b);
+            }
+            unsafe {
+                v128_store(y.as_mut_ptr().add(j) as *mut v128, a);
+                v128_store(y.as_mut_ptr().add(j + 4) as *mut v128, b);
+            }
+            j += 8;
+        }
+        for j in j..n {
+            let mut v = y[j];
+            v += c[0] * w0[j];
+            v += c[1] * w1[j];
+            v += c[2] * w2[j];
+            v += c[3] * w3[j];
             y[j] = v;
         }
     }

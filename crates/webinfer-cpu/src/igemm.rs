@@ -450,6 +450,21 @@ mod wasm {
 
     const V: usize = NR / 4;
 
+    /// `acc + a * w`. The relaxed-SIMD build (the browser's second module) uses one
+    /// `f32x4.relaxed_madd`: a fused multiply-add where the hardware has one (rounded once,
+    /// well within the conformance tolerance), a multiply and an add where it has not.
+    #[inline(always)]
+    fn madd(a: v128, w: v128, acc: v128) -> v128 {
+        #[cfg(target_feature = "relaxed-simd")]
+        {
+            f32x4_relaxed_madd(a, w, acc)
+        }
+        #[cfg(not(target_feature = "relaxed-simd"))]
+        {
+            f32x4_add(acc, f32x4_mul(a, w))
+        }
+    }
+
     /// See [`super::tile`].
     #[allow(clippy::too_many_arguments)]
     #[inline(never)]
@@ -481,7 +496,7 @@ mod wasm {
                 for i in 0..MR {
                     let a = f32x4_splat(x[i][t]);
                     for v in 0..V {
-                        acc[i][v] = f32x4_add(acc[i][v], f32x4_mul(a, w[v]));
+                        acc[i][v] = madd(a, w[v], acc[i][v]);
                     }
                 }
             }
