@@ -639,7 +639,14 @@ const DENSE_CACHED_ROWS: usize = 3;
 
 /// Rows of `x` up to which MatMul streams the weights as they lie ([`gemv::small_rows`])
 /// when they are not kept packed (below [`DENSE_CACHED_ROWS`] when they are).
-const DENSE_STREAM_ROWS: usize = 4;
+const DENSE_STREAM_ROWS: usize = 8;
+
+/// Dense weights are kept packed between runs only up to this size: a packed copy of a
+/// large dense layer would double the model's memory (dense weights are most of a dense
+/// model), for a product that streams the weights nearly as fast with up to
+/// [`DENSE_STREAM_ROWS`] rows. Conv weights are always kept (they are small next to the
+/// activations, and packing them per call is what costs).
+const DENSE_KEEP_PACKED_BYTES: usize = 1 << 20;
 
 /// `Op::MatMul`: operands `x [..., k]`, `w [k, n]`, optional `bias [n]`. `packs` is where
 /// the weights' panels are kept when `w` is a graph constant.
@@ -656,6 +663,7 @@ pub(crate) fn matmul(
     let [k, n] = w.shape().try_into().map_err(|_| "kernel must be rank 2")?;
     let m: usize = x.shape()[..x.rank().saturating_sub(1)].iter().product();
     let mut out = buffer(m * n, 0.0);
+    let packs = packs.filter(|_| w.data().len() * 4 <= DENSE_KEEP_PACKED_BYTES);
     let (stream_rows, direct_rows) = if packs.is_some() {
         (DENSE_CACHED_ROWS - 1, DENSE_CACHED_ROWS)
     } else {
