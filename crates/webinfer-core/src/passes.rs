@@ -155,9 +155,24 @@ pub fn fold_affine(g: &mut Graph) {
             None => None,
         };
         let (scale, shift) = (scale.data().to_vec(), shift.data().to_vec());
-        let mut new_w = w.clone();
-        for (i, v) in new_w.data_mut().iter_mut().enumerate() {
-            *v *= scale[i % cout];
+        // A weight only this producer reads is scaled in place (no second copy of it).
+        let wid = g.nodes[a].inputs[1];
+        let mut new_w = if uses[wid] == 1 {
+            match std::mem::replace(&mut g.nodes[wid].op, Op::Constant(Tensor::scalar(0.0))) {
+                Op::Constant(t) => t,
+                other => {
+                    g.nodes[wid].op = other;
+                    continue;
+                }
+            }
+        } else {
+            w.clone()
+        };
+        // The output channel is the weight's innermost axis (`i % cout`).
+        for row in new_w.data_mut().chunks_exact_mut(cout) {
+            for (v, s) in row.iter_mut().zip(&scale) {
+                *v *= s;
+            }
         }
         let new_b: Vec<f32> = (0..cout)
             .map(|c| bias.as_ref().map_or(0.0, |b| b[c]) * scale[c] + shift[c])
