@@ -289,6 +289,19 @@ impl BrowserCache {
         Self::default()
     }
 
+    /// The stored response for `key`, if any.
+    async fn lookup(
+        &self,
+        cache: &str,
+        key: &str,
+    ) -> Result<Option<web_sys::Response>, CacheError> {
+        let cache = self.open(cache).await?;
+        let found = JsFuture::from(cache.match_with_str(key))
+            .await
+            .map_err(cache_error)?;
+        Ok(found.dyn_into::<web_sys::Response>().ok())
+    }
+
     /// Whether `caches` exists here (it does not in insecure contexts).
     pub fn is_available() -> bool {
         storage().is_ok()
@@ -364,6 +377,17 @@ fn entry_init(meta: &EntryMeta) -> Result<ResponseInit, CacheError> {
     Ok(init)
 }
 
+/// The record given to an entry this layout did not write: it fails every check, so the
+/// loader evicts it.
+fn foreign_meta() -> EntryMeta {
+    EntryMeta {
+        model_url: String::new(),
+        kind: EntryKind::Shard,
+        length: u64::MAX,
+        model_files: None,
+    }
+}
+
 fn meta_of(headers: &Headers) -> Option<EntryMeta> {
     let get = |name: &str| headers.get(name).ok().flatten();
     Some(EntryMeta {
@@ -381,22 +405,13 @@ impl CacheStore for BrowserCache {
         key: &'a str,
     ) -> LocalBoxFuture<'a, Result<Option<CacheEntry>, CacheError>> {
         Box::pin(async move {
-            let cache = self.open(cache).await?;
-            let found = JsFuture::from(cache.match_with_str(key))
-                .await
-                .map_err(cache_error)?;
-            let Ok(response) = found.dyn_into::<web_sys::Response>() else {
+            let Some(response) = self.lookup(cache, key).await? else {
                 return Ok(None);
             };
             let Some(meta) = meta_of(&response.headers()) else {
                 // Not written by this layout: let the loader evict it.
                 return Ok(Some(CacheEntry {
-                    meta: EntryMeta {
-                        model_url: String::new(),
-                        kind: EntryKind::Shard,
-                        length: u64::MAX,
-                        model_files: None,
-                    },
+                    meta: foreign_meta(),
                     bytes: Vec::new(),
                 }));
             };
@@ -438,20 +453,11 @@ impl CacheStore for BrowserCache {
     ) -> LocalBoxFuture<'a, Result<Option<(EntryMeta, crate::cache::CacheBody<'a>)>, CacheError>>
     {
         Box::pin(async move {
-            let cache = self.open(cache).await?;
-            let found = JsFuture::from(cache.match_with_str(key))
-                .await
-                .map_err(cache_error)?;
-            let Ok(response) = found.dyn_into::<web_sys::Response>() else {
+            let Some(response) = self.lookup(cache, key).await? else {
                 return Ok(None);
             };
             // An entry not written by this layout gets a record the loader evicts.
-            let meta = meta_of(&response.headers()).unwrap_or(EntryMeta {
-                model_url: String::new(),
-                kind: EntryKind::Shard,
-                length: u64::MAX,
-                model_files: None,
-            });
+            let meta = meta_of(&response.headers()).unwrap_or_else(foreign_meta);
             let body: crate::cache::CacheBody<'a> = match response.body() {
                 None => Box::pin(futures::stream::empty()),
                 Some(stream) => {
