@@ -547,7 +547,7 @@ impl CacheStore for BrowserCache {
                     out.push((request.url(), meta));
                 }
             }
-            out.sort_by(|a, b| a.0.cmp(&b.0));
+            out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
             Ok(out)
         })
     }

@@ -250,7 +250,7 @@ impl DirCache {
                 out.push(item);
             }
         }
-        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         Ok(out)
     }
 }

@@ -1138,7 +1138,7 @@ pub fn lower_graph_model(model: &GraphModel, weights: Vec<DecodedWeight>) -> Res
     }
     if !weights.is_empty() {
         let mut names: Vec<String> = weights.into_keys().collect();
-        names.sort();
+        names.sort_unstable();
         return Err(CoreError::SurplusWeights(names));
     }
     Ok(cx.graph)

@@ -118,7 +118,7 @@ impl WeightStore {
             .filter(|k| !self.used.contains(*k))
             .cloned()
             .collect();
-        v.sort();
+        v.sort_unstable();
         v
     }
 }
