@@ -108,7 +108,22 @@ fn columns(
         let mut kk = 0;
         while kk + KB <= k {
             let row = |r: usize| &w[(kk + r) * n + col..][..cw];
-            for i in 0..m {
+            // Two rows at a time share each weight load; the sums are the same as one row at
+            // a time (same terms, same order).
+            let mut i = 0;
+            while i + 2 <= m {
+                let ca: [f32; KB] = x[i * k + kk..][..KB].try_into().unwrap();
+                let cb: [f32; KB] = x[(i + 1) * k + kk..][..KB].try_into().unwrap();
+                let (head, tail) = y.split_at_mut((i + 1) * width);
+                let ya = &mut head[i * width + c0..][..cw];
+                let yb = &mut tail[c0..][..cw];
+                #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+                relaxed::axpy4x2(ya, yb, ca, cb, [row(0), row(1), row(2), row(3)]);
+                #[cfg(not(all(target_arch = "wasm32", target_feature = "relaxed-simd")))]
+                axpy4x2(ya, yb, ca, cb, row(0), row(1), row(2), row(3));
+                i += 2;
+            }
+            if i < m {
                 let c: [f32; KB] = x[i * k + kk..][..KB].try_into().unwrap();
                 #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
                 relaxed::axpy4(
@@ -205,6 +220,70 @@ mod relaxed {
             v += c[2] * w2[j];
             v += c[3] * w3[j];
             y[j] = v;
+        }
+    }
+
+    /// [`axpy4`] for two rows `ya`, `yb` (coefficients `ca`, `cb`) sharing the weight loads.
+    pub(super) fn axpy4x2(
+        ya: &mut [f32],
+        yb: &mut [f32],
+        ca: [f32; KB],
+        cb: [f32; KB],
+        w: [&[f32]; KB],
+    ) {
+        let n = ya.len();
+        let yb = &mut yb[..n];
+        let w = w.map(|r| &r[..n]);
+        #[allow(clippy::redundant_closure)] // f32x4_splat is not an FnMut item
+        let (sa, sb) = (ca.map(|v| f32x4_splat(v)), cb.map(|v| f32x4_splat(v)));
+        // SAFETY (every load and store): `j + 4 <= n`, and every slice holds `n` floats.
+        let ld = |s: &[f32], j: usize| unsafe { v128_load(s.as_ptr().add(j) as *const v128) };
+        let mut j = 0;
+        while j + 4 <= n {
+            let mut a = ld(ya, j);
+            let mut b = ld(yb, j);
+            for r in 0..KB {
+                let wv = ld(w[r], j);
+                a = f32x4_relaxed_madd(sa[r], wv, a);
+                b = f32x4_relaxed_madd(sb[r], wv, b);
+            }
+            unsafe {
+                v128_store(ya.as_mut_ptr().add(j) as *mut v128, a);
+                v128_store(yb.as_mut_ptr().add(j) as *mut v128, b);
+            }
+            j += 4;
+        }
+        for j in j..n {
+            let (mut a, mut b) = (ya[j], yb[j]);
+            for r in 0..KB {
+                a += ca[r] * w[r][j];
+                b += cb[r] * w[r][j];
+            }
+            ya[j] = a;
+            yb[j] = b;
+        }
+    }
+}
+
+dispatch! {
+    #[cfg_attr(all(target_arch = "wasm32", target_feature = "relaxed-simd"), allow(dead_code))]
+    /// [`axpy4`] for two rows `ya`, `yb` (coefficients `ca`, `cb`) sharing the weight loads.
+    fn axpy4x2<FMA>(ya: &mut [f32], yb: &mut [f32], ca: [f32; KB], cb: [f32; KB], w0: &[f32], w1: &[f32], w2: &[f32], w3: &[f32]) {
+        let n = ya.len();
+        let (yb, w0, w1, w2, w3) = (&mut yb[..n], &w0[..n], &w1[..n], &w2[..n], &w3[..n]);
+        for j in 0..n {
+            let mut a = ya[j];
+            a = madd::<FMA>(ca[0], w0[j], a);
+            a = madd::<FMA>(ca[1], w1[j], a);
+            a = madd::<FMA>(ca[2], w2[j], a);
+            a = madd::<FMA>(ca[3], w3[j], a);
+            ya[j] = a;
+            let mut b = yb[j];
+            b = madd::<FMA>(cb[0], w0[j], b);
+            b = madd::<FMA>(cb[1], w1[j], b);
+            b = madd::<FMA>(cb[2], w2[j], b);
+            b = madd::<FMA>(cb[3], w3[j], b);
+            yb[j] = b;
         }
     }
 }
