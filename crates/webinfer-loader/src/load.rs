@@ -1409,14 +1409,7 @@ async fn stream_cached_group(
         }
         if broken.is_none() {
             if let (Some(h), Some(expected)) = (hasher, f.sha256) {
-                let actual: [u8; 32] = sha2::Digest::finalize(h).into();
-                if actual != expected {
-                    broken = Some(format!(
-                        "SHA-256 {} instead of {}",
-                        hex(&actual),
-                        hex(&expected)
-                    ));
-                }
+                broken = sha_reason(sha2::Digest::finalize(h).into(), expected);
             }
         }
         if let Some(reason) = broken {
@@ -1513,42 +1506,23 @@ fn check_entry(
     max: u64,
     sha: Option<[u8; 32]>,
 ) -> Result<(), String> {
+    check_record(&entry.meta, kind, exact, max)?;
     let len = entry.bytes.len() as u64;
-    if entry.meta.kind != kind {
-        return Err(format!(
-            "the entry is a {}, not a {}",
-            entry.meta.kind.as_str(),
-            kind.as_str()
-        ));
-    }
     if len != entry.meta.length {
         return Err(format!(
             "the entry holds {len} bytes, its record says {}",
             entry.meta.length
         ));
     }
-    match exact {
-        Some(exact) if len != exact => {
-            return Err(format!(
-                "it holds {len} bytes, the manifest says exactly {exact}"
-            ))
-        }
-        None if len > max => {
-            return Err(format!("it holds {len} bytes, more than the {max} allowed"))
-        }
-        _ => {}
+    match sha {
+        Some(expected) => sha_reason(sha256(&entry.bytes), expected).map_or(Ok(()), Err),
+        None => Ok(()),
     }
-    if let Some(expected) = sha {
-        let actual = sha256(&entry.bytes);
-        if actual != expected {
-            return Err(format!(
-                "SHA-256 {} instead of {}",
-                hex(&actual),
-                hex(&expected)
-            ));
-        }
-    }
-    Ok(())
+}
+
+/// Why a body with SHA-256 `actual` is not the file expected, if it is not.
+fn sha_reason(actual: [u8; 32], expected: [u8; 32]) -> Option<String> {
+    (actual != expected).then(|| format!("SHA-256 {} instead of {}", hex(&actual), hex(&expected)))
 }
 
 fn check_digest(

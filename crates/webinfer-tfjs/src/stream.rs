@@ -145,11 +145,6 @@ impl StreamDecoder {
         self.files.iter().map(|f| f.path.as_str())
     }
 
-    /// The group of file `file`, if there is such a file.
-    pub fn file_group(&self, file: usize) -> Option<usize> {
-        self.files.get(file).map(|f| f.group)
-    }
-
     /// Records file `file`'s length: announced before its body (a trusted
     /// `Content-Length`) or found at its end. A second call must agree.
     pub fn set_file_length(&mut self, file: usize, length: u64) -> Result<()> {
@@ -227,15 +222,11 @@ impl StreamDecoder {
     /// Whether every byte of every file has arrived and been placed (so
     /// [`StreamDecoder::finish`] can only fail on a manifest inconsistency).
     pub fn is_complete(&self) -> bool {
-        self.groups.iter().all(|g| {
-            let files = self.files.get(g.files.clone()).unwrap_or(&[]);
-            files
+        (0..self.groups.len()).all(|g| {
+            self.group_files(g)
                 .iter()
-                .all(|f| f.offset.is_some() && f.pending.is_empty() && f.length == Some(f.received))
-                && files
-                    .iter()
-                    .fold(0u64, |acc, f| acc.saturating_add(f.received))
-                    == g.len
+                .all(|f| f.length == Some(f.received))
+                && self.group_error(g).is_none()
         })
     }
 
@@ -249,22 +240,8 @@ impl StreamDecoder {
     /// so the weights can be taken as soon as [`StreamDecoder::is_complete`]
     /// while concurrent downloads are still closing. Any further byte is an error.
     pub fn take_weights(&mut self) -> Result<Vec<DecodedWeight>> {
-        for (group_index, group) in self.groups.iter().enumerate() {
-            let files = self.files.get(group.files.clone()).unwrap_or(&[]);
-            let received = files
-                .iter()
-                .fold(0u64, |acc, f| acc.saturating_add(f.received));
-            let placed = files
-                .iter()
-                .all(|f| f.offset.is_some() && f.pending.is_empty());
-            if received != group.len || !placed {
-                return Err(FormatError::ShardLength {
-                    group: group_index,
-                    paths: group.paths.clone(),
-                    expected: group.len,
-                    actual: received,
-                });
-            }
+        if let Some(e) = (0..self.groups.len()).find_map(|g| self.group_error(g)) {
+            return Err(e);
         }
         let mut out = Vec::with_capacity(self.weights.len());
         for w in &self.weights {
@@ -293,6 +270,27 @@ impl StreamDecoder {
             g.weights = 0..0;
         }
         Ok(out)
+    }
+
+    fn group_files(&self, group: usize) -> &[FileState] {
+        self.groups
+            .get(group)
+            .and_then(|g| self.files.get(g.files.clone()))
+            .unwrap_or(&[])
+    }
+
+    /// Why group `group` is not complete: bytes missing or extra, or bytes not
+    /// placed yet (an earlier file's length unknown).
+    fn group_error(&self, group: usize) -> Option<FormatError> {
+        let g = self.groups.get(group)?;
+        let files = self.group_files(group);
+        let received = files
+            .iter()
+            .fold(0u64, |acc, f| acc.saturating_add(f.received));
+        let placed = files
+            .iter()
+            .all(|f| f.offset.is_some() && f.pending.is_empty());
+        (received != g.len || !placed).then(|| self.group_length_error(group, g.len, received))
     }
 
     fn group_length_error(&self, group: usize, expected: u64, actual: u64) -> FormatError {
@@ -416,36 +414,34 @@ fn piece_into(
     rel: u64,
     bytes: &[u8],
 ) {
-    {
-        let size = codec.element_size() as u64;
-        let element = rel.checked_div(size).unwrap_or(0);
-        let within = usize::try_from(rel.checked_rem(size).unwrap_or(0)).unwrap_or(0);
-        let index = match partial.iter().position(|p| p.0 == element) {
-            Some(i) => i,
-            None => {
-                partial.push((element, [0; 4], 0));
-                partial.len().saturating_sub(1)
-            }
-        };
-        let Some(p) = partial.get_mut(index) else {
-            return;
-        };
-        for (k, &b) in bytes.iter().enumerate() {
-            let at = within.saturating_add(k);
-            if let Some(slot) = p.1.get_mut(at) {
-                *slot = b;
-                p.2 |= 1u8.checked_shl(u32::try_from(at).unwrap_or(8)).unwrap_or(0);
-            }
+    let size = codec.element_size() as u64;
+    let element = rel.checked_div(size).unwrap_or(0);
+    let within = usize::try_from(rel.checked_rem(size).unwrap_or(0)).unwrap_or(0);
+    let index = match partial.iter().position(|p| p.0 == element) {
+        Some(i) => i,
+        None => {
+            partial.push((element, [0; 4], 0));
+            partial.len().saturating_sub(1)
         }
-        let full = 1u8
-            .checked_shl(u32::try_from(size).unwrap_or(0))
-            .map_or(0xff, |v| v.wrapping_sub(1));
-        if p.2 == full {
-            let (element, raw, _) = partial.swap_remove(index);
-            let size = codec.element_size();
-            let first = usize::try_from(element).unwrap_or(usize::MAX);
-            codec.decode_run(out, first, raw.get(..size).unwrap_or(&[]));
+    };
+    let Some(p) = partial.get_mut(index) else {
+        return;
+    };
+    for (k, &b) in bytes.iter().enumerate() {
+        let at = within.saturating_add(k);
+        if let Some(slot) = p.1.get_mut(at) {
+            *slot = b;
+            p.2 |= 1u8.checked_shl(u32::try_from(at).unwrap_or(8)).unwrap_or(0);
         }
+    }
+    let full = 1u8
+        .checked_shl(u32::try_from(size).unwrap_or(0))
+        .map_or(0xff, |v| v.wrapping_sub(1));
+    if p.2 == full {
+        let (element, raw, _) = partial.swap_remove(index);
+        let size = codec.element_size();
+        let first = usize::try_from(element).unwrap_or(usize::MAX);
+        codec.decode_run(out, first, raw.get(..size).unwrap_or(&[]));
     }
 }
 
