@@ -13,6 +13,8 @@ mod reduce;
 mod resize;
 mod softmax;
 
+use std::borrow::Cow;
+
 use webinfer_core::ir::Activation;
 use webinfer_core::{Op, Tensor};
 
@@ -37,13 +39,16 @@ pub(crate) enum Layout {
 }
 
 impl Layout {
-    /// The data to upload for `t` in this layout.
-    pub(crate) fn pack(self, t: &Tensor) -> Result<Vec<f32>, String> {
+    /// The data to upload for `t` in this layout: the tensor's own data, borrowed, wherever
+    /// the layout leaves it as it lies (plain, and kernels whose channels are already a
+    /// multiple of 4 in one group), so that uploading a large weight needs no second copy of
+    /// it in memory; a repacked copy otherwise.
+    pub(crate) fn pack(self, t: &Tensor) -> Result<Cow<'_, [f32]>, String> {
         let s = t.shape();
         let d = t.data();
         let pad4 = |n: usize| n.div_ceil(4) * 4;
         match self {
-            Layout::Plain => Ok(d.to_vec()),
+            Layout::Plain => Ok(Cow::Borrowed(d)),
             Layout::ConvWeights { groups } => {
                 let [kh, kw, cin_g, cout] = rank4(s)?;
                 let g = groups.max(1);
@@ -54,6 +59,9 @@ impl Layout {
                 }
                 let (taps, cout_g) = (kh * kw, cout / g);
                 let cp = pad4(cout_g);
+                if g == 1 && cp == cout_g {
+                    return Ok(Cow::Borrowed(d));
+                }
                 let mut out = vec![0.0; g * taps * cin_g * cp];
                 for gi in 0..g {
                     for tap in 0..taps {
@@ -64,7 +72,7 @@ impl Layout {
                         }
                     }
                 }
-                Ok(out)
+                Ok(Cow::Owned(out))
             }
             Layout::ConvTransposeWeights => {
                 let [kh, kw, cout, cin] = rank4(s)?;
@@ -82,18 +90,21 @@ impl Layout {
                         }
                     }
                 }
-                Ok(out)
+                Ok(Cow::Owned(out))
             }
             Layout::DepthwiseWeights => {
                 let [kh, kw, c, m] = rank4(s)?;
                 let cout = c * m;
                 let cp = pad4(cout);
+                if cp == cout {
+                    return Ok(Cow::Borrowed(d));
+                }
                 let mut out = vec![0.0; kh * kw * cp];
                 for tap in 0..kh * kw {
                     out[tap * cp..tap * cp + cout]
                         .copy_from_slice(&d[tap * cout..(tap + 1) * cout]);
                 }
-                Ok(out)
+                Ok(Cow::Owned(out))
             }
             Layout::MatMulWeights => {
                 if s.len() != 2 {
@@ -101,11 +112,14 @@ impl Layout {
                 }
                 let (k, n) = (s[0], s[1]);
                 let np = pad4(n);
+                if np == n {
+                    return Ok(Cow::Borrowed(d));
+                }
                 let mut out = vec![0.0; k * np];
                 for r in 0..k {
                     out[r * np..r * np + n].copy_from_slice(&d[r * n..(r + 1) * n]);
                 }
-                Ok(out)
+                Ok(Cow::Owned(out))
             }
         }
     }
@@ -371,17 +385,38 @@ mod tests {
         // Conv2d, 2 groups of 3 output channels, 1x1 kernel, cin_g 1.
         let w = Tensor::new(vec![1, 1, 1, 6], vec![1., 2., 3., 4., 5., 6.]).unwrap();
         let p = Layout::ConvWeights { groups: 2 }.pack(&w).unwrap();
-        assert_eq!(p, vec![1., 2., 3., 0., 4., 5., 6., 0.]);
+        assert_eq!(*p, [1., 2., 3., 0., 4., 5., 6., 0.]);
         let m = Tensor::new(vec![2, 3], vec![1., 2., 3., 4., 5., 6.]).unwrap();
         assert_eq!(
-            Layout::MatMulWeights.pack(&m).unwrap(),
-            vec![1., 2., 3., 0., 4., 5., 6., 0.]
+            *Layout::MatMulWeights.pack(&m).unwrap(),
+            [1., 2., 3., 0., 4., 5., 6., 0.]
         );
         // Transposed conv: 2x1 kernel, cout 1, cin 2: taps flipped, [tap][ci][co].
         let t = Tensor::new(vec![2, 1, 1, 2], vec![1., 2., 3., 4.]).unwrap();
         assert_eq!(
-            Layout::ConvTransposeWeights.pack(&t).unwrap(),
-            vec![3., 0., 0., 0., 4., 0., 0., 0., 1., 0., 0., 0., 2., 0., 0., 0.]
+            *Layout::ConvTransposeWeights.pack(&t).unwrap(),
+            [3., 0., 0., 0., 4., 0., 0., 0., 1., 0., 0., 0., 2., 0., 0., 0.]
         );
+    }
+
+    #[test]
+    fn packing_borrows_what_needs_no_padding() {
+        let data: Vec<f32> = (0..32).map(|i| i as f32).collect();
+        let cases = [
+            (vec![2, 2, 2, 4], Layout::ConvWeights { groups: 1 }),
+            (vec![2, 2, 4, 2], Layout::DepthwiseWeights),
+            (vec![4, 8], Layout::MatMulWeights),
+            (vec![32], Layout::Plain),
+        ];
+        for (shape, layout) in cases {
+            let t = Tensor::new(shape, data.clone()).unwrap();
+            let p = layout.pack(&t).unwrap();
+            assert!(matches!(p, Cow::Borrowed(_)), "{layout:?} copied");
+            assert_eq!(*p, data[..]);
+        }
+        // Two groups of 4: the groups are regrouped, so the data is copied.
+        let t = Tensor::new(vec![1, 1, 4, 8], data.clone()).unwrap();
+        let p = Layout::ConvWeights { groups: 2 }.pack(&t).unwrap();
+        assert!(matches!(p, Cow::Owned(_)));
     }
 }
