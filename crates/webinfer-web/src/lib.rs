@@ -80,11 +80,23 @@ mod heap {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     static IN_USE: AtomicUsize = AtomicUsize::new(0);
+    static PEAK: AtomicUsize = AtomicUsize::new(0);
 
     /// Bytes allocated and not freed (what the program holds, unlike the size of the
     /// WebAssembly memory, which never shrinks).
     pub(crate) fn in_use() -> usize {
         IN_USE.load(Ordering::Relaxed)
+    }
+
+    /// The most [`in_use`] has been since the module started: set against the size of the
+    /// WebAssembly memory, what is left is the allocator's fragmentation.
+    pub(crate) fn peak() -> usize {
+        PEAK.load(Ordering::Relaxed)
+    }
+
+    fn grew(by: usize) {
+        let now = IN_USE.fetch_add(by, Ordering::Relaxed).saturating_add(by);
+        PEAK.fetch_max(now, Ordering::Relaxed);
     }
 
     struct Counting;
@@ -94,14 +106,14 @@ mod heap {
         unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
             let p = unsafe { System.alloc(layout) };
             if !p.is_null() {
-                IN_USE.fetch_add(layout.size(), Ordering::Relaxed);
+                grew(layout.size());
             }
             p
         }
         unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
             let p = unsafe { System.alloc_zeroed(layout) };
             if !p.is_null() {
-                IN_USE.fetch_add(layout.size(), Ordering::Relaxed);
+                grew(layout.size());
             }
             p
         }
@@ -112,7 +124,7 @@ mod heap {
         unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
             let p = unsafe { System.realloc(ptr, layout, new_size) };
             if !p.is_null() {
-                IN_USE.fetch_add(new_size, Ordering::Relaxed);
+                grew(new_size);
                 IN_USE.fetch_sub(layout.size(), Ordering::Relaxed);
             }
             p
@@ -129,7 +141,8 @@ pub(crate) static LIVE_MODELS: std::sync::atomic::AtomicUsize =
     std::sync::atomic::AtomicUsize::new(0);
 
 /// What the module holds now, for leak checks and memory reports:
-/// `{wasmMemoryBytes, heapBytes, gpuBufferBytes, gpuDevices, liveModels}`. Never throws.
+/// `{wasmMemoryBytes, heapBytes, heapPeakBytes, gpuBufferBytes, gpuDevices, liveModels}`.
+/// Never throws.
 #[cfg(target_arch = "wasm32")]
 #[wasm_bindgen::prelude::wasm_bindgen(js_name = memoryStats, unchecked_return_type = "MemoryStats")]
 pub fn memory_stats() -> wasm_bindgen::JsValue {
@@ -139,6 +152,7 @@ pub fn memory_stats() -> wasm_bindgen::JsValue {
     js::object(&[
         ("wasmMemoryBytes", wasm_bytes.into()),
         ("heapBytes", (heap::in_use() as f64).into()),
+        ("heapPeakBytes", (heap::peak() as f64).into()),
         ("gpuBufferBytes", (gpu.buffer_bytes as f64).into()),
         ("gpuDevices", (gpu.devices as f64).into()),
         (

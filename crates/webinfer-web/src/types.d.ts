@@ -88,13 +88,15 @@ export interface LoadLimits {
 /**
  * What the module holds now (`memoryStats()`), for leak checks and memory reports.
  * Byte counts are exact; `wasmMemoryBytes` never shrinks (WebAssembly memory only grows),
- * `heapBytes` is what is allocated now.
+ * `heapBytes` is what is allocated now, `heapPeakBytes` the most it has been.
  */
 export interface MemoryStats {
   /** Size of the WebAssembly memory (`memory.buffer.byteLength`). */
   readonly wasmMemoryBytes: number;
   /** Bytes allocated on the Rust heap and not freed. */
   readonly heapBytes: number;
+  /** The largest `heapBytes` has been since the module started (a realloc counts both blocks). `wasmMemoryBytes` above it is the allocator's fragmentation and the module's static data and stack (about 1.1 MiB). */
+  readonly heapPeakBytes: number;
   /** Bytes of every GPU buffer webinfer holds (weights, intermediates, inputs, uniforms, readback staging), over all models. A disposed model's are destroyed at once. */
   readonly gpuBufferBytes: number;
   /** GPU devices webinfer holds (one per model on WebGPU); a disposed model's is destroyed. */
