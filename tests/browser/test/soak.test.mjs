@@ -121,12 +121,16 @@ for (const backend of ['cpu', 'webgpu']) {
     const line =
       `SOAK ${backend} | ${m.name} | ${PREDICTS} predicts in ${r.seconds.toFixed(1)} s = ${(PREDICTS / r.seconds).toFixed(1)} predicts/s | ` +
       `wasm memory ${mib(r.start.wasmMemoryBytes)} -> ${mib(r.end.wasmMemoryBytes)} (${signed(wasmGrowth)}) | ` +
-      `heap in use ${mib(r.start.heapBytes)} -> ${mib(r.end.heapBytes)} (${signed(heapGrowth)}, peak ${mib(r.peakHeap)}) | ` +
+      `heap in use ${mib(r.start.heapBytes)} -> ${mib(r.end.heapBytes)} (${signed(heapGrowth)}, sampled peak ${mib(r.peakHeap)}, peak since start ${mib(r.end.heapPeakBytes)}) | ` +
       `GPU buffers ${r.start.gpuBufferBytes} B -> ${r.end.gpuBufferBytes} B (model.gpuBytes ${r.gpuBytes} B), devices ${r.start.gpuDevices} -> ${r.end.gpuDevices} | ` +
       `after dispose: GPU ${r.disposed.gpuBufferBytes} B, ${r.disposed.gpuDevices} devices, ${r.disposed.liveModels} live models`;
     t.diagnostic(line);
     report[`${backend}-predicts`] = { model: m.name, predicts: PREDICTS, seconds: r.seconds, predictsPerSecond: PREDICTS / r.seconds, start: r.start, end: r.end, afterDispose: r.disposed, peakHeapBytes: r.peakHeap, modelGpuBytes: r.gpuBytes };
 
+    // The allocator's own peak counts every allocation: it is at least what was sampled, and
+    // the WebAssembly memory holds it.
+    assert.ok(r.end.heapPeakBytes >= r.peakHeap && r.end.heapPeakBytes >= r.end.heapBytes, `heapPeakBytes ${r.end.heapPeakBytes} below a sampled heap (${r.peakHeap}, ${r.end.heapBytes})`);
+    assert.ok(r.end.heapPeakBytes <= r.end.wasmMemoryBytes, `heapPeakBytes ${r.end.heapPeakBytes} above the WebAssembly memory (${r.end.wasmMemoryBytes})`);
     assert.ok(Math.abs(heapGrowth) <= HEAP_SLACK, `heap in use changed by ${heapGrowth} bytes over ${PREDICTS} predicts (bound ${HEAP_SLACK})`);
     assert.ok(wasmGrowth <= WASM_SLACK, `wasm memory grew by ${wasmGrowth} bytes over ${PREDICTS} predicts (bound ${WASM_SLACK})`);
     assert.equal(r.end.gpuBufferBytes, r.start.gpuBufferBytes, 'GPU buffer bytes changed over the predicts');
@@ -205,6 +209,10 @@ for (const backend of ['cpu', 'webgpu']) {
       assert.equal(s.liveModels, 0, `cycle ${c}: live models after dispose`);
     });
     if (backend === 'webgpu') assert.ok(r.loaded.every((s) => s.gpuDevices === 1 && s.gpuBufferBytes > 0), 'a loaded model held no GPU memory');
+    // The allocator's peak never falls and is at least every heap seen (while loaded too).
+    const peaks = r.stats.flatMap((s, c) => [r.loaded[c].heapPeakBytes, s.heapPeakBytes]);
+    assert.ok(peaks.every((p, i) => i === 0 || p >= peaks[i - 1]), `heapPeakBytes fell: ${peaks}`);
+    assert.ok(last.heapPeakBytes >= Math.max(...r.loaded.map((s) => s.heapBytes)), `heapPeakBytes ${last.heapPeakBytes} below a heap seen while loaded`);
     assert.ok(Math.abs(heapGrowth) <= HEAP_SLACK, `heap in use after cycle ${CYCLES} differs from after cycle 1 by ${heapGrowth} bytes (bound ${HEAP_SLACK})`);
     assert.ok(wasmGrowth <= cycleWasmSlack, `wasm memory grew by ${wasmGrowth} bytes from cycle ${WASM_SETTLE} to cycle ${CYCLES} (bound: the heap one loaded model adds, ${cycleWasmSlack})`);
     assert.equal(r.afterDispose, 'predict: this model has been disposed (model.dispose() was called)');
