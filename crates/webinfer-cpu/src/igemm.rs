@@ -10,7 +10,9 @@
 //! (MobileNet's first layer) still runs 9-long inner loops; otherwise each tap `(ky, kx)` is a
 //! segment of `cin` floats. A pixel whose tap falls into the padding reads a run of zeros
 //! instead, so border tiles run the same kernel as interior ones. Tiles run along the
-//! flattened output pixels, across row and image boundaries.
+//! flattened output pixels, across row and image boundaries. Most tiles (every tap of each
+//! pixel inside the input, the pixels evenly spaced in it) skip listing their segments: the
+//! kernel finds them at fixed offsets from the first pixel ([`Src::Strided`]).
 //!
 //! The weights are copied into panels of `NR` channels (`[k, NR]`, contiguous, the last one
 //! zero-padded) so that the kernel's loads walk memory in order: once per call, or, for a
@@ -87,6 +89,12 @@ struct Plan<'a> {
     zeros: Vec<f32>,
     /// Whether a tile that sees every kernel column reads whole kernel rows as one segment.
     row_segments: bool,
+    /// The segments of a tile whose pixels see every tap and lie `px_step` apart in the input
+    /// (most tiles): `(k0, input offset from the first pixel's tap (0, 0))`, each
+    /// `strided_len` floats long, in group 0 (a group adds its first channel).
+    strided: Vec<(usize, usize)>,
+    strided_len: usize,
+    px_step: isize,
     /// Valid kernel rows per output row, valid kernel columns per output column.
     ky_taps: Vec<(usize, usize)>,
     kx_taps: Vec<(usize, usize)>,
@@ -194,6 +202,20 @@ fn run_plan(
         bias,
         zeros: vec![0.0; seg_max],
         row_segments,
+        strided: if row_segments {
+            (0..g.kh)
+                .map(|ky| (ky * seg_max, ky * g.dh * g.w * g.c))
+                .collect()
+        } else {
+            (0..g.kh * g.kw)
+                .map(|t| {
+                    let (ky, kx) = (t / g.kw, t % g.kw);
+                    (t * seg_max, (ky * g.dh * g.w + kx * g.dw) * g.c)
+                })
+                .collect()
+        },
+        strided_len: seg_max,
+        px_step: (g.sw * g.c) as isize,
         ky_taps: (0..g.oh).map(|oy| g.taps(true, oy)).collect(),
         kx_taps: (0..g.ow).map(|ox| g.taps(false, ox)).collect(),
         block,
@@ -281,13 +303,18 @@ dispatch! {
             }
             let block_out = &mut out[b0 * c.cout..(b0 + n) * c.cout];
             for gi in 0..c.groups.max(1) {
-                // Every tile's segments once per block: `segs[spans[t]]` for tile `t`.
+                // Every tile's segments once per block: `segs[spans[t].0]` for tile `t`, unless
+                // it reads them strided from `spans[t].1`.
                 segs.clear();
                 spans.clear();
                 for t0 in (0..n).step_by(MR) {
                     let start = segs.len();
-                    tile_segments(p, gi, &table[t0..n.min(t0 + MR)], &mut segs);
-                    spans.push(start..segs.len());
+                    let tile = &table[t0..n.min(t0 + MR)];
+                    let base = strided(p, tile).map(|b| b + gi * p.cin_g);
+                    if base.is_none() {
+                        tile_segments(p, gi, tile, &mut segs);
+                    }
+                    spans.push((start..segs.len(), base));
                 }
                 // Loop order: each tile over all its channel blocks (weights small enough to
                 // stay in cache), or channel blocks outermost (a block's weights stay in cache
@@ -300,7 +327,11 @@ dispatch! {
                         let t0 = t * MR;
                         let out = &mut block_out[t0 * c.cout..];
                         let valid = MR.min(n - t0);
-                        run_tile::<FMA>(p, fused, gi, nb, &segs[spans[t].clone()], valid, out);
+                        let src = match spans[t] {
+                            (_, Some(base)) => Src::Strided(base),
+                            (ref span, None) => Src::Segs(&segs[span.clone()]),
+                        };
+                        run_tile::<FMA>(p, fused, gi, nb, src, valid, out);
                     }
                 }
             }
@@ -310,6 +341,28 @@ dispatch! {
             b0 += n;
         }
     }
+}
+
+/// Where a tile reads its patches.
+#[derive(Clone, Copy)]
+enum Src<'a> {
+    /// Its segments, listed.
+    Segs(&'a [Seg<'a>]),
+    /// Pixel `i`'s patch from input offset `base + i * px_step` on: segments [`Plan::strided`].
+    Strided(usize),
+}
+
+/// The input offset of the first pixel's tap `(0, 0)` when the tile reads [`Src::Strided`]:
+/// `MR` pixels, every tap of each inside the input, each `px_step` after the one before.
+#[inline(always)]
+fn strided(p: &Plan, tile: &[Px]) -> Option<usize> {
+    let g = &p.c.g;
+    let base = tile[0].base;
+    let regular = tile.len() == MR
+        && tile.iter().enumerate().all(|(i, t)| {
+            t.ky == (0, g.kh) && t.kx == (0, g.kw) && t.base == base + i as isize * p.px_step
+        });
+    regular.then_some(base as usize)
 }
 
 /// A run of a tile's patches that is contiguous in the input and in the kernel: kernel
@@ -388,7 +441,7 @@ fn run_tile<const FMA: bool>(
     fused: Fused,
     gi: usize,
     nb: usize,
-    segs: &[Seg],
+    src: Src,
     valid: usize,
     out: &mut [f32],
 ) {
@@ -399,9 +452,9 @@ fn run_tile<const FMA: bool>(
     let dst = &mut out[gi * p.cout_g + nb * NR..];
     let width = if nb < p.full_blocks { NR } else { p.tail };
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    wasm::tile(bias, segs, wts, fused, dst, cout, valid, width);
+    wasm::tile(p, bias, src, wts, fused, dst, cout, valid, width);
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-    tile::<FMA>(bias, segs, wts, fused, dst, cout, valid, width);
+    tile::<FMA>(p, bias, src, wts, fused, dst, cout, valid, width);
 }
 
 /// [`run_tile`]'s kernel, written for the auto-vectorizer: `dst` starts at the tile's first
@@ -409,8 +462,9 @@ fn run_tile<const FMA: bool>(
 #[allow(clippy::too_many_arguments, dead_code)]
 #[inline(always)]
 fn tile<const FMA: bool>(
+    p: &Plan,
     bias: &[f32; NR],
-    segs: &[Seg],
+    src: Src,
     wts: &[f32],
     fused: Fused,
     dst: &mut [f32],
@@ -419,8 +473,19 @@ fn tile<const FMA: bool>(
     width: usize,
 ) {
     let mut acc = [[0.0; NR]; MR];
-    for s in segs {
-        segment::<FMA>(&mut acc, &s.xs, &wts[s.k0 * NR..]);
+    match src {
+        Src::Segs(segs) => {
+            for s in segs {
+                segment::<FMA>(&mut acc, &s.xs, &wts[s.k0 * NR..]);
+            }
+        }
+        Src::Strided(base) => {
+            let (x, len, step) = (p.c.x, p.strided_len, p.px_step as usize);
+            for &(k0, off) in &p.strided {
+                let xs = core::array::from_fn(|i| &x[base + off + i * step..][..len]);
+                segment::<FMA>(&mut acc, &xs, &wts[k0 * NR..]);
+            }
+        }
     }
     // The bias after the sum, as tfjs adds it.
     for row in acc.iter_mut() {
@@ -445,7 +510,7 @@ fn tile<const FMA: bool>(
 /// first product to the store, the clamp activations are `pmax` / `pmin`.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod wasm {
-    use super::{Fused, Seg, MR, NR};
+    use super::{Fused, Plan, Src, MR, NR};
     use core::arch::wasm32::*;
 
     const V: usize = NR / 4;
@@ -469,8 +534,9 @@ mod wasm {
     #[allow(clippy::too_many_arguments)]
     #[inline(never)]
     pub(super) fn tile(
+        p: &Plan,
         bias: &[f32; NR],
-        segs: &[Seg],
+        src: Src,
         wts: &[f32],
         fused: Fused,
         dst: &mut [f32],
@@ -482,13 +548,13 @@ mod wasm {
         // inside a slice whose length was checked before; wasm accesses need no alignment.
         let load = |s: &[f32]| unsafe { v128_load(s[..4].as_ptr() as *const v128) };
         let mut acc = [[f32x4_splat(0.0); V]; MR];
-        for s in segs {
-            let len = s.xs[0].len();
+        let mut segment = |xs: &[&[f32]; MR], k0: usize| {
+            let len = xs[0].len();
             let mut x = [&[][..]; MR];
-            for (d, src) in x.iter_mut().zip(&s.xs) {
+            for (d, src) in x.iter_mut().zip(xs) {
                 *d = &src[..len];
             }
-            for (t, row) in wts[s.k0 * NR..][..len * NR].chunks_exact(NR).enumerate() {
+            for (t, row) in wts[k0 * NR..][..len * NR].chunks_exact(NR).enumerate() {
                 let mut w = [f32x4_splat(0.0); V];
                 for (v, wv) in w.iter_mut().enumerate() {
                     *wv = load(&row[v * 4..]);
@@ -498,6 +564,22 @@ mod wasm {
                     for v in 0..V {
                         acc[i][v] = madd(a, w[v], acc[i][v]);
                     }
+                }
+            }
+        };
+        match src {
+            Src::Segs(segs) => {
+                for s in segs {
+                    segment(&s.xs, s.k0);
+                }
+            }
+            Src::Strided(base) => {
+                let (x, len, step) = (p.c.x, p.strided_len, p.px_step as usize);
+                for &(k0, off) in &p.strided {
+                    segment(
+                        &core::array::from_fn(|i| &x[base + off + i * step..][..len]),
+                        k0,
+                    );
                 }
             }
         }
@@ -540,11 +622,36 @@ mod wasm {
 #[inline(always)]
 fn segment<const FMA: bool>(acc: &mut [[f32; NR]; MR], xs: &[&[f32]; MR], b: &[f32]) {
     let len = xs[0].len();
+    if len == 9 {
+        // A 3x3 kernel row of 3 channels (the first layer of most image models): unrolled,
+        // as a loop of so few steps costs about as much again in its entry and exit.
+        return segment_n::<FMA, 9>(acc, xs, b);
+    }
     let mut x = [&[][..]; MR];
     for (d, s) in x.iter_mut().zip(xs) {
         *d = &s[..len];
     }
     for (t, row) in b[..len * NR].chunks_exact(NR).enumerate() {
+        for i in 0..MR {
+            let a = x[i][t];
+            for j in 0..NR {
+                acc[i][j] = madd::<FMA>(a, row[j], acc[i][j]);
+            }
+        }
+    }
+}
+
+/// [`segment`] for segments of `N` floats.
+#[inline(always)]
+fn segment_n<const FMA: bool, const N: usize>(
+    acc: &mut [[f32; NR]; MR],
+    xs: &[&[f32]; MR],
+    b: &[f32],
+) {
+    let x: [&[f32; N]; MR] = core::array::from_fn(|i| xs[i][..N].try_into().unwrap());
+    let b = &b[..N * NR];
+    for t in 0..N {
+        let row = &b[t * NR..][..NR];
         for i in 0..MR {
             let a = x[i][t];
             for j in 0..NR {
