@@ -223,17 +223,19 @@ impl Codec {
     }
 
     /// Zeroed output for `n` elements, or `None` when the memory is refused.
+    /// Allocated zeroed (`alloc_zeroed`): memory the allocator takes fresh from
+    /// the system (a WebAssembly memory grown for a large weight) is zero
+    /// already and is not written twice.
     pub(crate) fn try_alloc(self, n: usize) -> Option<TensorData> {
-        fn zeros<T: Clone>(n: usize, zero: T) -> Option<Vec<T>> {
-            let mut v = Vec::new();
-            v.try_reserve_exact(n).ok()?;
-            v.resize(n, zero);
-            Some(v)
+        fn zeros<T: bytemuck::Zeroable>(n: usize) -> Option<Vec<T>> {
+            bytemuck::allocation::try_zeroed_slice_box(n)
+                .ok()
+                .map(<[T]>::into_vec)
         }
         Some(match self {
-            Codec::F32 | Codec::F16 | Codec::AffineF32 { .. } => TensorData::F32(zeros(n, 0.0)?),
-            Codec::I32 | Codec::AffineI32 { .. } => TensorData::I32(zeros(n, 0)?),
-            Codec::Bool => TensorData::Bool(zeros(n, false)?),
+            Codec::F32 | Codec::F16 | Codec::AffineF32 { .. } => TensorData::F32(zeros(n)?),
+            Codec::I32 | Codec::AffineI32 { .. } => TensorData::I32(zeros(n)?),
+            Codec::Bool => TensorData::Bool(zeros(n)?),
         })
     }
 
@@ -260,14 +262,38 @@ impl Codec {
             }
         }
         match (self, out) {
+            // Little-endian bytes are the values already: one copy. (The browser build is
+            // optimised for size, where the element loop below is not vectorised.)
+            #[cfg(target_endian = "little")]
+            (Codec::F32, TensorData::F32(v)) => copy_le(tail(v, first), bytes),
+            #[cfg(target_endian = "little")]
+            (Codec::I32, TensorData::I32(v)) => copy_le(tail(v, first), bytes),
+            #[cfg(not(target_endian = "little"))]
             (Codec::F32, TensorData::F32(v)) => {
                 for (o, c) in tail(v, first).iter_mut().zip(bytes.chunks_exact(4)) {
                     *o = f32::from_le_bytes(le4(c));
                 }
             }
+            #[cfg(not(target_endian = "little"))]
             (Codec::I32, TensorData::I32(v)) => {
                 for (o, c) in tail(v, first).iter_mut().zip(bytes.chunks_exact(4)) {
                     *o = i32::from_le_bytes(le4(c));
+                }
+            }
+            // uint8: 256 possible values, each de-quantized once (exactly as below).
+            (
+                Codec::AffineF32 {
+                    size: 1,
+                    scale,
+                    min,
+                },
+                TensorData::F32(v),
+            ) if bytes.len() >= 256 => {
+                let table: [f32; 256] =
+                    std::array::from_fn(|b| dequantize(b as u16, scale, min) as f32);
+                for (o, &b) in tail(v, first).iter_mut().zip(bytes) {
+                    // Never the fallback: a u8 indexes 256 entries.
+                    *o = table.get(usize::from(b)).copied().unwrap_or(f32::NAN);
                 }
             }
             (Codec::Bool, TensorData::Bool(v)) => {
@@ -310,10 +336,22 @@ fn shard_overrun(
     }
 }
 
+#[cfg(not(target_endian = "little"))]
 fn byte(c: &[u8], i: usize) -> u8 {
     c.get(i).copied().unwrap_or(0)
 }
 
+/// Copies whole little-endian 4-byte elements of `bytes` into `out` (as many as both hold).
+#[cfg(target_endian = "little")]
+fn copy_le<T: bytemuck::Pod>(out: &mut [T], bytes: &[u8]) {
+    let n = out.len().min(bytes.len() / 4);
+    let (Some(dst), Some(src)) = (out.get_mut(..n), bytes.get(..n.saturating_mul(4))) else {
+        return;
+    };
+    bytemuck::cast_slice_mut::<T, u8>(dst).copy_from_slice(src);
+}
+
+#[cfg(not(target_endian = "little"))]
 fn le4(c: &[u8]) -> [u8; 4] {
     [byte(c, 0), byte(c, 1), byte(c, 2), byte(c, 3)]
 }
@@ -428,6 +466,49 @@ mod tests {
 
     fn manifest(v: Value) -> Vec<WeightGroup> {
         parse_weights_manifest(&v, &Limits::default()).unwrap()
+    }
+
+    #[test]
+    fn fast_paths_decode_exactly_as_the_element_loop() {
+        // uint8 through its table (>= 256 bytes at once) and byte by byte (the formula).
+        let (scale, min) = (0.0117647058823529, -1.2);
+        let codec = Codec::AffineF32 {
+            size: 1,
+            scale,
+            min,
+        };
+        let bytes: Vec<u8> = (0..700u32).map(|i| (i * 7 % 256) as u8).collect();
+        let mut whole = codec.try_alloc(bytes.len()).unwrap();
+        codec.decode_run(&mut whole, 0, &bytes);
+        let mut single = codec.try_alloc(bytes.len()).unwrap();
+        for (i, b) in bytes.iter().enumerate() {
+            codec.decode_run(&mut single, i, std::slice::from_ref(b));
+        }
+        let (TensorData::F32(whole), TensorData::F32(single)) = (whole, single) else {
+            panic!("uint8 decodes to float32");
+        };
+        for (i, (w, s)) in whole.iter().zip(&single).enumerate() {
+            let expected = (f64::from(bytes[i]) * scale + min) as f32;
+            assert_eq!(w.to_bits(), expected.to_bits(), "element {i}");
+            assert_eq!(s.to_bits(), expected.to_bits(), "element {i}");
+        }
+        // float32 / int32: copied, from any element on, extra bytes ignored.
+        let vals = [1.5f32, -0.0, f32::NAN, 3.25e-39];
+        let mut out = Codec::F32.try_alloc(5).unwrap();
+        Codec::F32.decode_run(&mut out, 1, &[f32s(&vals), vec![9, 9]].concat());
+        let TensorData::F32(out) = out else {
+            panic!("float32")
+        };
+        let bits: Vec<u32> = out.iter().map(|x| x.to_bits()).collect();
+        let expected: Vec<u32> = [0.0f32].iter().chain(&vals).map(|x| x.to_bits()).collect();
+        assert_eq!(bits, expected);
+        let mut out = Codec::I32.try_alloc(2).unwrap();
+        Codec::I32.decode_run(
+            &mut out,
+            0,
+            &[(-7i32).to_le_bytes(), 9i32.to_le_bytes()].concat(),
+        );
+        assert!(matches!(out, TensorData::I32(ref v) if v[..] == [-7, 9]));
     }
 
     fn f32s(v: &[f32]) -> Vec<u8> {
