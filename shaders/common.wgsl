@@ -5,9 +5,10 @@
 // - @group(0) @binding(0) is the kernel's `Params` uniform (shapes, strides, scalars: never
 //   pasted into the source), @binding(1) the output, @binding(2..) the inputs in operand order.
 // - Dispatches larger than 65535 workgroups wrap into y (and z); `flat_workgroup` undoes that.
-// - `ACT` selects the activation (codes in src/kernels/mod.rs `act_code`); `alpha` is its parameter.
-
-override ACT: u32 = 0u;
+// - `act` selects the activation (codes in src/kernels/mod.rs `act_code`), `alpha` is its
+//   parameter: both are `Params` fields rather than pipeline constants, so that pipelines are
+//   shared across activations (each pipeline costs a compile; the branch is uniform); see
+//   `FULL_ACT`.
 
 fn flat_workgroup(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return wid.x + nwg.x * (wid.y + nwg.y * wid.z);
@@ -48,14 +49,31 @@ fn sigmoid(x: f32) -> f32 {
     return 1.0 / (1.0 + exp_clamped(-x));
 }
 
-fn activate(x: f32, alpha: f32) -> f32 {
-    switch ACT {
+// Whether `activate` handles every activation (true) or only codes 0-4 (false): a pipeline
+// constant, so that one pipeline per kernel serves linear, relu, relu6, relu-max and leaky relu
+// (a few selects, inlined into every unrolled epilogue) and the others (exp, tanh, erf: several
+// times the code) are compiled only into the pipelines that use them.
+override FULL_ACT: bool = false;
+
+fn activate(x: f32, alpha: f32, act: u32) -> f32 {
+    switch act {
         case 0u: { return x; }
         // relu: `x < 0 ? 0 : x` keeps NaN like tfjs.
         case 1u: { return select(x, 0.0, x < 0.0); }
         case 2u: { return min(select(x, 0.0, x < 0.0), 6.0); }
         case 3u: { return min(select(x, 0.0, x < 0.0), alpha); }
         case 4u: { return select(alpha * x, x, x >= 0.0); }
+        default: {
+            if (FULL_ACT) {
+                return activate_full(x, alpha, act);
+            }
+            return x;
+        }
+    }
+}
+
+fn activate_full(x: f32, alpha: f32, act: u32) -> f32 {
+    switch act {
         case 5u: { return select(alpha * (exp_clamped(x) - 1.0), x, x >= 0.0); }
         case 6u: { return select(1.7580993408473769 * (exp_clamped(x) - 1.0), 1.0507009873554805 * x, x >= 0.0); }
         case 7u: { return sigmoid(x); }

@@ -12,6 +12,7 @@ struct Params {
     kh: u32, kw: u32, stride_h: u32, stride_w: u32,
     dil_h: u32, dil_w: u32, pad_t: i32, pad_l: i32,
     quads: u32, tiles: u32, pixels: u32, alpha: f32,
+    act: u32, has_bias: u32, _p0: u32, _p1: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -19,8 +20,6 @@ struct Params {
 @group(0) @binding(2) var<storage, read> x4: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> w4: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
-
-override HAS_BIAS: bool = false;
 
 struct Px {
     flat: u32,
@@ -74,10 +73,10 @@ fn store(px: Px, acc: vec4<f32>, q: u32) {
         let oc = q * 4u + k;
         if (oc < p.cout) {
             var v = acc[k];
-            if (HAS_BIAS) {
+            if (p.has_bias != 0u) {
                 v += bias[oc];
             }
-            y[px.flat * p.cout + oc] = activate(v, p.alpha);
+            y[px.flat * p.cout + oc] = activate(v, p.alpha, p.act);
         }
     }
 }

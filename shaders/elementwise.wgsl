@@ -1,6 +1,6 @@
 // Element-wise kernels: one invocation per output element.
 //
-// - unary: `act(x)` for every Activation (`ACT`, `alpha`).
+// - unary: `act(x)` for every Activation (`act`, `alpha`).
 // - binary: a (op) b with numpy broadcasting. The host collapses the shapes to at most 8 axes
 //   and passes, per output axis, its size and the element strides of a and b (0 on a
 //   broadcast axis). `OP` selects the operation; OP 6 is PReLU (`a >= 0 ? a : b * a`).
@@ -8,6 +8,7 @@
 
 struct Params {
     total: u32, rank: u32, channels: u32, alpha: f32,
+    act: u32, _p0: u32, _p1: u32, _p2: u32,
     // Output axis sizes, outermost first (8 slots in 2 vec4s).
     shape: array<vec4<u32>, 2>,
     a_strides: array<vec4<u32>, 2>,
@@ -33,7 +34,7 @@ fn unary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
     if (i >= p.total) {
         return;
     }
-    y[i] = activate(a[i], p.alpha);
+    y[i] = activate(a[i], p.alpha, p.act);
 }
 
 @compute @workgroup_size(64)

@@ -11,7 +11,8 @@
 
 struct Params {
     m: u32, k: u32, n: u32, n4: u32,
-    row_tiles: u32, col_tiles: u32, alpha: f32, _p0: u32,
+    row_tiles: u32, col_tiles: u32, alpha: f32, act: u32,
+    has_bias: u32, _p0: u32, _p1: u32, _p2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -19,8 +20,6 @@ struct Params {
 @group(0) @binding(2) var<storage, read> a: array<f32>;
 @group(0) @binding(3) var<storage, read> w4: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
-
-override HAS_BIAS: bool = false;
 
 fn store_row(row: u32, q: u32, acc: vec4<f32>) {
     if (row >= p.m) {
@@ -30,10 +29,10 @@ fn store_row(row: u32, q: u32, acc: vec4<f32>) {
         let col = q * 4u + c;
         if (col < p.n) {
             var v = acc[c];
-            if (HAS_BIAS) {
+            if (p.has_bias != 0u) {
                 v += bias[col];
             }
-            y[row * p.n + col] = activate(v, p.alpha);
+            y[row * p.n + col] = activate(v, p.alpha, p.act);
         }
     }
 }

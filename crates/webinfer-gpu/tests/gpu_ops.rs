@@ -325,6 +325,51 @@ fn matmul() {
     }
 }
 
+/// Every activation fused into each kernel's epilogue (`activate4`): the cheap ones share one
+/// pipeline per kernel and are told apart by a uniform, the others need `FULL_ACT`; run one
+/// after another on one backend, so a shared pipeline must give each its own result.
+#[test]
+fn fused_epilogues_every_activation() {
+    let Some(b) = backend() else { return };
+    let mut r = Rng::new(11);
+    for a in ACTIVATIONS {
+        for x in [&[3usize, 20][..], &[40, 20]] {
+            let args = vec![
+                Arg::In(r.tensor_in(x, -6.0, 6.0)),
+                Arg::Const(r.tensor(&[20, 9])),
+                Arg::Const(r.tensor(&[9])),
+            ];
+            let op = Op::MatMul { activation: a };
+            check_op(&b, &format!("matmul x{x:?} {a:?}"), op, args);
+        }
+        let conv = |groups| Conv2d {
+            kernel: [3, 3],
+            stride: [1, 1],
+            dilation: [1, 1],
+            padding: Padding::Same,
+            groups,
+            activation: a,
+        };
+        let args = vec![
+            Arg::In(r.tensor_in(&[1, 5, 6, 4], -3.0, 3.0)),
+            Arg::Const(r.tensor(&[3, 3, 4, 6])),
+            Arg::Const(r.tensor(&[6])),
+        ];
+        check_op(&b, &format!("conv2d {a:?}"), Op::Conv2d(conv(1)), args);
+        let args = vec![
+            Arg::In(r.tensor_in(&[1, 5, 6, 4], -3.0, 3.0)),
+            Arg::Const(r.tensor(&[3, 3, 4, 1])),
+            Arg::Const(r.tensor(&[4])),
+        ];
+        check_op(
+            &b,
+            &format!("depthwise {a:?}"),
+            Op::DepthwiseConv2d(conv(1)),
+            args,
+        );
+    }
+}
+
 #[test]
 fn pool2d() {
     let Some(b) = backend() else { return };

@@ -2,7 +2,9 @@
 
 use webinfer_core::ir::{resolve_window, Conv2d};
 
-use super::{act_code, grid64, plain, Dispatch, KernelLimits, Layout, Operand, Params};
+use super::{
+    act_code, act_constants, grid64, plain, Dispatch, KernelLimits, Layout, Operand, Params,
+};
 use crate::shaders::Shader;
 
 fn bias_operand(ins: &[&[usize]]) -> (Operand, u32) {
@@ -76,6 +78,8 @@ fn conv_dispatch(
         .u(tiles)
         .u(pixels)
         .f(alpha)
+        .u(act as usize)
+        .u(has_bias as usize)
         .words();
     let entry = if g.cin_g % 4 == 0 {
         "conv2d_vec4"
@@ -85,7 +89,7 @@ fn conv_dispatch(
     Ok(vec![Dispatch {
         shader: Shader::Conv2d,
         entry,
-        constants: vec![("ACT", act), ("HAS_BIAS", has_bias)],
+        constants: act_constants(act),
         params,
         operands: vec![plain(0), Operand::Value { index: 1, layout }, bias],
         workgroups: grid64(quads as u64 * tiles as u64, kl)?,
@@ -201,6 +205,8 @@ pub(super) fn depthwise(
         .u(tiles)
         .u(pixels)
         .f(alpha)
+        .u(act as usize)
+        .u(has_bias as usize)
         .words();
     let entry = if mult == 1 && ch % 4 == 0 {
         "depthwise_vec4"
@@ -210,7 +216,7 @@ pub(super) fn depthwise(
     Ok(vec![Dispatch {
         shader: Shader::Depthwise,
         entry,
-        constants: vec![("ACT", act), ("HAS_BIAS", has_bias)],
+        constants: act_constants(act),
         params,
         operands: vec![
             plain(0),

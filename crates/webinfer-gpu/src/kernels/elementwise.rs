@@ -3,7 +3,8 @@
 use webinfer_core::ir::{Activation, BinaryOp};
 
 use super::{
-    act_code, collapse, count, grid64, plain, strides, Dispatch, KernelLimits, Params, MAX_RANK,
+    act_code, act_constants, collapse, count, grid64, plain, strides, Dispatch, KernelLimits,
+    Params, MAX_RANK,
 };
 use crate::shaders::Shader;
 
@@ -20,8 +21,14 @@ pub(super) fn unary(
     Ok(vec![Dispatch {
         shader: Shader::Elementwise,
         entry: "unary",
-        constants: vec![("ACT", act)],
-        params: Params::new().u(total).u(0).u(0).f(alpha).words(),
+        constants: act_constants(act),
+        params: Params::new()
+            .u(total)
+            .u(0)
+            .u(0)
+            .f(alpha)
+            .u(act as usize)
+            .words(),
         operands: vec![plain(0)],
         workgroups: grid64(total as u64, kl)?,
     }])
@@ -81,6 +88,7 @@ fn broadcast_dispatch(
             .u(view.len())
             .u(0)
             .f(0.0)
+            .u(0)
             .arr8(&sizes)
             .arr8(&sa)
             .arr8(&sb)

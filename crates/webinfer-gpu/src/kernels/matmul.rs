@@ -2,7 +2,9 @@
 
 use webinfer_core::ir::Activation;
 
-use super::{act_code, count, grid, plain, Dispatch, KernelLimits, Layout, Operand, Params};
+use super::{
+    act_code, act_constants, count, grid, plain, Dispatch, KernelLimits, Layout, Operand, Params,
+};
 use crate::shaders::Shader;
 
 /// Below this many rows the 64-row tiled kernel would idle: use the row kernel.
@@ -36,13 +38,12 @@ pub(super) fn matmul(
         },
         bias,
     ];
-    let constants = vec![("ACT", act), ("HAS_BIAS", has_bias)];
     let d = if m >= TILED_MIN_ROWS {
         let (row_tiles, col_tiles) = (m.div_ceil(64), n4.div_ceil(16));
         Dispatch {
             shader: Shader::MatMul,
             entry: "matmul_tiled",
-            constants,
+            constants: act_constants(act),
             params: Params::new()
                 .u(m)
                 .u(k)
@@ -51,6 +52,8 @@ pub(super) fn matmul(
                 .u(row_tiles)
                 .u(col_tiles)
                 .f(alpha)
+                .u(act as usize)
+                .u(has_bias)
                 .words(),
             operands,
             workgroups: grid(row_tiles as u64 * col_tiles as u64, kl)?,
@@ -61,7 +64,7 @@ pub(super) fn matmul(
         Dispatch {
             shader: Shader::MatMul,
             entry: "matmul_rows",
-            constants,
+            constants: act_constants(act),
             params: Params::new()
                 .u(m)
                 .u(k)
@@ -70,6 +73,8 @@ pub(super) fn matmul(
                 .u(row_groups)
                 .u(col_blocks)
                 .f(alpha)
+                .u(act as usize)
+                .u(has_bias)
                 .words(),
             operands,
             workgroups: grid(row_groups as u64 * col_blocks as u64, kl)?,

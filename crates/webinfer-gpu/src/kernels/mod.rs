@@ -254,6 +254,15 @@ pub(crate) fn act_code(a: Activation) -> (u32, f32) {
     }
 }
 
+/// Codes above this need common.wgsl's `FULL_ACT` pipeline constant.
+const CHEAP_ACT_MAX: u32 = 4;
+
+/// The pipeline constants of a kernel that ends in `activate`: `FULL_ACT` only when the
+/// activation code needs it, so pipelines are shared across the cheap activations.
+pub(crate) fn act_constants(act: u32) -> Vec<(&'static str, u32)> {
+    vec![("FULL_ACT", u32::from(act > CHEAP_ACT_MAX))]
+}
+
 /// Workgroup counts covering `groups` workgroups, wrapped into y and z past the per-dimension
 /// limit; kernels flatten them back with `flat_workgroup` and skip the excess.
 pub(crate) fn grid(groups: u64, kl: &KernelLimits) -> Result<[u32; 3], String> {
