@@ -113,7 +113,7 @@ fn dtype_name(v: Option<&Value>) -> String {
         Some("DT_FLOAT") => "float32".into(),
         Some("DT_INT32") => "int32".into(),
         Some("DT_BOOL") => "bool".into(),
-        Some(other) => other.trim_start_matches("DT_").to_lowercase(),
+        Some(other) => other.trim_start_matches("DT_").to_ascii_lowercase(),
         None => "float32".into(),
     }
 }

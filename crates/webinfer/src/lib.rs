@@ -662,8 +662,8 @@ impl ModelBuilder {
         let mut dtypes: Vec<(String, usize)> = Vec::new();
         for w in parsed.weights_manifest.iter().flat_map(|g| &g.weights) {
             let name = match &w.quantization {
-                Some(q) => format!("{:?}", q.dtype).to_lowercase(),
-                None => format!("{:?}", w.dtype).to_lowercase(),
+                Some(q) => format!("{:?}", q.dtype).to_ascii_lowercase(),
+                None => format!("{:?}", w.dtype).to_ascii_lowercase(),
             };
             match dtypes.iter_mut().find(|(n, _)| *n == name) {
                 Some((_, c)) => *c += 1,
