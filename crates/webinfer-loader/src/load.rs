@@ -379,6 +379,20 @@ struct FilePlan {
     sha256: Option<[u8; 32]>,
 }
 
+/// Where a load's model.json came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum JsonFrom {
+    /// The cache: the shards are looked for there too.
+    Cache,
+    /// The network, the cache holding no entry for it at all: no earlier load of this
+    /// model got as far as its shards (a load stores model.json before any shard), so
+    /// none are looked for, which saves a cache round trip before the downloads start.
+    NetworkNoEntry,
+    /// The network otherwise (no cache, an entry evicted, a cache error): cached shards
+    /// are still looked for and used.
+    Network,
+}
+
 /// State shared by the concurrent parts of one load. Never borrowed across an `.await`.
 struct Ctx<'a> {
     options: &'a LoadOptions,
@@ -597,8 +611,9 @@ impl Loader {
         };
 
         // 1. model.json
-        let (model_json, model, json_from_cache) =
+        let (model_json, model, json_from) =
             self.model_json(&ctx, &model_url, model_json_sha).await?;
+        let json_from_cache = json_from == JsonFrom::Cache;
         let files = plan_files(&model, &model_url, options)?;
         let sink = make_sink(&model_json, &model)
             .map_err(LoadIntoError::Sink)?
@@ -639,7 +654,8 @@ impl Loader {
         // 3.-5. The shards.
         let sink_ref: Option<&RefCell<dyn ShardSink + '_>> =
             sink.as_ref().map(|c| c as &RefCell<dyn ShardSink + '_>);
-        let shards = Box::pin(self.shards(&ctx, &files, &model, sink_ref));
+        let look_in_cache = json_from != JsonFrom::NetworkNoEntry;
+        let shards = Box::pin(self.shards(&ctx, &files, &model, sink_ref, look_in_cache));
         let (result, store_json) = match futures::future::select(shards, store_json).await {
             Either::Left((result, store_json)) => (result, Some(store_json)),
             Either::Right(((), shards)) => (shards.await, None),
@@ -721,12 +737,13 @@ impl Loader {
         files: &'x [FilePlan],
         model: &ModelJson,
         sink: Option<&'s RefCell<dyn ShardSink + 's>>,
+        look_in_cache: bool,
     ) -> Result<(Vec<Option<Slot>>, Vec<Deferred<'x>>), LoadError> {
         // 3. The cache, group by group (a sink takes each group's cached
         //    shards once the group is checked, and they are dropped).
         let concurrency = ctx.options.concurrency.max(1);
         let mut slots: Vec<Option<Slot>> = (0..files.len()).map(|_| None).collect();
-        if ctx.readable_cache().is_some() {
+        if look_in_cache && ctx.readable_cache().is_some() {
             for g in 0..ctx.group_len.len() {
                 let members: Vec<usize> =
                     (0..files.len()).filter(|&i| files[i].group == g).collect();
@@ -792,8 +809,9 @@ impl Loader {
         ctx: &Ctx<'_>,
         model_url: &str,
         sha: Option<[u8; 32]>,
-    ) -> Result<(Vec<u8>, ModelJson, bool), LoadError> {
+    ) -> Result<(Vec<u8>, ModelJson, JsonFrom), LoadError> {
         let limits = &ctx.options.limits;
+        let mut from = JsonFrom::Network;
         if let Some(cache) = ctx.readable_cache() {
             match cache.get(&ctx.cache_name, &ctx.model_key).await {
                 Ok(Some(entry)) => {
@@ -804,11 +822,11 @@ impl Loader {
                                 .map_err(|e| e.to_string())
                         });
                     match checked {
-                        Ok(model) => return Ok((entry.bytes, model, true)),
+                        Ok(model) => return Ok((entry.bytes, model, JsonFrom::Cache)),
                         Err(reason) => ctx.evict(&ctx.model_key, model_url, &reason).await,
                     }
                 }
-                Ok(None) => {}
+                Ok(None) => from = JsonFrom::NetworkNoEntry,
                 Err(error) => ctx.cache_failed(model_url, &error),
             }
         }
@@ -862,7 +880,7 @@ impl Loader {
                 }
             }
         })?;
-        Ok((bytes, model, false))
+        Ok((bytes, model, from))
     }
 
     /// Downloads one shard, checking it against the manifest chunk by chunk

@@ -283,6 +283,7 @@ struct CacheState {
     entries: BTreeMap<(String, String), CacheEntry>,
     quota: Option<u64>,
     fail_reads: bool,
+    gets: usize,
     puts: usize,
     refused_puts: usize,
 }
@@ -359,6 +360,11 @@ impl MemoryCache {
             .insert((cache.to_owned(), key.to_owned()), entry);
     }
 
+    /// Lookups (`get`, and `get_stream`, which reads through it) so far.
+    pub fn get_count(&self) -> usize {
+        self.state.borrow().gets
+    }
+
     /// Successful puts so far.
     pub fn put_count(&self) -> usize {
         self.state.borrow().puts
@@ -376,6 +382,7 @@ impl CacheStore for MemoryCache {
         key: &'a str,
     ) -> LocalBoxFuture<'a, Result<Option<CacheEntry>, CacheError>> {
         Box::pin(async move {
+            self.state.borrow_mut().gets += 1;
             if self.state.borrow().fail_reads {
                 return Err(CacheError::Unavailable("reads disabled".into()));
             }

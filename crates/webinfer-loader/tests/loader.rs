@@ -187,6 +187,29 @@ fn shard_keys(env: &Env) -> Vec<String> {
 }
 
 #[test]
+fn a_first_load_looks_up_model_json_only_and_a_second_every_file() {
+    let env = setup();
+    // Nothing cached: no earlier load got as far as the shards (model.json is stored
+    // first), so the cache is asked for model.json alone before the downloads start.
+    load(&env, &model_url(), &LoadOptions::default()).ok();
+    assert_eq!(env.cache.get_count(), 1);
+    // Everything cached: model.json and the 5 shards, and no request.
+    env.net.clear_requests();
+    let (model, _) = load(&env, &model_url(), &LoadOptions::default()).ok();
+    assert!(model.from_cache);
+    assert_eq!(env.cache.get_count(), 1 + 6);
+    assert!(env.net.requests().is_empty());
+    // model.json gone but the shards still there (it was found stale, say): its lookup
+    // misses, so the shards are downloaded again rather than looked up.
+    block_on(env.cache.delete(CACHE_FORMAT, &model_url())).unwrap();
+    env.net.clear_requests();
+    let (model, _) = load(&env, &model_url(), &LoadOptions::default()).ok();
+    assert_eq!(env.cache.get_count(), 1 + 6 + 1);
+    assert_eq!(env.net.requests().len(), 6);
+    assert_eq!(model.model_json, env.fixture.json);
+}
+
+#[test]
 fn loads_model_json_and_every_shard_in_manifest_order() {
     let env = setup();
     let (model, _) = load(&env, &model_url(), &LoadOptions::default()).ok();
