@@ -248,7 +248,11 @@ async fn load(url: JsValue, options: JsValue) -> Result<LayersModel, JsValue> {
                     &url,
                     &loader_options,
                     &mut |event| options.dispatch(event),
-                    |json, _| match webinfer::ModelBuilder::new(json, &model_options) {
+                    // The loader has parsed model.json (with the same limits): no second parse.
+                    |_, parsed| match webinfer::ModelBuilder::from_model_json(
+                        parsed.clone(),
+                        &model_options,
+                    ) {
                         Ok(builder) => Ok(Building(builder)),
                         Err(e) => {
                             refused = Some(e);

@@ -536,8 +536,30 @@ impl ModelBuilder {
         Self::with_names(model_json, "model.json", "", options)
     }
 
+    /// [`ModelBuilder::new`] for a `model.json` already parsed (with
+    /// `webinfer_tfjs::parse_model_json` and the same limits), as a loader has it.
+    pub fn from_model_json(parsed: ModelJson, options: &LoadOptions) -> Result<ModelBuilder> {
+        Self::from_parsed(parsed, "model.json", "", options)
+    }
+
     fn with_names(
         json: &[u8],
+        json_name: &str,
+        base: &str,
+        options: &LoadOptions,
+    ) -> Result<ModelBuilder> {
+        let parsed: ModelJson =
+            webinfer_tfjs::parse_model_json(json, &options.limits).map_err(|source| {
+                Error::Format {
+                    path: json_name.to_string(),
+                    source,
+                }
+            })?;
+        Self::from_parsed(parsed, json_name, base, options)
+    }
+
+    fn from_parsed(
+        parsed: ModelJson,
         json_name: &str,
         base: &str,
         options: &LoadOptions,
@@ -546,8 +568,6 @@ impl ModelBuilder {
             path: json_name.to_string(),
             source,
         };
-        let parsed: ModelJson =
-            webinfer_tfjs::parse_model_json(json, &options.limits).map_err(fmt_err)?;
         // Parse the topology and refuse unknown layers / ops before reading any shard.
         let topology = match parsed.format {
             ModelFormat::LayersModel => Topology::Layers(

@@ -41,7 +41,13 @@ fn chunked_interleaved_bytes_predict_what_tfjs_predicts() {
             ..LoadOptions::default()
         };
         for chunk in [1usize, 7, 4096] {
-            let mut builder = ModelBuilder::new(&json, &options).unwrap();
+            let mut builder = if chunk == 7 {
+                // From a model.json parsed beforehand, as the browser's loader hands it over.
+                let parsed = webinfer_tfjs::parse_model_json(&json, &options.limits).unwrap();
+                ModelBuilder::from_model_json(parsed, &options).unwrap()
+            } else {
+                ModelBuilder::new(&json, &options).unwrap()
+            };
             let paths: Vec<String> = builder.decoder().file_paths().map(str::to_owned).collect();
             let files: Vec<Vec<u8>> = paths
                 .iter()
