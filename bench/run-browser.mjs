@@ -82,7 +82,7 @@ async function setupEngine({ engine, backend }) {
       },
       dispose: (m) => m.dispose(),
       info: (m) => ({ backend: m.backend, backendReason: m.backendReason, module: wi.moduleVariant() }),
-      engineMemory: () => ({ wasmBytes: exports.memory.buffer.byteLength, gpuBytes: wi.memoryStats().gpuBufferBytes }),
+      engineMemory: () => { const st = wi.memoryStats(); return { wasmBytes: exports.memory.buffer.byteLength, gpuBytes: st.gpuBufferBytes, heapPeakBytes: st.heapPeakBytes }; },
       async clear(url) { await wi.deleteCachedModel(new URL(url, location.href).href); },
       // loadLayersModel resolves once the model can predict; the Cache API may still be
       // committing its files (a second visit finds them long done).
