@@ -16,7 +16,8 @@ pub(crate) enum Shader {
     Reduce,
 }
 
-/// Prepended to every family: `flat_workgroup`, `activate` (override `ACT`) and math helpers.
+/// Prepended to every family: `flat_workgroup`, `activate` (code and alpha from the params;
+/// `FULL_ACT` pipeline constant for the costly ones) and math helpers.
 pub(crate) const COMMON: &str = include_str!("../../../shaders/common.wgsl");
 
 impl Shader {

@@ -228,7 +228,8 @@ pub(crate) fn lower(
     Ok(Lowered::Dispatches(d))
 }
 
-/// `ACT` code and `alpha` of an activation (codes match `activate` in shaders/common.wgsl).
+/// The `act` code and `alpha` of an activation, written into a kernel's params (codes match
+/// `activate` in shaders/common.wgsl).
 pub(crate) fn act_code(a: Activation) -> (u32, f32) {
     match a {
         Activation::Linear => (0, 0.0),
