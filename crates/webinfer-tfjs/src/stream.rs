@@ -404,10 +404,9 @@ impl StreamDecoder {
 
 impl WeightState {
     /// `bytes` at `rel` bytes into this weight's stored bytes (within bounds).
+    /// The output was allocated by [`StreamDecoder::allocate_before`] (bytes that find none
+    /// are not counted, and `take_weights` then reports the weight short).
     fn write(&mut self, rel: u64, bytes: &[u8]) -> Result<()> {
-        if self.out.is_none() {
-            self.out = Some(try_alloc(self.codec, self.count, &self.name)?);
-        }
         let Some(out) = self.out.as_mut() else {
             return Ok(());
         };
