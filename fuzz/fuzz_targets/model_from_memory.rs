@@ -34,6 +34,7 @@ fuzz_target!(|data: &[u8]| {
     let options = LoadOptions {
         backend: BackendChoice::Cpu,
         limits,
+        ..LoadOptions::default()
     };
     let Ok(model) = block_on(Model::from_memory(json, files, &options)) else {
         return;

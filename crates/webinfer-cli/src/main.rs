@@ -165,6 +165,7 @@ fn load(a: &Args) -> Result<(Model, f64), CliError> {
     let opts = LoadOptions {
         backend: a.backend,
         limits: a.limits,
+        ..LoadOptions::default()
     };
     let t = Instant::now();
     let model = futures::executor::block_on(Model::load_with(&a.model, &opts))?;

@@ -75,6 +75,7 @@ pub fn check_graph(graph: &Graph, limit: u64) -> Result<()> {
                     .collect::<Option<Vec<usize>>>()
             }),
             Op::Constant(t) => Some(t.shape().to_vec()),
+            Op::Resident { shape, .. } => Some(shape.clone()),
             op => node
                 .inputs
                 .iter()
@@ -84,7 +85,7 @@ pub fn check_graph(graph: &Graph, limit: u64) -> Result<()> {
         };
         // Constants are weights, already decoded under the weight limits; what is computed
         // from them (folded at load) is checked like any other value.
-        let computed = !matches!(node.op, Op::Constant(_));
+        let computed = !matches!(node.op, Op::Constant(_) | Op::Resident { .. });
         if let (Some(s), true) = (&shape, computed) {
             let n = elements(s);
             if n > limit {
@@ -102,7 +103,7 @@ pub fn check_run(graph: &Graph, input_shapes: &[Vec<usize>], limit: u64) -> Resu
     let shapes = graph.infer_shapes(input_shapes)?;
     for (id, s) in shapes.iter().enumerate() {
         let n = elements(s);
-        if n > limit && !matches!(graph.nodes[id].op, Op::Constant(_)) {
+        if n > limit && !matches!(graph.nodes[id].op, Op::Constant(_) | Op::Resident { .. }) {
             return Err(over(
                 &node_name(graph, id),
                 dims(s),

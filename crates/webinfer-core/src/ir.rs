@@ -237,6 +237,11 @@ pub enum Op {
     Input { index: usize },
     /// A weight or other constant. No operands.
     Constant(Tensor),
+    /// A weight whose values live in a backend's memory only (streamed to the GPU while the
+    /// shards downloaded, never held by the host): its shape, and the key under which the
+    /// backend holds it. No operands. Passes cannot read it (it is not [`Graph::as_constant`]),
+    /// and the CPU backend cannot run a graph that has one.
+    Resident { shape: Vec<usize>, key: usize },
     /// Operands: `x [n,h,w,cin]`, `w [kh,kw,cin/groups,cout]`, optional `bias [cout]`.
     Conv2d(Conv2d),
     /// Operands: `x [n,h,w,c]`, `w [kh,kw,c,mult]`, optional `bias [c*mult]`.
@@ -302,6 +307,7 @@ impl Op {
         match self {
             Op::Input { .. } => "input",
             Op::Constant(_) => "constant",
+            Op::Resident { .. } => "resident",
             Op::Conv2d(_) => "conv2d",
             Op::DepthwiseConv2d(_) => "depthwise_conv2d",
             Op::Conv2dTranspose(_) => "conv2d_transpose",
@@ -330,6 +336,7 @@ impl Op {
         match self {
             Op::Input { .. } => 0,
             Op::Constant(t) => t.rank(),
+            Op::Resident { shape, .. } => shape.len(),
             Op::Conv2d(_)
             | Op::DepthwiseConv2d(_)
             | Op::Conv2dTranspose(_)
@@ -374,6 +381,7 @@ impl Op {
         match self {
             Op::Input { .. } => Err("input shapes come from the caller".into()),
             Op::Constant(t) => Ok(t.shape().to_vec()),
+            Op::Resident { shape, .. } => Ok(shape.clone()),
             Op::Conv2d(c) | Op::DepthwiseConv2d(c) | Op::Conv2dTranspose(c) => {
                 if inputs.len() != 2 && inputs.len() != 3 {
                     return Err(format!(
@@ -753,6 +761,13 @@ impl Graph {
             Op::Constant(t) => Some(t),
             _ => None,
         }
+    }
+
+    /// Whether some weight lives in a backend only ([`Op::Resident`]).
+    pub fn has_resident(&self) -> bool {
+        self.nodes
+            .iter()
+            .any(|n| matches!(n.op, Op::Resident { .. }))
     }
 
     /// Shapes of every value for the given input shapes, checking every op.

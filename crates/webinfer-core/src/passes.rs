@@ -244,7 +244,7 @@ pub fn compact(g: &mut Graph) {
             stack.extend(g.nodes[v].inputs.iter().copied());
         }
     }
-    let is_const = |node: &Node| matches!(node.op, Op::Constant(_));
+    let is_const = |node: &Node| matches!(node.op, Op::Constant(_) | Op::Resident { .. });
     let order: Vec<usize> = (0..n)
         .filter(|&i| live[i] && is_const(&g.nodes[i]))
         .chain((0..n).filter(|&i| live[i] && !is_const(&g.nodes[i])))

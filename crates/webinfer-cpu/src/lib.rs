@@ -170,6 +170,16 @@ impl CpuBackend {
         mut observe: impl FnMut(Step),
     ) -> Result<Vec<Tensor>> {
         check_inputs(&graph.inputs, inputs)?;
+        if let Some(node) = graph
+            .nodes
+            .iter()
+            .find(|n| matches!(n.op, Op::Resident { .. }))
+        {
+            return Err(CoreError::Graph(format!(
+                "weight of layer \"{}\": {RESIDENT}",
+                node.origin
+            )));
+        }
         // Concurrent runs each take what is idle; the last to finish leaves its buffers.
         let reuse = buffers::RunPool::install(std::mem::take(&mut *self.idle_buffers()));
         let input_shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape().to_vec()).collect();
@@ -406,6 +416,10 @@ fn eval_in_place(
 /// `out_shape` must be the op's output shape for these operands ([`Op::output_shape`]); a
 /// mismatch, like any bad operand, is an error. Public for the GPU backend (ops it lacks)
 /// and for tests.
+/// Why a graph with an [`Op::Resident`] weight cannot run here.
+const RESIDENT: &str = "its values live in GPU memory only (streamed there while loading); \
+     the CPU backend needs the model loaded again with its weights on the host";
+
 pub fn eval_op(op: &Op, inputs: &[&Tensor], out_shape: &[usize]) -> Result<Tensor, String> {
     let shapes: Vec<&[usize]> = inputs.iter().map(|t| t.shape()).collect();
     let expected = op.output_shape(&shapes)?;
@@ -436,6 +450,7 @@ fn eval(
     match op {
         Op::Input { .. } => Err("input nodes take the caller's tensors".into()),
         Op::Constant(t) => Ok(t.clone()),
+        Op::Resident { .. } => Err(RESIDENT.into()),
         Op::Conv2d(p) => conv::conv2d(
             ctx,
             packs,

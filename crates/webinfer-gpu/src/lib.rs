@@ -41,7 +41,7 @@ mod pipelines;
 mod plan;
 mod shaders;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use webinfer_core::{Graph, Tensor};
@@ -52,7 +52,7 @@ pub use device::{gpu_memory, list_adapters_async, AdapterInfo, GpuMemory};
 pub use error::{GpuError, Result};
 pub use plan::{CpuNode, GpuPlan, PlanStats};
 
-use device::Ctx;
+use device::{Ctx, OwnedBuffer};
 use plan::PlanConfig;
 
 /// The GPU backend: a device, its queue and its pipeline cache.
@@ -116,8 +116,18 @@ impl GpuBackend {
     /// Upload the weights of `graph` once. When all input dims are known (unknown ones are
     /// taken as 1), also build the execution plan for those shapes, creating its pipelines.
     pub fn prepare(&self, graph: &Graph) -> Result<GpuPlan> {
+        self.prepare_with(graph, &HashMap::new())
+    }
+
+    /// [`GpuBackend::prepare`] for a graph with resident weights: `resident` holds the buffer
+    /// of every `Op::Resident` key, made by [`GpuBackend::resident_weight`] and filled.
+    pub fn prepare_with(
+        &self,
+        graph: &Graph,
+        resident: &HashMap<usize, ResidentWeight>,
+    ) -> Result<GpuPlan> {
         self.ctx.check_lost()?;
-        let plan = GpuPlan::new(self.ctx.clone(), graph, self.config())?;
+        let plan = GpuPlan::new(self.ctx.clone(), graph, self.config(), resident)?;
         let shapes: Vec<Vec<usize>> = graph
             .inputs
             .iter()
@@ -167,6 +177,38 @@ impl GpuBackend {
         futures::executor::block_on(self.run(plan, graph, inputs))
     }
 
+    /// A weight buffer of `elements` float32 values in GPU memory, to be filled with
+    /// [`ResidentWeight::write`] while the weight's bytes arrive (so the host never holds the
+    /// whole weight) and bound by plans as an `Op::Resident` weight.
+    pub fn resident_weight(&self, label: &str, elements: usize) -> Result<ResidentWeight> {
+        self.ctx.check_lost()?;
+        let bytes = (elements as u64).saturating_mul(4);
+        let max = self.max_tensor_bytes();
+        if bytes > max {
+            return Err(GpuError::Unsupported(format!(
+                "weight \"{label}\" is {bytes} bytes, over the device's storage binding limit \
+                 of {max} bytes"
+            )));
+        }
+        let buffer = OwnedBuffer::new(
+            &self.ctx.device,
+            &wgpu::BufferDescriptor {
+                label: Some(label),
+                size: bytes.max(16).div_ceil(16) * 16,
+                usage: wgpu::BufferUsages::STORAGE
+                    | wgpu::BufferUsages::COPY_DST
+                    | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            },
+        );
+        self.ctx.take_errors()?;
+        Ok(ResidentWeight {
+            buffer: Arc::new(buffer),
+            ctx: self.ctx.clone(),
+            elements,
+        })
+    }
+
     /// Test switch: destroy the device during the next run, after its work was submitted and
     /// while its results are being read back (a device lost mid-predict). That run then
     /// returns [`GpuError::DeviceLost`].
@@ -194,6 +236,51 @@ impl GpuBackend {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .max_binding = bytes.min(self.ctx.max_binding());
+    }
+}
+
+/// A weight in GPU memory only ([`GpuBackend::resident_weight`]): written piece by piece as
+/// its values are decoded, then bound by the plans of graphs that name it in an
+/// `Op::Resident`. Clones share the buffer.
+#[derive(Clone)]
+pub struct ResidentWeight {
+    buffer: Arc<OwnedBuffer>,
+    ctx: Arc<Ctx>,
+    elements: usize,
+}
+
+impl std::fmt::Debug for ResidentWeight {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResidentWeight")
+            .field("elements", &self.elements)
+            .finish()
+    }
+}
+
+impl ResidentWeight {
+    /// The number of float32 values it holds.
+    pub fn elements(&self) -> usize {
+        self.elements
+    }
+
+    /// Writes `values` from element `first` on (queued: visible to every later submission).
+    pub fn write(&self, first: usize, values: &[f32]) -> Result<()> {
+        let end = first.checked_add(values.len());
+        if end.is_none_or(|end| end > self.elements) {
+            return Err(GpuError::Shape(format!(
+                "{} values written at {first} into a weight of {} values",
+                values.len(),
+                self.elements
+            )));
+        }
+        if !values.is_empty() {
+            self.ctx.queue.write_buffer(
+                &self.buffer,
+                first as u64 * 4,
+                bytemuck::cast_slice(values),
+            );
+        }
+        Ok(())
     }
 }
 

@@ -25,6 +25,7 @@ use crate::device::{Ctx, OwnedBuffer};
 use crate::error::{GpuError, Result};
 use crate::kernels::{self, Dispatch, KernelLimits, Layout, Lowered, Operand};
 use crate::pipelines::PipelineKey;
+use crate::ResidentWeight;
 
 /// Bytes of uniform params reserved per dispatch (>= every `Params` struct, and a multiple of
 /// every device's `min_uniform_buffer_offset_alignment`).
@@ -44,9 +45,10 @@ pub(crate) struct PlanConfig {
     pub force_cpu: HashSet<String>,
 }
 
-/// A constant uploaded at prepare time.
+/// A constant uploaded at prepare time, or a resident weight (shared between the layouts
+/// that read it as it lies).
 struct Weight {
-    buffer: OwnedBuffer,
+    buffer: Arc<OwnedBuffer>,
 }
 
 /// A node that a plan runs on the CPU, and why.
@@ -104,17 +106,62 @@ impl std::fmt::Debug for GpuPlan {
 }
 
 impl GpuPlan {
-    /// Upload every constant a GPU kernel may read, in the layout that kernel wants.
-    pub(crate) fn new(ctx: Arc<Ctx>, graph: &Graph, config: PlanConfig) -> Result<GpuPlan> {
+    /// Upload every constant a GPU kernel may read, in the layout that kernel wants. A
+    /// resident weight (`Op::Resident`, already on the device under its key in `resident`) is
+    /// bound as it lies by every kernel whose layout leaves it so; another kernel reading it
+    /// runs on the CPU with the weight downloaded.
+    pub(crate) fn new(
+        ctx: Arc<Ctx>,
+        graph: &Graph,
+        config: PlanConfig,
+        resident: &HashMap<usize, ResidentWeight>,
+    ) -> Result<GpuPlan> {
         let mut weights = HashMap::new();
         let mut weight_bytes = 0;
+        for (id, node) in graph.nodes.iter().enumerate() {
+            let Op::Resident { shape, key } = &node.op else {
+                continue;
+            };
+            let w = resident.get(key).ok_or_else(|| {
+                GpuError::Internal(format!(
+                    "layer \"{}\": resident weight {key} was not given to prepare",
+                    node.origin
+                ))
+            })?;
+            if !Arc::ptr_eq(&w.ctx, &ctx) || w.elements != shape.iter().product::<usize>() {
+                return Err(GpuError::Internal(format!(
+                    "layer \"{}\": resident weight {key} ({} values) is not a {shape:?} \
+                     weight on this device",
+                    node.origin, w.elements
+                )));
+            }
+            weight_bytes += w.buffer.size();
+            weights.insert(
+                (id, Layout::Plain),
+                Weight {
+                    buffer: w.buffer.clone(),
+                },
+            );
+        }
         for node in &graph.nodes {
-            if matches!(node.op, Op::Input { .. } | Op::Constant(_))
-                || config.force_cpu.contains(node.op.name())
+            if matches!(
+                node.op,
+                Op::Input { .. } | Op::Constant(_) | Op::Resident { .. }
+            ) || config.force_cpu.contains(node.op.name())
             {
                 continue;
             }
             for (k, &v) in node.inputs.iter().enumerate() {
+                if let Op::Resident { shape, .. } = &graph.nodes[v].op {
+                    let layout = kernels::operand_layout(&node.op, k);
+                    if layout.is_identity(shape) && !weights.contains_key(&(v, layout)) {
+                        if let Some(w) = weights.get(&(v, Layout::Plain)) {
+                            let buffer = w.buffer.clone();
+                            weights.insert((v, layout), Weight { buffer });
+                        }
+                    }
+                    continue;
+                }
                 let Some(t) = graph.as_constant(v) else {
                     continue;
                 };
@@ -145,7 +192,12 @@ impl GpuPlan {
                         .write_buffer(&buffer, 0, bytemuck::cast_slice(&data));
                 }
                 weight_bytes += round16(bytes);
-                weights.insert((v, layout), Weight { buffer });
+                weights.insert(
+                    (v, layout),
+                    Weight {
+                        buffer: Arc::new(buffer),
+                    },
+                );
             }
         }
         ctx.take_errors()?;
@@ -445,6 +497,9 @@ impl GpuPlan {
         for (id, node) in graph.nodes.iter().enumerate() {
             match &node.op {
                 Op::Input { .. } => sym.host[id] = true,
+                Op::Resident { .. } => {
+                    sym.gpu[id] = Some(Loc::Weight(id, Layout::Plain));
+                }
                 Op::Constant(_) => {
                     sym.host[id] = true;
                     if self.weights.contains_key(&(id, Layout::Plain)) {

@@ -213,3 +213,77 @@ fn input_errors_name_the_input() {
     let err = futures::executor::block_on(b.run(&plan, &other, &[])).unwrap_err();
     assert!(matches!(err, GpuError::Shape(_)), "{err}");
 }
+
+/// The graph with its constant `origin` turned into a resident weight (key 0) written in
+/// pieces, and the buffer that holds it.
+fn with_resident(
+    b: &GpuBackend,
+    g: &Graph,
+    origin: &str,
+) -> (
+    Graph,
+    std::collections::HashMap<usize, webinfer_gpu::ResidentWeight>,
+) {
+    let mut g = g.clone();
+    let node = g.nodes.iter_mut().find(|n| n.origin == origin).unwrap();
+    let Op::Constant(t) = &node.op else {
+        panic!("{origin} is not a constant")
+    };
+    let w = b.resident_weight(origin, t.len()).unwrap();
+    for (k, piece) in t.data().chunks(3).enumerate() {
+        w.write(k * 3, piece).unwrap();
+    }
+    assert!(w.write(t.len(), &[1.0]).is_err(), "a write past the end");
+    node.op = Op::Resident {
+        shape: t.shape().to_vec(),
+        key: 0,
+    };
+    (g, [(0, w)].into_iter().collect())
+}
+
+#[test]
+fn resident_weights_are_bound_as_they_lie_or_downloaded_for_a_cpu_node() {
+    let Some(b) = backend() else { return };
+    let mut r = Rng::new(104);
+    let host = mobilenet_like(&mut r);
+    let x = vec![r.tensor(&[2, 12, 12, 3])];
+    let want = run_cpu(&host, &x);
+    // The dense kernel [8, 5] is not bound as it lies (5 columns pad to 8): the
+    // pointwise [1, 1, 8, 8] kernel is.
+    let (g, resident) = with_resident(&b, &host, "pw/kernel");
+    let plan = b.prepare_with(&g, &resident).unwrap();
+    check_all("resident conv kernel", &run(&b, &plan, &g, &x), &want);
+    let stats = plan.stats(&[vec![2, 12, 12, 3]]).unwrap();
+    assert!(stats.cpu_nodes.is_empty(), "{:?}", stats.cpu_nodes);
+    assert_eq!(stats.submissions, 1);
+    // Its consumer forced onto the CPU: the weight is downloaded for it.
+    b.debug_force_cpu(&["conv2d"]);
+    let plan = b.prepare_with(&g, &resident).unwrap();
+    check_all(
+        "resident conv kernel, conv on the CPU",
+        &run(&b, &plan, &g, &x),
+        &want,
+    );
+    b.debug_force_cpu(&[]);
+    // A resident weight the kernel needs repacked: its node runs on the CPU, correctly.
+    let (g, resident) = with_resident(&b, &host, "dense/kernel");
+    let plan = b.prepare_with(&g, &resident).unwrap();
+    check_all(
+        "resident dense kernel [8, 5]",
+        &run(&b, &plan, &g, &x),
+        &want,
+    );
+    let stats = plan.stats(&[vec![2, 12, 12, 3]]).unwrap();
+    assert!(
+        stats.cpu_nodes.iter().any(|n| n.op == "matmul"),
+        "{:?}",
+        stats.cpu_nodes
+    );
+    // Without its buffer, prepare says which weight is missing; the CPU backend refuses.
+    let e = b.prepare(&g).unwrap_err().to_string();
+    assert!(e.contains("dense") && e.contains("resident"), "{e}");
+    let e = webinfer_core::Backend::run(&webinfer_cpu::CpuBackend::new(), &g, &x)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("GPU memory only"), "{e}");
+}

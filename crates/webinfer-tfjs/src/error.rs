@@ -40,6 +40,10 @@ pub enum FormatError {
     #[error("weight \"{weight}\": quantization: {message}")]
     Quantization { weight: String, message: String },
 
+    /// A weight that could not be diverted, or whose destination refused its values.
+    #[error("weight \"{weight}\": {message}")]
+    Weight { weight: String, message: String },
+
     /// Two manifest entries share a name (weights are matched to layers by name).
     #[error("weight \"{name}\" appears twice in the weights manifest (group {first_group} and group {second_group})")]
     DuplicateWeight {

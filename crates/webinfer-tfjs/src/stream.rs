@@ -61,6 +61,29 @@ struct FileState {
     received: u64,
 }
 
+/// Where the values of a diverted weight go ([`StreamDecoder::divert`]): a buffer the host
+/// does not hold, such as GPU memory.
+pub trait ValueSink {
+    /// The decoded values from element `first` on. An error stops the load; its message
+    /// should say what failed.
+    fn write(&mut self, first: usize, values: &[f32]) -> std::result::Result<(), String>;
+}
+
+/// A diverted weight's sink and the scratch its values are decoded into.
+struct Diverted {
+    sink: Box<dyn ValueSink>,
+    scratch: TensorData,
+}
+
+impl std::fmt::Debug for Diverted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Diverted").finish_non_exhaustive()
+    }
+}
+
+/// Elements decoded at a time for a diverted weight (its scratch: 64 KiB).
+const DIVERT_RUN: usize = 16 * 1024;
+
 #[derive(Debug)]
 struct WeightState {
     name: String,
@@ -72,6 +95,8 @@ struct WeightState {
     count: usize,
     /// Allocated when the weight's first byte arrives, fallibly.
     out: Option<TensorData>,
+    /// Set for a weight whose values go to a sink instead of `out`.
+    diverted: Option<Diverted>,
     filled: u64,
     /// Elements whose bytes arrived in pieces: (element, bytes, bit mask of bytes present).
     partial: Vec<(u64, [u8; 4], u8)>,
@@ -115,6 +140,7 @@ impl StreamDecoder {
                     shape: entry.shape.clone(),
                     count,
                     out: None,
+                    diverted: None,
                     codec,
                     offset,
                     len: n,
@@ -151,6 +177,32 @@ impl StreamDecoder {
             weights,
             taken: false,
         })
+    }
+
+    /// Sends weight `name`'s values to `sink` as they are decoded, instead of holding them:
+    /// [`StreamDecoder::take_weights`] then gives the weight with no data (its shape only).
+    /// Only float32 weights (stored as float32, float16, or quantized to uint8 / uint16) can
+    /// be diverted, and only before any of their bytes arrived.
+    pub fn divert(&mut self, name: &str, sink: Box<dyn ValueSink>) -> Result<()> {
+        let Some(w) = self.weights.iter_mut().find(|w| w.name == name) else {
+            return Err(FormatError::Weight {
+                weight: name.to_owned(),
+                message: "cannot divert a weight the manifest does not have".into(),
+            });
+        };
+        let float = matches!(w.codec, Codec::F32 | Codec::F16 | Codec::AffineF32 { .. });
+        if !float || w.filled > 0 || w.out.is_some() || self.taken {
+            return Err(FormatError::Weight {
+                weight: name.to_owned(),
+                message: "only a float32 weight none of whose bytes arrived yet can be diverted"
+                    .into(),
+            });
+        }
+        w.diverted = Some(Diverted {
+            sink,
+            scratch: TensorData::F32(Vec::new()),
+        });
+        Ok(())
     }
 
     /// The shard paths in file order.
@@ -271,6 +323,7 @@ impl StreamDecoder {
             // A weight with no bytes (no elements) was never allocated.
             let data = match w.out.take() {
                 Some(data) => data,
+                None if w.diverted.is_some() => TensorData::F32(Vec::new()),
                 None => try_alloc(w.codec, w.count, &w.name)?,
             };
             out.push(DecodedWeight {
@@ -362,7 +415,7 @@ impl StreamDecoder {
             if w.offset >= end {
                 break;
             }
-            if w.out.is_none() && w.count > 0 {
+            if w.out.is_none() && w.diverted.is_none() && w.count > 0 {
                 w.out = Some(try_alloc(w.codec, w.count, &w.name)?);
             }
             g.next_alloc = g.next_alloc.saturating_add(1);
@@ -407,9 +460,9 @@ impl WeightState {
     /// The output was allocated by [`StreamDecoder::allocate_before`] (bytes that find none
     /// are not counted, and `take_weights` then reports the weight short).
     fn write(&mut self, rel: u64, bytes: &[u8]) -> Result<()> {
-        let Some(out) = self.out.as_mut() else {
+        if self.out.is_none() && self.diverted.is_none() {
             return Ok(());
-        };
+        }
         self.filled = self.filled.saturating_add(bytes.len() as u64);
         let size = self.codec.element_size();
         let size64 = size as u64;
@@ -424,7 +477,9 @@ impl WeightState {
         if head > 0 {
             let k = usize::try_from(head).unwrap_or(0).min(bytes.len());
             let (piece, rest) = bytes.split_at(k);
-            piece_into(self.codec, out, &mut self.partial, rel, piece);
+            if let Some((element, raw)) = piece_of(self.codec, &mut self.partial, rel, piece) {
+                self.decode(element, raw.get(..size).unwrap_or(&[]))?;
+            }
             rel = rel.saturating_add(k as u64);
             bytes = rest;
         }
@@ -436,24 +491,60 @@ impl WeightState {
             .saturating_mul(size);
         let (body, tail) = bytes.split_at(whole);
         let first = usize::try_from(rel.checked_div(size64).unwrap_or(0)).unwrap_or(usize::MAX);
-        self.codec.decode_run(out, first, body);
+        self.decode(first, body)?;
         if !tail.is_empty() {
             let at = rel.saturating_add(whole as u64);
-            piece_into(self.codec, out, &mut self.partial, at, tail);
+            if let Some((element, raw)) = piece_of(self.codec, &mut self.partial, at, tail) {
+                self.decode(element, raw.get(..size).unwrap_or(&[]))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Decodes whole elements `bytes`, the first being element `first`: into the output, or
+    /// through the scratch to the sink of a diverted weight.
+    fn decode(&mut self, first: usize, bytes: &[u8]) -> Result<()> {
+        if let Some(out) = self.out.as_mut() {
+            self.codec.decode_run(out, first, bytes);
+            return Ok(());
+        }
+        let Some(d) = self.diverted.as_mut() else {
+            return Ok(());
+        };
+        let size = self.codec.element_size();
+        let step = DIVERT_RUN.saturating_mul(size);
+        for (k, run) in bytes.chunks(step.max(1)).enumerate() {
+            let n = run.len().checked_div(size).unwrap_or(0);
+            let TensorData::F32(scratch) = &mut d.scratch else {
+                return Ok(());
+            };
+            if scratch.len() < n {
+                scratch.resize(n, 0.0);
+            }
+            self.codec.decode_run(&mut d.scratch, 0, run);
+            let TensorData::F32(scratch) = &d.scratch else {
+                return Ok(());
+            };
+            let at = first.saturating_add(k.saturating_mul(DIVERT_RUN));
+            d.sink
+                .write(at, scratch.get(..n).unwrap_or(&[]))
+                .map_err(|message| FormatError::Weight {
+                    weight: self.name.clone(),
+                    message,
+                })?;
         }
         Ok(())
     }
 }
 
-/// Part of one element, starting `rel` bytes into a weight; decoded into `out`
-/// once the element's last byte is in.
-fn piece_into(
+/// Part of one element, starting `rel` bytes into a weight; the element's index and bytes
+/// once its last byte is in.
+fn piece_of(
     codec: Codec,
-    out: &mut TensorData,
     partial: &mut Vec<(u64, [u8; 4], u8)>,
     rel: u64,
     bytes: &[u8],
-) {
+) -> Option<(usize, [u8; 4])> {
     let size = codec.element_size() as u64;
     let element = rel.checked_div(size).unwrap_or(0);
     let within = usize::try_from(rel.checked_rem(size).unwrap_or(0)).unwrap_or(0);
@@ -464,9 +555,7 @@ fn piece_into(
             partial.len().saturating_sub(1)
         }
     };
-    let Some(p) = partial.get_mut(index) else {
-        return;
-    };
+    let p = partial.get_mut(index)?;
     for (k, &b) in bytes.iter().enumerate() {
         let at = within.saturating_add(k);
         if let Some(slot) = p.1.get_mut(at) {
@@ -477,12 +566,11 @@ fn piece_into(
     let full = 1u8
         .checked_shl(u32::try_from(size).unwrap_or(0))
         .map_or(0xff, |v| v.wrapping_sub(1));
-    if p.2 == full {
-        let (element, raw, _) = partial.swap_remove(index);
-        let size = codec.element_size();
-        let first = usize::try_from(element).unwrap_or(usize::MAX);
-        codec.decode_run(out, first, raw.get(..size).unwrap_or(&[]));
+    if p.2 != full {
+        return None;
     }
+    let (element, raw, _) = partial.swap_remove(index);
+    Some((usize::try_from(element).unwrap_or(usize::MAX), raw))
 }
 
 /// A zeroed output for `count` elements, or an error naming the weight when
@@ -588,6 +676,84 @@ mod tests {
         // another byte is not.
         d.set_file_length(1, files[1].len() as u64).unwrap();
         assert!(d.write(1, files[1].len() as u64, &[0]).is_err());
+    }
+
+    /// Collects what a diverted weight's sink is given.
+    struct Collect(std::rc::Rc<std::cell::RefCell<Vec<Option<f32>>>>);
+
+    impl ValueSink for Collect {
+        fn write(&mut self, first: usize, values: &[f32]) -> std::result::Result<(), String> {
+            let mut all = self.0.borrow_mut();
+            for (k, &v) in values.iter().enumerate() {
+                let slot = all.get_mut(first + k).ok_or("past the end")?;
+                assert!(slot.is_none(), "element {} written twice", first + k);
+                *slot = Some(v);
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn diverted_weights_reach_their_sink_bit_for_bit_and_are_never_held() {
+        let (m, files) = sample();
+        let expected = reference(&m, &files);
+        for chunk in [1usize, 3, 5, 64] {
+            let mut d = StreamDecoder::new(&m).unwrap();
+            let mut sinks = Vec::new();
+            for name in ["f32", "f16", "u8", "u16"] {
+                let n = expected.iter().find(|w| w.name == name).unwrap().data.len();
+                let got = std::rc::Rc::new(std::cell::RefCell::new(vec![None; n]));
+                d.divert(name, Box::new(Collect(got.clone()))).unwrap();
+                sinks.push((name, got));
+            }
+            // Not a float weight: refused.
+            assert!(d
+                .divert("i32", Box::new(Collect(Default::default())))
+                .is_err());
+            assert!(d
+                .divert("nope", Box::new(Collect(Default::default())))
+                .is_err());
+            for (i, f) in files.iter().enumerate() {
+                for (k, piece) in f.chunks(chunk).enumerate() {
+                    d.write(i, (k * chunk) as u64, piece).unwrap();
+                }
+                d.set_file_length(i, f.len() as u64).unwrap();
+            }
+            let taken = d.finish().unwrap();
+            for w in &taken {
+                let want = expected.iter().find(|e| e.name == w.name).unwrap();
+                match sinks.iter().find(|(n, _)| *n == w.name) {
+                    Some((_, got)) => {
+                        assert!(w.data.is_empty(), "{} held", w.name);
+                        let TensorData::F32(want) = &want.data else {
+                            panic!()
+                        };
+                        let got: Vec<u32> =
+                            got.borrow().iter().map(|v| v.unwrap().to_bits()).collect();
+                        let want: Vec<u32> = want.iter().map(|v| v.to_bits()).collect();
+                        assert_eq!(got, want, "{} chunk {chunk}", w.name);
+                    }
+                    None => assert_eq!(
+                        bits(std::slice::from_ref(w)),
+                        bits(std::slice::from_ref(want))
+                    ),
+                }
+            }
+        }
+        // A sink that fails stops the load, naming the weight.
+        struct Refuse;
+        impl ValueSink for Refuse {
+            fn write(&mut self, _: usize, _: &[f32]) -> std::result::Result<(), String> {
+                Err("the device is gone".into())
+            }
+        }
+        let mut d = StreamDecoder::new(&m).unwrap();
+        d.divert("f32", Box::new(Refuse)).unwrap();
+        let e = d.write(0, 0, &files[0]).unwrap_err().to_string();
+        assert!(
+            e.contains("\"f32\"") && e.contains("the device is gone"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -28,6 +28,11 @@ pub enum Error {
 
     #[error("{0}")]
     Unsupported(String),
+
+    /// The GPU device was lost, and some of the model's weights lived in GPU memory only
+    /// (streamed there while loading): the model must be loaded again to run on the CPU.
+    #[error("{reason}, and this model's large weights were streamed to GPU memory only: load it again to run it on the CPU")]
+    GpuWeightsLost { reason: String },
 }
 
 impl From<webinfer_tfjs::FormatError> for Error {

@@ -33,7 +33,7 @@ pub use error::{Error, Result};
 pub use webinfer_core::{CoreError, Graph, Tensor};
 pub use webinfer_tfjs::Limits;
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use webinfer_core::ir::InputSpec;
 use webinfer_core::Backend as _;
@@ -71,11 +71,27 @@ impl std::str::FromStr for BackendChoice {
 }
 
 /// How to load a model.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct LoadOptions {
     pub backend: BackendChoice,
     /// Bounds on what a model.json may declare, checked before anything is allocated.
     pub limits: Limits,
+    /// On the GPU, when the backend is chosen before the weights arrive
+    /// ([`ModelBuilder::use_backend`]): Dense kernels of at least this many bytes (decoded,
+    /// float32) are streamed straight into GPU memory as their bytes arrive, so the host
+    /// never holds them (the peak host memory of a load is then the other weights plus
+    /// a 64 KiB scratch, not the whole model). Default 1 MiB; `u64::MAX` turns it off.
+    pub gpu_stream_min_bytes: u64,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            backend: BackendChoice::default(),
+            limits: Limits::default(),
+            gpu_stream_min_bytes: 1 << 20,
+        }
+    }
 }
 
 /// A model input or output.
@@ -109,8 +125,56 @@ pub struct ModelStats {
 
 /// The GPU side of a model: the backend and the plan prepared for this graph.
 struct GpuEngine {
-    backend: GpuBackend,
+    backend: Arc<GpuBackend>,
     plan: GpuPlan,
+    /// Bytes of weights streamed to the device at load (`Op::Resident`): the host has no copy.
+    resident_bytes: u64,
+}
+
+/// A backend chosen for a model ([`Backend::choose`]), possibly before its weights arrive,
+/// so that they can be streamed to it ([`ModelBuilder::use_backend`]). Clones share the
+/// GPU device.
+#[derive(Debug, Clone)]
+pub struct Backend {
+    gpu: Option<Arc<GpuBackend>>,
+    selection: String,
+}
+
+impl Backend {
+    /// Picks the backend for `choice`, as loading a model does: for `Gpu`, an error when no
+    /// adapter is usable; for `Auto`, a hardware GPU, else the CPU.
+    pub async fn choose(choice: BackendChoice) -> Result<Backend> {
+        let (gpu, selection) = choose_backend(choice).await?;
+        Ok(Backend {
+            gpu: gpu.map(Arc::new),
+            selection,
+        })
+    }
+
+    /// `"gpu"` or `"cpu"`.
+    pub fn name(&self) -> &'static str {
+        if self.gpu.is_some() {
+            "gpu"
+        } else {
+            "cpu"
+        }
+    }
+
+    /// Why it was chosen (see [`Model::backend_selection`]).
+    pub fn selection(&self) -> &str {
+        &self.selection
+    }
+}
+
+/// A diverted weight's destination: its GPU buffer.
+struct GpuSink(webinfer_gpu::ResidentWeight);
+
+impl webinfer_tfjs::ValueSink for GpuSink {
+    fn write(&mut self, first: usize, values: &[f32]) -> std::result::Result<(), String> {
+        self.0
+            .write(first, values)
+            .map_err(|e| format!("streaming it to the GPU: {e}"))
+    }
 }
 
 /// A loaded model, ready to predict.
@@ -255,11 +319,36 @@ impl Model {
 
     /// Choose the backend and prepare the graph on it (weights uploaded, pipelines created).
     async fn with_backend(graph: Graph, stats: ModelStats, options: &LoadOptions) -> Result<Model> {
-        let (gpu, selection) = choose_backend(options.backend).await?;
+        let backend = Backend::choose(options.backend).await?;
+        Self::on_backend(graph, stats, backend, &HashMap::new(), options)
+    }
+
+    /// Prepare the graph on `backend`; `resident` holds the GPU buffers of its
+    /// `Op::Resident` weights.
+    fn on_backend(
+        graph: Graph,
+        stats: ModelStats,
+        backend: Backend,
+        resident: &HashMap<usize, webinfer_gpu::ResidentWeight>,
+        options: &LoadOptions,
+    ) -> Result<Model> {
+        let Backend { gpu, selection } = backend;
         let gpu = match gpu {
             Some(backend) => {
-                let plan = backend.prepare(&graph).map_err(CoreError::from)?;
-                Some(GpuEngine { backend, plan })
+                let plan = backend
+                    .prepare_with(&graph, resident)
+                    .map_err(CoreError::from)?;
+                let resident_bytes = resident.values().map(|w| w.elements() as u64 * 4).sum();
+                Some(GpuEngine {
+                    backend,
+                    plan,
+                    resident_bytes,
+                })
+            }
+            None if graph.has_resident() => {
+                return Err(Error::Unsupported(
+                    "weights were streamed to a GPU, but the model is prepared on the CPU".into(),
+                ))
             }
             None => None,
         };
@@ -379,6 +468,12 @@ impl Model {
             .map(|g| (g.plan.weight_bytes(), g.plan.peak_bytes()))
     }
 
+    /// Bytes of weights that live in GPU memory only (streamed there while loading, see
+    /// [`LoadOptions::gpu_stream_min_bytes`]); 0 when the host holds every weight.
+    pub fn gpu_resident_bytes(&self) -> u64 {
+        self.gpu.as_ref().map_or(0, |g| g.resident_bytes)
+    }
+
     fn active_gpu(&self) -> Option<&GpuEngine> {
         if self.gpu_fallback().is_some() {
             return None;
@@ -450,12 +545,21 @@ impl Model {
                     let mut lost = self.gpu_lost.lock().unwrap_or_else(|e| e.into_inner());
                     // Overlapping predicts can all see the loss: keep the first account.
                     if lost.is_none() {
-                        *lost = Some(format!(
-                            "the GPU device was lost ({why}); running on the CPU from now on"
-                        ));
+                        *lost = Some(if self.graph.has_resident() {
+                            format!("the GPU device was lost ({why})")
+                        } else {
+                            format!(
+                                "the GPU device was lost ({why}); running on the CPU from now on"
+                            )
+                        });
                     }
                 }
             }
+        }
+        if self.graph.has_resident() {
+            return Err(Error::GpuWeightsLost {
+                reason: self.gpu_fallback().unwrap_or_default(),
+            });
         }
         Ok(self.cpu.run(&self.graph, inputs)?)
     }
@@ -522,6 +626,11 @@ pub struct ModelBuilder {
     decoder: webinfer_tfjs::StreamDecoder,
     base: String,
     options: LoadOptions,
+    /// Set by [`ModelBuilder::use_backend`].
+    backend: Option<Backend>,
+    /// Weights streamed to the GPU: manifest name -> key, and key -> buffer.
+    resident_names: HashMap<String, usize>,
+    resident: HashMap<usize, webinfer_gpu::ResidentWeight>,
 }
 
 impl std::fmt::Debug for ModelBuilder {
@@ -594,7 +703,69 @@ impl ModelBuilder {
             decoder,
             base: base.to_string(),
             options: options.clone(),
+            backend: None,
+            resident_names: HashMap::new(),
+            resident: HashMap::new(),
         })
+    }
+
+    /// Prepares the model on `backend` (instead of choosing one in
+    /// [`ModelBuilder::finish`]). Call it before any shard byte is written: on a GPU, the
+    /// large Dense kernels ([`LoadOptions::gpu_stream_min_bytes`]) are then streamed into
+    /// GPU memory as they are decoded, and the host never holds them. Returns the bytes
+    /// that will be streamed so.
+    pub fn use_backend(&mut self, backend: Backend) -> Result<u64> {
+        let mut streamed = 0u64;
+        if let (Some(gpu), Topology::Layers(model)) = (&backend.gpu, &self.topology) {
+            let entries: Vec<&webinfer_tfjs::WeightEntry> = self
+                .parsed
+                .weights_manifest
+                .iter()
+                .flat_map(|g| &g.weights)
+                .collect();
+            let names = || entries.iter().map(|e| e.name.as_str());
+            for layer in model.layers.iter().filter(|l| l.class_name == "Dense") {
+                let Some(name) = webinfer_core::lower::weight_name(names(), &layer.name, "kernel")
+                else {
+                    continue;
+                };
+                if self.resident_names.contains_key(&name) {
+                    continue;
+                }
+                let Some(entry) = entries.iter().find(|e| e.name == name) else {
+                    continue;
+                };
+                let bytes = entry.element_count().saturating_mul(4);
+                // A [k, n] float kernel with n a multiple of 4 is bound by the GPU matmul as
+                // it lies (no repacking, which would need its values on the host).
+                let fits = entry.dtype == webinfer_tfjs::DType::Float32
+                    && entry.shape.len() == 2
+                    && entry.shape[1] % 4 == 0
+                    && bytes >= self.options.gpu_stream_min_bytes
+                    && bytes <= gpu.max_tensor_bytes();
+                if !fits {
+                    continue;
+                }
+                let Ok(elements) = usize::try_from(entry.element_count()) else {
+                    continue;
+                };
+                let weight = gpu
+                    .resident_weight(&name, elements)
+                    .map_err(CoreError::from)?;
+                let key = self.resident.len();
+                self.decoder
+                    .divert(&name, Box::new(GpuSink(weight.clone())))
+                    .map_err(|source| Error::Format {
+                        path: "model.json".into(),
+                        source,
+                    })?;
+                self.resident_names.insert(name, key);
+                self.resident.insert(key, weight);
+                streamed += bytes;
+            }
+        }
+        self.backend = Some(backend);
+        Ok(streamed)
     }
 
     /// Where the shard bytes go: file `i` is the `i`-th path of the manifest, group by
@@ -610,10 +781,15 @@ impl ModelBuilder {
 
     /// Lowers the graph and prepares it on the chosen backend, once every shard byte
     /// has been given to the decoder.
-    pub async fn finish(self) -> Result<Model> {
+    pub async fn finish(mut self) -> Result<Model> {
         let options = self.options.clone();
+        let backend = self.backend.take();
+        let resident = std::mem::take(&mut self.resident);
         let (graph, stats) = self.build_graph()?;
-        Model::with_backend(graph, stats, &options).await
+        match backend {
+            Some(backend) => Model::on_backend(graph, stats, backend, &resident, &options),
+            None => Model::with_backend(graph, stats, &options).await,
+        }
     }
 
     /// Once every shard byte has arrived, decodes and lowers the graph right away
@@ -726,7 +902,11 @@ impl ModelBuilder {
         };
 
         let mut graph = match &topology {
-            Topology::Layers(t) => webinfer_core::lower::lower_layers_model(t, weights)?,
+            Topology::Layers(t) => webinfer_core::lower::lower_layers_model_with(
+                t,
+                weights,
+                self.resident_names.clone(),
+            )?,
             Topology::Graph(g) => webinfer_core::lower::graph::lower_graph_model(g, weights)?,
         };
         // Every value the declared inputs (batch 1) and the constants imply must fit the

@@ -13,6 +13,7 @@ fn cpu(limits: Limits) -> LoadOptions {
     LoadOptions {
         backend: BackendChoice::Cpu,
         limits,
+        ..LoadOptions::default()
     }
 }
 

@@ -82,6 +82,8 @@ pub fn supported_layers() -> Vec<&'static str> {
 /// Weights by name, tracking which ones some layer used.
 pub struct WeightStore {
     by_name: HashMap<String, DecodedWeight>,
+    /// Weights whose values live in a backend: manifest name -> key ([`Op::Resident`]).
+    resident: HashMap<String, usize>,
     used: HashSet<String>,
     /// Already-created constant nodes, so a shared layer does not duplicate its weights.
     nodes: HashMap<String, ValueId>,
@@ -91,24 +93,15 @@ impl WeightStore {
     pub fn new(weights: Vec<DecodedWeight>) -> Self {
         WeightStore {
             by_name: weights.into_iter().map(|w| (w.name.clone(), w)).collect(),
+            resident: HashMap::new(),
             used: HashSet::new(),
             nodes: HashMap::new(),
         }
     }
 
-    /// The manifest name of weight `short` of layer `layer`: `layer/short` exactly, else the one
-    /// name ending in `/layer/short` (converters prefix names with a model scope).
+    /// [`weight_name`] among this store's weights.
     fn resolve(&self, layer: &str, short: &str) -> Option<String> {
-        let exact = format!("{layer}/{short}");
-        if self.by_name.contains_key(&exact) {
-            return Some(exact);
-        }
-        let suffix = format!("/{exact}");
-        let mut found = self.by_name.keys().filter(|k| k.ends_with(&suffix));
-        match (found.next(), found.next()) {
-            (Some(k), None) => Some(k.clone()),
-            _ => None,
-        }
+        weight_name(self.by_name.keys().map(String::as_str), layer, short)
     }
 
     fn unused(&self) -> Vec<String> {
@@ -121,6 +114,30 @@ impl WeightStore {
         v.sort_unstable();
         v
     }
+}
+
+/// The manifest name (among `names`) of weight `short` of layer `layer`: `layer/short`
+/// exactly, else the one name ending in `/layer/short` (converters prefix names with a model
+/// scope). What the lowering reads for a layer's `kernel`, `bias`, ...
+pub fn weight_name<'a>(
+    names: impl IntoIterator<Item = &'a str>,
+    layer: &str,
+    short: &str,
+) -> Option<String> {
+    let exact = format!("{layer}/{short}");
+    let suffix = format!("/{exact}");
+    let mut found = None;
+    let mut count = 0;
+    for name in names {
+        if name == exact {
+            return Some(exact);
+        }
+        if name.ends_with(&suffix) {
+            count += 1;
+            found = Some(name);
+        }
+    }
+    (count == 1).then(|| found.map(str::to_string)).flatten()
 }
 
 pub(crate) fn to_tensor(w: &DecodedWeight) -> Result<Tensor> {
@@ -311,9 +328,17 @@ impl<'a> LayerCtx<'a> {
                 actual: w.shape.clone(),
             });
         }
-        let t = take_tensor(w)?;
+        let v = match self.weights.resident.get(&full) {
+            Some(&key) => {
+                let shape = w.shape.clone();
+                self.push(Op::Resident { shape, key }, vec![])
+            }
+            None => {
+                let t = take_tensor(w)?;
+                self.constant(t)
+            }
+        };
         self.weights.used.insert(full.clone());
-        let v = self.constant(t);
         self.weights.nodes.insert(full, v);
         Ok(Some(v))
     }
@@ -325,7 +350,13 @@ impl<'a> LayerCtx<'a> {
         expected: &[Option<usize>],
     ) -> Result<Option<Tensor>> {
         match self.weight_opt(short, expected)? {
-            Some(v) => Ok(self.graph.as_constant(v).cloned()),
+            Some(v) => match self.graph.as_constant(v) {
+                Some(t) => Ok(Some(t.clone())),
+                None => Err(self.err(format!(
+                    "weight \"{short}\" is needed on the host, but its values were streamed \
+                     to the GPU"
+                ))),
+            },
             None => Ok(None),
         }
     }
@@ -367,6 +398,17 @@ pub fn unsupported_layers(model: &LayersModel) -> Vec<(String, String)> {
 /// against its layer's config, rejects weights no layer uses, and infers every shape when the
 /// input shapes are known (so shape mismatches between layers surface at load).
 pub fn lower_layers_model(model: &LayersModel, weights: Vec<DecodedWeight>) -> Result<Graph> {
+    lower_layers_model_with(model, weights, HashMap::new())
+}
+
+/// [`lower_layers_model`] where some weights live in a backend already (streamed there while
+/// loading): `resident` maps their manifest names to their keys, and each becomes an
+/// [`Op::Resident`] node (its entry in `weights` has its shape and no data).
+pub fn lower_layers_model_with(
+    model: &LayersModel,
+    weights: Vec<DecodedWeight>,
+    resident: HashMap<String, usize>,
+) -> Result<Graph> {
     let unknown = unsupported_layers(model);
     if !unknown.is_empty() {
         return Err(CoreError::UnknownLayers(unknown));
@@ -375,6 +417,7 @@ pub fn lower_layers_model(model: &LayersModel, weights: Vec<DecodedWeight>) -> R
     let mut graph = Graph::default();
     let mut ranks = Vec::new();
     let mut store = WeightStore::new(weights);
+    store.resident = resident;
     // (layer, node index) -> output values of that call.
     let mut values: HashMap<(String, usize), Vec<ValueId>> = HashMap::new();
 

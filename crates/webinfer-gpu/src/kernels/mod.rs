@@ -43,10 +43,28 @@ impl Layout {
     /// the layout leaves it as it lies (plain, and kernels whose channels are already a
     /// multiple of 4 in one group), so that uploading a large weight needs no second copy of
     /// it in memory; a repacked copy otherwise.
+    /// Whether a tensor of shape `s` lies in this layout as it is (so [`Layout::pack`]
+    /// borrows it, and a weight streamed to the device as it lies can be bound directly).
+    pub(crate) fn is_identity(self, s: &[usize]) -> bool {
+        let pad4 = |n: usize| n % 4 == 0;
+        match self {
+            Layout::Plain => true,
+            Layout::ConvWeights { groups } => {
+                groups.max(1) == 1 && rank4(s).is_ok_and(|[_, _, _, cout]| pad4(cout))
+            }
+            Layout::ConvTransposeWeights => false,
+            Layout::DepthwiseWeights => rank4(s).is_ok_and(|[_, _, c, m]| pad4(c * m)),
+            Layout::MatMulWeights => s.len() == 2 && pad4(s[1]),
+        }
+    }
+
     pub(crate) fn pack(self, t: &Tensor) -> Result<Cow<'_, [f32]>, String> {
         let s = t.shape();
         let d = t.data();
         let pad4 = |n: usize| n.div_ceil(4) * 4;
+        if self.is_identity(s) {
+            return Ok(Cow::Borrowed(d));
+        }
         match self {
             Layout::Plain => Ok(Cow::Borrowed(d)),
             Layout::ConvWeights { groups } => {
@@ -59,9 +77,6 @@ impl Layout {
                 }
                 let (taps, cout_g) = (kh * kw, cout / g);
                 let cp = pad4(cout_g);
-                if g == 1 && cp == cout_g {
-                    return Ok(Cow::Borrowed(d));
-                }
                 let mut out = vec![0.0; g * taps * cin_g * cp];
                 for gi in 0..g {
                     for tap in 0..taps {
@@ -96,9 +111,6 @@ impl Layout {
                 let [kh, kw, c, m] = rank4(s)?;
                 let cout = c * m;
                 let cp = pad4(cout);
-                if cp == cout {
-                    return Ok(Cow::Borrowed(d));
-                }
                 let mut out = vec![0.0; kh * kw * cp];
                 for tap in 0..kh * kw {
                     out[tap * cp..tap * cp + cout]
@@ -112,9 +124,6 @@ impl Layout {
                 }
                 let (k, n) = (s[0], s[1]);
                 let np = pad4(n);
-                if np == n {
-                    return Ok(Cow::Borrowed(d));
-                }
                 let mut out = vec![0.0; k * np];
                 for r in 0..k {
                     out[r * np..r * np + n].copy_from_slice(&d[r * n..(r + 1) * n]);
@@ -194,7 +203,9 @@ pub(crate) fn lower(
     kl: &KernelLimits,
 ) -> Result<Lowered, String> {
     let d = match op {
-        Op::Input { .. } | Op::Constant(_) => return Err("not an executable op".into()),
+        Op::Input { .. } | Op::Constant(_) | Op::Resident { .. } => {
+            return Err("not an executable op".into())
+        }
         Op::Reshape { .. } => return Ok(Lowered::Alias),
         Op::Conv2d(c) => conv::conv2d(c, ins, out, kl)?,
         Op::Conv2dTranspose(c) => conv::conv2d_transpose(c, ins, out, kl)?,
@@ -423,6 +434,20 @@ mod tests {
             let p = layout.pack(&t).unwrap();
             assert!(matches!(p, Cow::Borrowed(_)), "{layout:?} copied");
             assert_eq!(*p, data[..]);
+        }
+        for (shape, layout) in [
+            (vec![2, 2, 2, 4], Layout::ConvWeights { groups: 1 }),
+            (vec![4, 8], Layout::MatMulWeights),
+        ] {
+            assert!(layout.is_identity(&shape), "{layout:?} {shape:?}");
+        }
+        for (shape, layout) in [
+            (vec![2, 2, 2, 6], Layout::ConvWeights { groups: 1 }),
+            (vec![1, 1, 4, 8], Layout::ConvWeights { groups: 2 }),
+            (vec![4, 6], Layout::MatMulWeights),
+            (vec![2, 2, 4, 4], Layout::ConvTransposeWeights),
+        ] {
+            assert!(!layout.is_identity(&shape), "{layout:?} {shape:?}");
         }
         // Two groups of 4: the groups are regrouped, so the data is copied.
         let t = Tensor::new(vec![1, 1, 4, 8], data.clone()).unwrap();
