@@ -680,6 +680,18 @@ def({
 });
 
 def({
+  name: 'dense_wide_uint8',
+  description: 'A wide MLP with uint8-quantized weights: its Dense 256 -> 1024 kernel decodes to 1 MiB of float32, the size at which webinfer streams a Dense kernel straight into GPU memory while it downloads (gpuStreamMinBytes); expected outputs computed by tfjs from the quantized files.',
+  options: ['quantization=uint8', 'units=1024', 'activation=relu', 'activation=softmax'],
+  weightDtype: 'uint8',
+  batch: 2,
+  build: () => seq('dense_wide_uint8', [
+    L.dense({ name: 'wide', units: 1024, activation: 'relu', inputShape: [256] }),
+    L.dense({ name: 'head', units: 4, activation: 'softmax' }),
+  ]),
+});
+
+def({
   name: 'keras2_topology',
   description: 'Converter / Keras 2 model.json shape: modelTopology = {keras_version, backend, model_config: {class_name: "Functional", config}, training_config}; no format/generatedBy/convertedBy keys.',
   options: ['topology=keras2', 'class_name=Functional', 'training_config'],

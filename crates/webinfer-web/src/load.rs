@@ -49,7 +49,8 @@ pub fn load_graph_model(
 }
 
 /// The options of one load, read from JavaScript.
-struct WebLoadOptions {
+#[derive(Clone)]
+pub(crate) struct WebLoadOptions {
     /// The highest `loadedBytes` reported: a load retried after a corrupt cache
     /// entry reports nothing below it, so progress never goes back.
     reported: std::cell::Cell<u64>,
@@ -59,9 +60,22 @@ struct WebLoadOptions {
     on_progress: Option<Function>,
     on_warning: Option<Function>,
     limits: Limits,
+    gpu_stream_min_bytes: u64,
 }
 
 impl WebLoadOptions {
+    /// The same load on the CPU, without the page's callbacks: how a model whose weights
+    /// lived on a lost GPU is loaded again (from the cache when it is on).
+    pub(crate) fn for_reload_on_cpu(&self) -> WebLoadOptions {
+        WebLoadOptions {
+            reported: std::cell::Cell::new(0),
+            backend: BackendChoice::Cpu,
+            on_progress: None,
+            on_warning: None,
+            ..self.clone()
+        }
+    }
+
     fn parse(options: &JsValue) -> Result<Self, String> {
         const WHAT: &str = "options";
         js::check_options(options, WHAT)?;
@@ -73,6 +87,7 @@ impl WebLoadOptions {
             on_progress: None,
             on_warning: None,
             limits: Limits::default(),
+            gpu_stream_min_bytes: webinfer::LoadOptions::default().gpu_stream_min_bytes,
         };
         if options.is_undefined() || options.is_null() {
             return Ok(parsed);
@@ -92,6 +107,19 @@ impl WebLoadOptions {
         parsed.on_warning = js::function_field(options, "onWarning", WHAT)?;
         if let Some(limits) = js::field(options, "limits", WHAT)? {
             parsed.limits = parse_limits(&limits)?;
+        }
+        if let Some(v) = js::field(options, "gpuStreamMinBytes", WHAT)? {
+            parsed.gpu_stream_min_bytes = match v.as_f64() {
+                Some(n) if n == f64::INFINITY => u64::MAX,
+                Some(n) if n >= 0.0 && n.fract() == 0.0 && n <= 9007199254740991.0 => n as u64,
+                _ => {
+                    return Err(format!(
+                        "options.gpuStreamMinBytes must be a whole number of bytes >= 0 (or \
+                         Infinity to stream nothing), got {}",
+                        js::describe(&v)
+                    ))
+                }
+            };
         }
         Ok(parsed)
     }
@@ -211,6 +239,23 @@ async fn load(url: JsValue, options: JsValue) -> Result<LayersModel, JsValue> {
     let url = parse_url(&url).map_err(js::error)?;
     let options = WebLoadOptions::parse(&options)
         .map_err(|m| js::error_at(format!("loadLayersModel({url}): {m}"), None, None))?;
+    let (model, model_url) = load_model(&url, &options).await?;
+    Ok(LayersModel::new(
+        model,
+        model_url,
+        crate::model::Reload { url, options },
+    ))
+}
+
+/// Loads the model at `url`: the backend first (so large weights can stream to the GPU),
+/// then model.json and the shards, decoded as they arrive. Resolves to the model and the
+/// canonical model.json URL.
+pub(crate) async fn load_model(
+    url: &str,
+    options: &WebLoadOptions,
+) -> Result<(webinfer::Model, String), JsValue> {
+    let url = url.to_string();
+    let options = options.clone();
     // What earlier loads were still writing is in the cache before this one looks.
     crate::cache::settle_writes().await;
 
@@ -235,8 +280,23 @@ async fn load(url: JsValue, options: JsValue) -> Result<LayersModel, JsValue> {
         let model_options = webinfer::LoadOptions {
             backend: options.backend,
             limits: options.limits,
+            gpu_stream_min_bytes: options.gpu_stream_min_bytes,
         };
         let mut tx = Some(tx);
+        // The backend before any byte: on a GPU, large Dense kernels go straight to its memory.
+        let backend = match webinfer::Backend::choose(options.backend).await {
+            Ok(b) => b,
+            Err(e) => {
+                let model_url = webinfer_loader::Transport::canonical_url(
+                    &webinfer_loader::browser::BrowserTransport::new(),
+                    &url,
+                );
+                if let Some(tx) = tx.take() {
+                    let _ = tx.send(Err(model_error(&model_url, &e, &options.limits)));
+                }
+                return;
+            }
+        };
         // Unknown layers and oversized models are refused once model.json is parsed,
         // before any shard is requested; the shard bytes are decoded as they arrive.
         let mut refused: Option<webinfer::Error> = None;
@@ -249,14 +309,16 @@ async fn load(url: JsValue, options: JsValue) -> Result<LayersModel, JsValue> {
                     &loader_options,
                     &mut |event| options.dispatch(event),
                     // The loader has parsed model.json (with the same limits): no second parse.
-                    |_, parsed| match webinfer::ModelBuilder::from_model_json(
-                        parsed.clone(),
-                        &model_options,
-                    ) {
-                        Ok(builder) => Ok(Building(builder)),
-                        Err(e) => {
-                            refused = Some(e);
-                            Err(())
+                    |_, parsed| {
+                        let built =
+                            webinfer::ModelBuilder::from_model_json(parsed.clone(), &model_options)
+                                .and_then(|mut b| b.use_backend(backend.clone()).map(|_| b));
+                        match built {
+                            Ok(builder) => Ok(Building(builder)),
+                            Err(e) => {
+                                refused = Some(e);
+                                Err(())
+                            }
                         }
                     },
                     &mut |loaded, Building(builder)| {
@@ -311,7 +373,7 @@ async fn load(url: JsValue, options: JsValue) -> Result<LayersModel, JsValue> {
         .finish()
         .await
         .map_err(|e| model_error(&model_url, &e, &ready.limits))?;
-    Ok(LayersModel::new(model, model_url))
+    Ok((model, model_url))
 }
 
 /// What the load task hands over once every byte is in.

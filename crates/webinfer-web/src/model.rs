@@ -1,5 +1,6 @@
 //! `LayersModel`: a loaded model's metadata, `predict` and `dispose`.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::{Array, Float32Array, Float64Array, Int16Array, Int32Array, Int8Array, Promise};
@@ -35,11 +36,25 @@ impl std::ops::Deref for LiveModel {
     }
 }
 
+/// How a model was loaded: what loading it again on the CPU needs when its weights lived in
+/// the memory of a GPU that was lost.
+pub(crate) struct Reload {
+    pub url: String,
+    pub options: crate::load::WebLoadOptions,
+}
+
+/// The model a `LayersModel` runs (`None` once disposed), shared with its predictions in
+/// flight: one that loads the model again after a lost GPU puts the new one here.
+type Slot = Rc<RefCell<Option<Rc<LiveModel>>>>;
+
 /// A loaded model (what `loadLayersModel` resolves to).
 #[wasm_bindgen(js_name = LayersModel)]
 pub struct LayersModel {
     /// `None` once disposed. Predictions in flight hold their own reference.
-    model: Option<Rc<LiveModel>>,
+    model: Slot,
+    reload: Rc<Reload>,
+    /// Set once the model was loaded again on the CPU after its GPU was lost: what happened.
+    reloaded: Rc<RefCell<Option<String>>>,
     url: String,
     /// The backend when last seen (kept for `backend` after `dispose()`).
     backend: std::cell::Cell<&'static str>,
@@ -49,15 +64,76 @@ pub struct LayersModel {
 }
 
 impl LayersModel {
-    pub(crate) fn new(model: webinfer::Model, url: String) -> Self {
+    pub(crate) fn new(model: webinfer::Model, url: String, reload: Reload) -> Self {
         LayersModel {
             backend: std::cell::Cell::new(backend_js_name(model.backend_name())),
             backend_reason: model.backend_selection().to_string(),
             inputs: model.inputs().to_vec(),
             outputs: model.outputs().to_vec(),
-            model: Some(Rc::new(LiveModel::new(model))),
+            model: Rc::new(RefCell::new(Some(Rc::new(LiveModel::new(model))))),
+            reload: Rc::new(reload),
+            reloaded: Rc::default(),
             url,
         }
+    }
+
+    /// The model now (`None` once disposed).
+    fn current(&self) -> Option<Rc<LiveModel>> {
+        self.model.borrow().clone()
+    }
+}
+
+/// `model` predicts `tensors`; if its weights lived on a GPU that is lost, the model is loaded
+/// again on the CPU (from the cache when it is on: nothing is downloaded), put in `slot`
+/// for the later predictions (unless the model was disposed meanwhile), and predicts.
+async fn predict_or_reload(
+    model: Rc<LiveModel>,
+    tensors: &[Tensor],
+    slot: &Slot,
+    reload: &Reload,
+    reloaded: &RefCell<Option<String>>,
+) -> Result<Vec<Tensor>, JsValue> {
+    let reason = match model.predict(tensors).await {
+        Err(webinfer::Error::GpuWeightsLost { reason }) => reason,
+        other => return other.map_err(predict_error),
+    };
+    // Another prediction may have loaded it again already.
+    let now = slot.borrow().clone();
+    if let Some(now) = now.filter(|now| !Rc::ptr_eq(now, &model)) {
+        return now.predict(tensors).await.map_err(predict_error);
+    }
+    let (fresh, _) = crate::load::load_model(&reload.url, &reload.options.for_reload_on_cpu())
+        .await
+        .map_err(|e| {
+            let why = js_sys::Reflect::get(&e, &"message".into())
+                .ok()
+                .and_then(|m| m.as_string())
+                .unwrap_or_default();
+            js::error(format!(
+                "predict: {reason}, and this model's large weights lived in GPU memory only; \
+                 loading it again on the CPU failed: {why}"
+            ))
+        })?;
+    let fresh = Rc::new(LiveModel::new(fresh));
+    *reloaded.borrow_mut() = Some(format!(
+        "{reason}; its weights, which lived in GPU memory only, were loaded again; running on \
+         the CPU from now on"
+    ));
+    if slot.borrow().is_some() {
+        *slot.borrow_mut() = Some(fresh.clone());
+    }
+    fresh.predict(tensors).await.map_err(predict_error)
+}
+
+/// `predict: ...`; an activation limit names the JavaScript option.
+fn predict_error(e: webinfer::Error) -> JsValue {
+    let message = format!("predict: {e}");
+    if message.contains("max_activation_elements") {
+        js::error(format!(
+            "{message} (a load option: options.limits.maxActivationElements)"
+        ))
+    } else {
+        js::error(message)
     }
 }
 
@@ -67,7 +143,7 @@ impl LayersModel {
     /// GPU device is lost (the model then goes on on the CPU).
     #[wasm_bindgen(getter, unchecked_return_type = "BackendName")]
     pub fn backend(&self) -> String {
-        if let Some(model) = &self.model {
+        if let Some(model) = self.current() {
             self.backend.set(backend_js_name(model.backend_name()));
         }
         self.backend.get().to_string()
@@ -78,7 +154,8 @@ impl LayersModel {
     /// the CPU from now on`.
     #[wasm_bindgen(getter, js_name = backendReason)]
     pub fn backend_reason(&self) -> String {
-        match self.model.as_ref().and_then(|m| m.gpu_fallback()) {
+        let note = self.reloaded.borrow().clone();
+        match note.or_else(|| self.current().and_then(|m| m.gpu_fallback())) {
             Some(note) => format!("{}; then {note}", self.backend_reason),
             None => self.backend_reason.clone(),
         }
@@ -89,8 +166,7 @@ impl LayersModel {
     /// after a lost GPU device) and once disposed.
     #[wasm_bindgen(getter, js_name = gpuBytes)]
     pub fn gpu_bytes(&self) -> f64 {
-        self.model
-            .as_ref()
+        self.current()
             .and_then(|m| m.gpu_bytes())
             .map_or(0.0, |(_, peak)| peak as f64)
     }
@@ -118,7 +194,7 @@ impl LayersModel {
                 )))
             }
         };
-        let Some(model) = &self.model else {
+        let Some(model) = self.current() else {
             return Ok(false);
         };
         if model.gpu_bytes().is_none() {
@@ -155,7 +231,7 @@ impl LayersModel {
     /// Whether `dispose()` has been called.
     #[wasm_bindgen(getter)]
     pub fn disposed(&self) -> bool {
-        self.model.is_none()
+        self.model.borrow().is_none()
     }
 
     /// Runs the model. Forms:
@@ -187,19 +263,14 @@ impl LayersModel {
         })
         .and_then(|r| r);
         let names: Vec<String> = self.outputs.iter().map(|o| o.name.clone()).collect();
+        let (slot, reload, reloaded) = (
+            self.model.clone(),
+            self.reload.clone(),
+            self.reloaded.clone(),
+        );
         guard::promise("predict", async move {
             let (model, tensors) = prepared?;
-            let outputs = model.predict(&tensors).await.map_err(|e| {
-                let message = format!("predict: {e}");
-                // Too large a batch for the activation limit: name the JavaScript option.
-                if message.contains("max_activation_elements") {
-                    js::error(format!(
-                        "{message} (a load option: options.limits.maxActivationElements)"
-                    ))
-                } else {
-                    js::error(message)
-                }
-            })?;
+            let outputs = predict_or_reload(model, &tensors, &slot, &reload, &reloaded).await?;
             Ok(outputs_js(outputs, &names))
         })
     }
@@ -208,7 +279,7 @@ impl LayersModel {
     /// already running finish. Calling it again does nothing.
     pub fn dispose(&mut self) {
         crate::install_panic_hook();
-        let model = self.model.take();
+        let model = self.model.borrow_mut().take();
         // Dropping the last reference releases the GPU buffers and destroys the device.
         if let Err(e) = guard::sync("dispose", move || drop(model)) {
             web_sys::console::error_1(&e);
@@ -224,8 +295,7 @@ impl LayersModel {
         shapes: &JsValue,
     ) -> Result<(Rc<LiveModel>, Vec<Tensor>), String> {
         let model = self
-            .model
-            .clone()
+            .current()
             .ok_or("this model has been disposed (model.dispose() was called)")?;
         let names: Vec<String> = self.inputs.iter().map(|i| i.name.clone()).collect();
         let items = split_inputs(inputs, shapes, &names)?;

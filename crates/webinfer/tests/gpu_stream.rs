@@ -143,20 +143,51 @@ fn streamed_dense_kernels_predict_what_tfjs_predicts() {
                 .filter(|n| matches!(n.op, Op::Resident { .. }))
                 .count();
             assert_eq!(resident, kernels.len(), "{name}: resident nodes");
-            let x = numbered(&dir, "input");
-            let want = numbered(&dir, "expected");
-            let y = futures::executor::block_on(model.predict(&x)).unwrap();
-            assert_eq!(y.len(), want.len(), "{name}: outputs");
-            for (o, (g, w)) in y.iter().zip(&want).enumerate() {
-                assert_eq!(g.shape(), w.shape(), "{name}: output {o} shape");
-                for (i, (a, b)) in g.data().iter().zip(w.data()).enumerate() {
-                    assert!(
-                        (a - b).abs() <= ABS_TOL + REL_TOL * b.abs(),
-                        "{name} (chunk {chunk}), gpu with streamed kernels, output {o} element {i}: webinfer {a}, tfjs {b}"
-                    );
-                }
-            }
+            check_fixture(
+                name,
+                &model,
+                &format!("gpu with streamed kernels, chunk {chunk}"),
+            );
         }
+    }
+}
+
+/// Asserts that `model` predicts the fixture's tfjs outputs.
+fn check_fixture(name: &str, model: &webinfer::Model, what: &str) {
+    let dir = fixture(name);
+    let x = numbered(&dir, "input");
+    let want = numbered(&dir, "expected");
+    let y = futures::executor::block_on(model.predict(&x)).unwrap();
+    assert_eq!(y.len(), want.len(), "{name}: outputs");
+    for (o, (g, w)) in y.iter().zip(&want).enumerate() {
+        assert_eq!(g.shape(), w.shape(), "{name}: output {o} shape");
+        for (i, (a, b)) in g.data().iter().zip(w.data()).enumerate() {
+            assert!(
+                (a - b).abs() <= ABS_TOL + REL_TOL * b.abs(),
+                "{name} ({what}), output {o} element {i}: webinfer {a}, tfjs {b}"
+            );
+        }
+    }
+}
+
+#[test]
+fn by_default_a_1_mib_uint8_kernel_streams_and_predicts_what_tfjs_predicts() {
+    let Some(backend) = gpu() else { return };
+    let options = LoadOptions {
+        backend: BackendChoice::Gpu,
+        ..LoadOptions::default()
+    };
+    // wide/kernel: [256, 1024] uint8, 1 MiB decoded (the default threshold); head/kernel
+    // [1024, 4] (16 KiB) stays on the host.
+    for chunk in [1000usize, 65536] {
+        let (model, streamed) = build("dense_wide_uint8", backend.clone(), &options, chunk);
+        assert_eq!(streamed, 1 << 20);
+        assert_eq!(model.gpu_resident_bytes(), 1 << 20);
+        check_fixture(
+            "dense_wide_uint8",
+            &model,
+            &format!("gpu, streamed, chunk {chunk}"),
+        );
     }
 }
 

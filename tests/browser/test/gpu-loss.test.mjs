@@ -13,7 +13,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { startEnv, readNpy, stackRows, assertMatchesRefs, webgpuWanted, memoryStats, FIXTURES_DIR } from '../lib/harness.mjs';
+import { startEnv, readNpy, stackRows, assertMatchesRefs, webgpuWanted, memoryStats, tag, FIXTURES_DIR } from '../lib/harness.mjs';
 
 const CNN = path.join(FIXTURES_DIR, 'cnn_rich'); // two outputs, batch of 2 tfjs examples
 const X = readNpy(path.join(CNN, 'input_0.npy'));
@@ -60,7 +60,7 @@ async function loadOnWebgpu() {
 /** The model says it runs on the CPU now, and why; it reports no GPU memory. */
 function checkFellBack(r, label) {
   assert.equal(r.backend, 'cpu', `${label}: model.backend after the loss`);
-  assert.match(r.reason, /^gpu: requested; .*; then the GPU device was lost \(.+\); running on the CPU from now on$/, `${label}: backendReason`);
+  assert.match(r.reason, /^gpu: requested; .*; then the GPU device was lost \(.+\);( its weights, which lived in GPU memory only, were loaded again;)? running on the CPU from now on$/, `${label}: backendReason`);
   assert.equal(r.gpuBytes, 0, `${label}: gpuBytes after the loss`);
 }
 
@@ -158,6 +158,68 @@ test('webgpu: device destroyed from JavaScript while a predict is in flight: the
   await env.assertClean();
   const stats = await memoryStats(page);
   assert.equal(stats.liveModels, 0, 'models left alive');
+});
+
+// dense_wide_uint8: its Dense kernel [256, 1024] (uint8, 1 MiB as float32) is streamed into
+// GPU memory as it downloads (gpuStreamMinBytes, default 1 MiB): WebAssembly memory never
+// holds it, so a lost device leaves no host copy to fall back on, and the next predict loads
+// the model again on the CPU, from the Cache API.
+const WIDE = path.join(FIXTURES_DIR, 'dense_wide_uint8');
+const WIDE_X = readNpy(path.join(WIDE, 'input_0.npy'));
+const WIDE_REFS = [readNpy(path.join(WIDE, 'expected_0.npy'))];
+
+test('webgpu: a Dense kernel streamed to the GPU is never in WebAssembly memory; after a lost device the model is loaded again from the cache and matches tfjs', async (t) => {
+  if (!(await webgpuWanted(t, page))) return;
+  // Each load in a fresh page, so that heapPeakBytes is this load's.
+  const loadIn = async (streamMin) => {
+    const p = await env.openPage();
+    const base = tag('wide');
+    const r = await p.evaluate(
+      async ({ url, x, streamMin }) => {
+        const opts = { backend: 'webgpu' };
+        if (streamMin !== null) opts.gpuStreamMinBytes = streamMin;
+        window.m = await window.wi.loadLayersModel(url, opts);
+        const out = await window.m.predict(new Float32Array(x.data), x.shape);
+        await window.wi.whenCached();
+        return { peak: window.wi.memoryStats().heapPeakBytes, backend: window.m.backend, outputs: [{ name: out.name, shape: out.shape, data: Array.from(out.data) }] };
+      },
+      { url: `${base}/fixtures/dense_wide_uint8/model.json`, x: { shape: WIDE_X.shape, data: Array.from(WIDE_X.data) }, streamMin },
+    );
+    assert.equal(r.backend, 'webgpu');
+    assertMatchesRefs(`dense_wide_uint8 on webgpu (gpuStreamMinBytes ${streamMin ?? 'default'})`, r.outputs, WIDE_REFS);
+    return { p, base, peak: r.peak };
+  };
+  const held = await loadIn(Infinity);
+  const streamed = await loadIn(null);
+  t.diagnostic(`Rust heap peak: ${held.peak} B with the kernel on the host, ${streamed.peak} B streamed`);
+  assert.ok(held.peak >= 1 << 20, `not streamed: the 1 MiB kernel is on the heap (peak ${held.peak})`);
+  assert.ok(streamed.peak < held.peak - (1 << 20) * 0.9, `streamed: peak ${streamed.peak} B, against ${held.peak} B held`);
+  await held.p.close();
+
+  const { p, base } = streamed;
+  env.server.resetCounts();
+  const r = await p.evaluate(async ({ x }) => {
+    const lost = window.m.debugLoseGpuDevice();
+    const flat = (o) => [{ name: o.name, shape: o.shape, data: Array.from(o.data) }];
+    const first = flat(await window.m.predict(new Float32Array(x.data), x.shape));
+    const second = flat(await window.m.predict(new Float32Array(x.data), x.shape));
+    const res = { lost, first, second, backend: window.m.backend, reason: window.m.backendReason, gpuBytes: window.m.gpuBytes, live: window.wi.memoryStats().liveModels };
+    window.m.dispose();
+    res.after = window.wi.memoryStats();
+    return res;
+  }, { x: { shape: WIDE_X.shape, data: Array.from(WIDE_X.data) } });
+  t.diagnostic(`backendReason after the loss: ${r.reason}`);
+  assert.equal(r.lost, true);
+  assertMatchesRefs('dense_wide_uint8, first predict after the loss (reloaded on the CPU)', r.first, WIDE_REFS);
+  assertMatchesRefs('dense_wide_uint8, second predict after the loss', r.second, WIDE_REFS);
+  checkFellBack(r, 'streamed weights');
+  assert.match(r.reason, /were loaded again; running on the CPU from now on$/);
+  assert.equal(r.live, 1, 'one live model after the reload (the lost one was released)');
+  assert.equal(env.server.requests(base).length, 0, `the reload came from the cache, not the network: ${env.server.requests(base)}`);
+  assert.equal(r.after.liveModels, 0);
+  assert.equal(r.after.gpuDevices, 0);
+  await p.close();
+  await env.assertClean();
 });
 
 test('debugLoseGpuDevice: false for a model on the CPU or disposed (nothing to lose), an unknown `when` throws; gpuBytes is 0 on the CPU', async () => {

@@ -226,6 +226,10 @@ test('options.limits: bad values and unknown keys reject with the option named; 
     const r = await rejection(page, (wi, { url, limits }) => wi.loadLayersModel(url, { limits }), { url, limits });
     assert.match(r.message, pattern);
   }
+  for (const [value, shown] of [[-1, 'the number -1'], [1.5, 'the number 1.5'], ['1e6', 'the string "1e6"']]) {
+    const r = await rejection(page, (wi, { url, value }) => wi.loadLayersModel(url, { gpuStreamMinBytes: value }), { url, value });
+    assert.equal(r.message, `loadLayersModel(${url}): options.gpuStreamMinBytes must be a whole number of bytes >= 0 (or Infinity to stream nothing), got ${shown}`);
+  }
   const ok = await loadWithLimits('dense_sequential', { maxTotalWeightBytes: Infinity, maxShards: undefined, maxModelJsonBytes: 1e6 });
   assert.equal(ok.ok, true, ok.message);
   assertMatchesTfjs('dense_sequential with Infinity / undefined limits', ok.outputs, expectedFiles(DENSE));

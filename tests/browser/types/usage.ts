@@ -33,6 +33,7 @@ export async function usage(): Promise<void> {
     namespace: 'my-app',
     weightPathPrefix: 'https://cdn.example.com/weights/',
     limits: { maxTotalWeightBytes: 100e6, maxActivationElements: Infinity },
+    gpuStreamMinBytes: Infinity,
   });
   // tfjs-style callbacks that take a number still type-check.
   await loadLayersModel(new URL('https://example.com/model.json'), { onProgress: (fraction: number) => console.log(fraction * 100) });
