@@ -47,6 +47,9 @@ struct GroupState {
     known: u64,
     /// Weights (index in `weights`) before this one have their output.
     next_alloc: usize,
+    /// A file's length turned out other than the one inferred for it (the group fails):
+    /// its path, the length inferred and the bytes it has (at least).
+    conflict: Option<(String, u64, u64)>,
 }
 
 #[derive(Debug)]
@@ -56,6 +59,8 @@ struct FileState {
     length: Option<u64>,
     /// Offset within the group, once every earlier file's length is known.
     offset: Option<u64>,
+    /// `length` was inferred (the group's length less every other file's), not given.
+    inferred: bool,
     /// Chunks that arrived before `offset` was known: (offset in file, bytes).
     pending: Vec<(u64, Vec<u8>)>,
     received: u64,
@@ -157,6 +162,7 @@ impl StreamDecoder {
                     group: g,
                     path: path.clone(),
                     length: None,
+                    inferred: false,
                     offset: (k == 0).then_some(0),
                     pending: Vec::new(),
                     received: 0,
@@ -169,6 +175,7 @@ impl StreamDecoder {
                 files: first_file..files.len(),
                 known: 0,
                 next_alloc: first_weight,
+                conflict: None,
             });
         }
         Ok(StreamDecoder {
@@ -214,6 +221,19 @@ impl StreamDecoder {
     /// `Content-Length`) or found at its end. A second call must agree.
     pub fn set_file_length(&mut self, file: usize, length: u64) -> Result<()> {
         let f = self.files.get_mut(file).ok_or_else(|| no_file(file))?;
+        if f.inferred && f.length != Some(length) {
+            // The group's other lengths are wrong (a downloader that checks them says which
+            // file lied); the bytes placed after this file's are misplaced: the group can
+            // only fail now.
+            let conflict = (f.path.clone(), f.length.unwrap_or(0), length);
+            f.length = Some(length);
+            f.inferred = false;
+            let g = f.group;
+            if let Some(g) = self.groups.get_mut(g) {
+                g.conflict.get_or_insert(conflict);
+            }
+            return Ok(());
+        }
         match f.length {
             Some(known) if known != length => {
                 return Err(FormatError::FileLength {
@@ -262,6 +282,16 @@ impl StreamDecoder {
         }
         let end = offset.saturating_add(bytes.len() as u64);
         if let Some(length) = f.length {
+            if end > length && f.inferred {
+                // Longer than the others' lengths leave room for (as above): not placed.
+                f.received = end;
+                let conflict = (f.path.clone(), length, end);
+                let g = f.group;
+                if let Some(g) = self.groups.get_mut(g) {
+                    g.conflict.get_or_insert(conflict);
+                }
+                return Ok(());
+            }
             if end > length {
                 return Err(FormatError::FileLength {
                     path: f.path.clone(),
@@ -349,6 +379,15 @@ impl StreamDecoder {
     /// placed yet (an earlier file's length unknown).
     fn group_error(&self, group: usize) -> Option<FormatError> {
         let g = self.groups.get(group)?;
+        if let Some((path, inferred, actual)) = &g.conflict {
+            return Some(FormatError::ShardFile {
+                path: path.clone(),
+                message: format!(
+                    "{actual} bytes, where the other shards of its group leave room for \
+                     exactly {inferred}"
+                ),
+            });
+        }
         let files = self.group_files(group);
         let received = files
             .iter()
@@ -373,11 +412,31 @@ impl StreamDecoder {
     }
 
     /// Gives every file of `group` whose predecessors' lengths are all known its
-    /// offset, and places what it had waiting.
+    /// offset, and places what it had waiting. When every length but one is known, that
+    /// one is the group's length less the others (the shards of a group hold exactly its
+    /// bytes): a shard whose response is late then holds up none of the others' bytes,
+    /// which would otherwise wait, copied, in memory (Chromium, dense_heavy, 5 shards: 1
+    /// load in 4 had ~0.8 MiB waiting, and WASM memory 25.4 MiB instead of 21.3).
     fn resolve_offsets(&mut self, group: usize) -> Result<()> {
-        let Some(range) = self.groups.get(group).map(|g| g.files.clone()) else {
+        let Some((range, len)) = self.groups.get(group).map(|g| (g.files.clone(), g.len)) else {
             return Ok(());
         };
+        if let Some(files) = self.files.get_mut(range.clone()) {
+            let unknown = files.iter().filter(|f| f.length.is_none()).count();
+            let only = files.iter().position(|f| f.length.is_none());
+            let known = files
+                .iter()
+                .filter_map(|f| f.length)
+                .fold(0u64, u64::saturating_add);
+            if let (1, Some(f)) = (unknown, only.and_then(|i| files.get_mut(i))) {
+                // A rest smaller than what already arrived: the lengths are wrong, and the
+                // group's check says so when the files end.
+                if let Some(rest) = len.checked_sub(known).filter(|&r| r >= f.received) {
+                    f.length = Some(rest);
+                    f.inferred = true;
+                }
+            }
+        }
         let mut offset = 0u64;
         for i in range {
             let Some(f) = self.files.get_mut(i) else {
@@ -757,6 +816,52 @@ mod tests {
     }
 
     #[test]
+    fn the_one_unknown_length_of_a_group_is_inferred_so_nothing_waits() {
+        let (m, files) = sample();
+        let expected = bits(&reference(&m, &files));
+        // File 0's response is late: the lengths of files 1 and 2 fix its length, so their
+        // bytes are placed as they come instead of waiting, copied.
+        let mut d = StreamDecoder::new(&m).unwrap();
+        d.set_file_length(1, files[1].len() as u64).unwrap();
+        d.set_file_length(2, files[2].len() as u64).unwrap();
+        d.write(2, 0, &files[2]).unwrap();
+        d.write(1, 0, &files[1]).unwrap();
+        assert!(d.files.iter().all(|f| f.pending.is_empty()), "bytes waited");
+        d.write(0, 0, &files[0]).unwrap();
+        d.set_file_length(0, files[0].len() as u64).unwrap();
+        d.write(3, 0, &files[3]).unwrap();
+        d.set_file_length(3, files[3].len() as u64).unwrap();
+        assert_eq!(bits(&d.finish().unwrap()), expected);
+
+        // The late file turns out longer, or announces another length: the lengths given
+        // for the others were wrong. Nothing past the room left is placed, and the group
+        // fails naming the file (a downloader that checks each body against its announced
+        // length reports the file that lied first).
+        for announce in [false, true] {
+            let mut d = StreamDecoder::new(&m).unwrap();
+            d.set_file_length(1, files[1].len() as u64).unwrap();
+            d.set_file_length(2, files[2].len() as u64 + 1).unwrap();
+            d.write(1, 0, &files[1]).unwrap();
+            if announce {
+                d.set_file_length(0, files[0].len() as u64).unwrap();
+            }
+            d.write(0, 0, &files[0]).unwrap();
+            assert!(!d.is_complete());
+            let e = d.finish().unwrap_err().to_string();
+            let room = files[0].len() - 1;
+            assert_eq!(
+                e,
+                format!(
+                    "shard file a: {} bytes, where the other shards of its group leave room \
+                     for exactly {room}",
+                    files[0].len()
+                ),
+                "announce {announce}"
+            );
+        }
+    }
+
+    #[test]
     fn any_chunking_and_order_matches_decode_weights() {
         let (m, files) = sample();
         let expected = bits(&reference(&m, &files));
@@ -804,6 +909,7 @@ mod tests {
     fn missing_bytes_and_overruns_are_errors() {
         let (m, files) = sample();
         // The last byte of file c never arrives.
+        // (Once a and b are known, c's length is inferred: the error names c.)
         let mut d = StreamDecoder::new(&m).unwrap();
         for (i, f) in files.iter().enumerate() {
             let f = if i == 2 { &f[..f.len() - 1] } else { &f[..] };
@@ -811,7 +917,15 @@ mod tests {
             d.set_file_length(i, f.len() as u64).unwrap();
         }
         let e = d.finish().unwrap_err().to_string();
-        assert!(e.contains("group 0") || e.contains("a, b, c"), "{e}");
+        let c = files[2].len();
+        assert_eq!(
+            e,
+            format!(
+                "shard file c: {} bytes, where the other shards of its group leave room for \
+                 exactly {c}",
+                c - 1
+            )
+        );
         // A length never given: file b's bytes cannot be placed.
         let mut d = StreamDecoder::new(&m).unwrap();
         for (i, f) in files.iter().enumerate() {
