@@ -5,6 +5,9 @@
 //! streaming decoder (`StreamDecoder`) against the whole-shard one, bit for bit.
 #![no_main]
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use libfuzzer_sys::{fuzz_mutator, fuzz_target};
 use webinfer_fuzz::{shards, split};
 use webinfer_tfjs::{
@@ -39,8 +42,11 @@ fuzz_target!(|data: &[u8]| {
         .map(|w| w.element_count().saturating_mul(4))
         .fold(0, u64::saturating_add);
     let chunk = 1 + usize::from(bytes.first().copied().unwrap_or(0) % 13);
+    // How the lengths come: 0 at the end, 1 first for every file but the first (the
+    // decoder infers that one), 2 as 1 with every float weight diverted to a sink.
+    let mode = bytes.get(1).copied().unwrap_or(0) % 3;
     if whole.is_ok() || declared <= 64 << 20 {
-        let streamed = stream(&manifest, &pieces, chunk);
+        let streamed = stream(&manifest, &pieces, chunk, mode);
         match (&whole, &streamed) {
             (Ok(a), Ok(b)) => assert_eq!(bits(a), bits(b), "stream and whole decoding differ"),
             (Ok(_), Err(e)) => panic!("whole decoding succeeded, streaming failed: {e}"),
@@ -78,13 +84,47 @@ fuzz_target!(|data: &[u8]| {
     }
 });
 
+/// A diverted weight's values, collected.
+struct Collect(Rc<RefCell<Vec<f32>>>);
+
+impl webinfer_tfjs::ValueSink for Collect {
+    fn write(&mut self, first: usize, values: &[f32]) -> Result<(), String> {
+        let mut all = self.0.borrow_mut();
+        let end = first + values.len();
+        let slot = all.get_mut(first..end).ok_or("written past the end")?;
+        slot.copy_from_slice(values);
+        Ok(())
+    }
+}
+
 fn stream(
     manifest: &[webinfer_tfjs::WeightGroup],
     pieces: &[Vec<&[u8]>],
     chunk: usize,
+    mode: u8,
 ) -> Result<Vec<webinfer_tfjs::DecodedWeight>, webinfer_tfjs::FormatError> {
     let mut d = webinfer_tfjs::StreamDecoder::new(manifest)?;
     let files: Vec<&[u8]> = pieces.iter().flatten().copied().collect();
+    if mode >= 1 {
+        for (i, f) in files.iter().enumerate().skip(1) {
+            d.set_file_length(i, f.len() as u64)?;
+        }
+    }
+    let mut diverted = Vec::new();
+    if mode == 2 {
+        for w in manifest.iter().flat_map(|g| &g.weights) {
+            let Ok(n) = usize::try_from(w.element_count()) else {
+                continue;
+            };
+            if n > 1 << 20 {
+                continue;
+            }
+            let got = Rc::new(RefCell::new(vec![f32::NAN; n]));
+            if d.divert(&w.name, Box::new(Collect(got.clone()))).is_ok() {
+                diverted.push((w.name.clone(), got));
+            }
+        }
+    }
     let mut at = vec![0usize; files.len()];
     loop {
         let mut progressed = false;
@@ -103,9 +143,16 @@ fn stream(
     for (i, f) in files.iter().enumerate() {
         d.set_file_length(i, f.len() as u64)?;
     }
-    d.finish()
+    let mut weights = d.finish()?;
+    // A diverted weight comes back empty: put what its sink got in its place.
+    for (name, got) in diverted {
+        if let Some(w) = weights.iter_mut().find(|w| w.name == name) {
+            assert!(w.data.is_empty(), "diverted weight {name} was held");
+            w.data = TensorData::F32(got.borrow().clone());
+        }
+    }
+    Ok(weights)
 }
-
 fn bits(w: &[webinfer_tfjs::DecodedWeight]) -> Vec<(String, Vec<u32>)> {
     w.iter()
         .map(|w| {
