@@ -283,7 +283,7 @@ pub(crate) async fn load_model(
             gpu_stream_min_bytes: options.gpu_stream_min_bytes,
         };
         let mut tx = Some(tx);
-        // The backend before any byte: on a GPU, large Dense kernels go straight to its memory.
+        // The backend before any byte: on a GPU, large kernels go straight to its memory.
         let backend = match webinfer::Backend::choose(options.backend).await {
             Ok(b) => b,
             Err(e) => {

@@ -57,7 +57,8 @@ export interface LoadOptions {
   /** Bounds on what the model may declare, checked before anything is allocated (and, for model.json, before any shard is downloaded). */
   limits?: LoadLimits;
   /**
-   * On WebGPU: Dense kernels of at least this many bytes (as float32) are written straight
+   * On WebGPU: Dense and Conv2D kernels of at least this many bytes (as float32; not one a
+   * BatchNormalization follows, which is folded into it on the host) are written straight
    * into GPU memory as their bytes download, so WebAssembly memory never holds them (it
    * never shrinks once grown). If the GPU device is later lost, the first `predict` after
    * it loads the model again on the CPU (from the cache when `cache` is on) and goes on.

@@ -77,8 +77,8 @@ pub struct LoadOptions {
     /// Bounds on what a model.json may declare, checked before anything is allocated.
     pub limits: Limits,
     /// On the GPU, when the backend is chosen before the weights arrive
-    /// ([`ModelBuilder::use_backend`]): Dense kernels of at least this many bytes (decoded,
-    /// float32) are streamed straight into GPU memory as their bytes arrive, so the host
+    /// ([`ModelBuilder::use_backend`]): Dense and Conv2D kernels of at least this many bytes
+    /// (decoded, float32) are streamed straight into GPU memory as their bytes arrive, so the host
     /// never holds them (the peak host memory of a load is then the other weights plus
     /// a 64 KiB scratch, not the whole model). Default 1 MiB; `u64::MAX` turns it off.
     pub gpu_stream_min_bytes: u64,
@@ -711,9 +711,10 @@ impl ModelBuilder {
 
     /// Prepares the model on `backend` (instead of choosing one in
     /// [`ModelBuilder::finish`]). Call it before any shard byte is written: on a GPU, the
-    /// large Dense kernels ([`LoadOptions::gpu_stream_min_bytes`]) are then streamed into
-    /// GPU memory as they are decoded, and the host never holds them. Returns the bytes
-    /// that will be streamed so.
+    /// large Dense and Conv2D kernels ([`LoadOptions::gpu_stream_min_bytes`]) that the GPU
+    /// binds as they lie and that no BatchNormalization follows (it is folded into them, on
+    /// the host) are then streamed into GPU memory as they are decoded, and the host never
+    /// holds them. Returns the bytes that will be streamed so.
     pub fn use_backend(&mut self, backend: Backend) -> Result<u64> {
         let mut streamed = 0u64;
         if let (Some(gpu), Topology::Layers(model)) = (&backend.gpu, &self.topology) {
@@ -724,7 +725,18 @@ impl ModelBuilder {
                 .flat_map(|g| &g.weights)
                 .collect();
             let names = || entries.iter().map(|e| e.name.as_str());
-            for layer in model.layers.iter().filter(|l| l.class_name == "Dense") {
+            // A BatchNormalization after the layer is folded into its kernel at load, which
+            // needs the kernel's values on the host.
+            let feeds_batch_norm = |name: &str| {
+                model.layers.iter().any(|l| {
+                    l.class_name == "BatchNormalization"
+                        && l.inbound_nodes.iter().flatten().any(|r| r.layer == name)
+                })
+            };
+            let candidates = model.layers.iter().filter(|l| {
+                matches!(l.class_name.as_str(), "Dense" | "Conv2D") && !feeds_batch_norm(&l.name)
+            });
+            for layer in candidates {
                 let Some(name) = webinfer_core::lower::weight_name(names(), &layer.name, "kernel")
                 else {
                     continue;
@@ -736,11 +748,18 @@ impl ModelBuilder {
                     continue;
                 };
                 let bytes = entry.element_count().saturating_mul(4);
-                // A [k, n] float kernel with n a multiple of 4 is bound by the GPU matmul as
-                // it lies (no repacking, which would need its values on the host).
+                // Kernels the GPU binds as they lie (no repacking, which would need their
+                // values on the host): Dense [k, n] and Conv2D [kh, kw, cin, cout] in one
+                // group, with n / cout a multiple of 4.
+                let lies_as_is = match (layer.class_name.as_str(), &entry.shape[..]) {
+                    ("Dense", [_, n]) => n % 4 == 0,
+                    ("Conv2D", [_, _, _, cout]) => {
+                        cout % 4 == 0 && layer.get_usize("groups").ok().flatten().unwrap_or(1) <= 1
+                    }
+                    _ => false,
+                };
                 let fits = entry.dtype == webinfer_tfjs::DType::Float32
-                    && entry.shape.len() == 2
-                    && entry.shape[1] % 4 == 0
+                    && lies_as_is
                     && bytes >= self.options.gpu_stream_min_bytes
                     && bytes <= gpu.max_tensor_bytes();
                 if !fits {

@@ -1,5 +1,5 @@
 //! Weights streamed straight to the GPU while the shards arrive (`ModelBuilder::use_backend`,
-//! `LoadOptions::gpu_stream_min_bytes`): the Dense kernels the GPU matmul binds as they lie
+//! `LoadOptions::gpu_stream_min_bytes`): the Dense and Conv2D kernels the GPU binds as they lie
 //! live in GPU memory only (`Op::Resident`, no host copy), other weights stay on the host,
 //! and the model predicts what TensorFlow.js predicts (tests/fixtures, tfjs cpu backend),
 //! within the conformance suite's tolerance. A lost device is then a clear error that asks
@@ -99,16 +99,29 @@ fn streamed_dense_kernels_predict_what_tfjs_predicts() {
         gpu_stream_min_bytes: 0,
         ..LoadOptions::default()
     };
-    // Kernels [k, n] with n a multiple of 4 stream; the others ([8, 6] in dense_sequential)
-    // stay on the host in the same model.
+    // Dense kernels [k, n] with n a multiple of 4 stream; the others ([8, 6] in
+    // dense_sequential) stay on the host in the same model.
     for (name, kernels) in [
         (
             "dense_sequential",
             &["dense_relu/kernel", "dense_tanh/kernel"][..],
         ),
         ("dense_rank3", &["dense_sigmoid/kernel"][..]),
+        (
+            "functional_two_in_two_out",
+            &["conv/kernel", "vec_dense/kernel", "proj/kernel"][..],
+        ),
+        // Conv2D kernels [kh, kw, cin, cout] with cout a multiple of 4, dilated and shared
+        // ones included.
+        ("conv2d_padding", &["conv_same/kernel"][..]),
+        ("conv2d_strides", &["conv_s12_valid/kernel"][..]),
+        ("conv2d_dilation", &["conv_d2_same/kernel"][..]),
+        ("keras2_topology", &["conv2d_1/kernel"][..]),
+        ("functional_shared_layer", &["shared_conv/kernel"][..]),
+        // conv_a [3, 3, 4, 8] feeds a BatchNormalization (folded into it on the host): not
+        // streamed; nor are cnn_rich's convolutions, for the same reason.
         ("multi_shard", &["dense/kernel"][..]),
-        ("functional_two_in_two_out", &["vec_dense/kernel"][..]),
+        ("cnn_rich", &[][..]),
     ] {
         let dir = fixture(name);
         let json: serde_json::Value =
