@@ -7,24 +7,14 @@
 //!
 //! Needs a GPU adapter (lavapipe in CI): with `WEBINFER_REQUIRE_GPU=1` a missing one fails.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
+
+use common::{fixture, npy, ABS_TOL, REL_TOL};
 
 use webinfer::{Backend, BackendChoice, LoadOptions, ModelBuilder, Tensor};
 use webinfer_core::Op;
-
-/// The conformance suite's tolerance (tests/conformance.rs): |got - tfjs| <= 1e-4 + 1e-3 |tfjs|.
-const ABS_TOL: f32 = 1e-4;
-const REL_TOL: f32 = 1e-3;
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures")
-        .join(name)
-}
-
-fn npy(p: &Path) -> Tensor {
-    webinfer::npy::from_bytes(&std::fs::read(p).unwrap(), &p.display().to_string()).unwrap()
-}
 
 /// `input_0.npy`, `input_1.npy`, ... (or `expected_*`) of a fixture.
 fn numbered(dir: &Path, stem: &str) -> Vec<Tensor> {
@@ -61,30 +51,7 @@ fn build(
     let json = std::fs::read(dir.join("model.json")).unwrap();
     let mut builder = ModelBuilder::new(&json, options).unwrap();
     let streamed = builder.use_backend(backend).unwrap();
-    let paths: Vec<String> = builder.decoder().file_paths().map(str::to_owned).collect();
-    let files: Vec<Vec<u8>> = paths
-        .iter()
-        .map(|p| std::fs::read(dir.join(p)).unwrap())
-        .collect();
-    let mut at = vec![0usize; files.len()];
-    while (0..files.len()).any(|i| at[i] < files[i].len()) {
-        for i in (0..files.len()).rev() {
-            if at[i] < files[i].len() {
-                let end = (at[i] + chunk).min(files[i].len());
-                builder
-                    .decoder()
-                    .write(i, at[i] as u64, &files[i][at[i]..end])
-                    .unwrap();
-                at[i] = end;
-            }
-        }
-    }
-    for (i, f) in files.iter().enumerate() {
-        builder
-            .decoder()
-            .set_file_length(i, f.len() as u64)
-            .unwrap();
-    }
+    common::feed_shards(&mut builder, &dir, chunk);
     (
         futures::executor::block_on(builder.finish()).unwrap(),
         streamed,
