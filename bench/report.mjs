@@ -230,7 +230,7 @@ for (const m of memModels) {
 p();
 const peakCells = memCells.filter((c) => c.mem.afterPredict?.heapPeakBytes != null);
 if (peakCells.length) {
-  p('webinfer\'s WASM memory, taken apart: the Rust heap at its peak (`memoryStats().heapPeakBytes`, the most ever allocated at once: the weights plus what a load or predict holds besides); the rest is the module\'s static data and stack (~1.1 MiB at start) and free space the allocator could not reuse for a larger block.');
+  p('webinfer\'s WASM memory, taken apart: the Rust heap at its peak (`memoryStats().heapPeakBytes`, the most ever allocated at once: the weights plus what a load or predict holds besides); the rest is the module\'s stack (256 KiB, `crates/webinfer-web/build.rs`) and static data (together the WASM memory at start) and free space the allocator could not reuse for a larger block.');
   p();
   p('| model | engine | WASM memory end | Rust heap peak | rest |');
   p('|---|---|---|---|---|');
