@@ -41,7 +41,7 @@ mod pipelines;
 mod plan;
 mod shaders;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use webinfer_core::{Graph, Tensor};
@@ -116,16 +116,12 @@ impl GpuBackend {
     /// Upload the weights of `graph` once. When all input dims are known (unknown ones are
     /// taken as 1), also build the execution plan for those shapes, creating its pipelines.
     pub fn prepare(&self, graph: &Graph) -> Result<GpuPlan> {
-        self.prepare_with(graph, &HashMap::new())
+        self.prepare_with(graph, &[])
     }
 
-    /// [`GpuBackend::prepare`] for a graph with resident weights: `resident` holds the buffer
-    /// of every `Op::Resident` key, made by [`GpuBackend::resident_weight`] and filled.
-    pub fn prepare_with(
-        &self,
-        graph: &Graph,
-        resident: &HashMap<usize, ResidentWeight>,
-    ) -> Result<GpuPlan> {
+    /// [`GpuBackend::prepare`] for a graph with resident weights: `resident[key]` is the
+    /// buffer of `Op::Resident { key, .. }`, made by [`GpuBackend::resident_weight`] and filled.
+    pub fn prepare_with(&self, graph: &Graph, resident: &[ResidentWeight]) -> Result<GpuPlan> {
         self.ctx.check_lost()?;
         let plan = GpuPlan::new(self.ctx.clone(), graph, self.config(), resident)?;
         let shapes: Vec<Vec<usize>> = graph

@@ -107,14 +107,14 @@ impl std::fmt::Debug for GpuPlan {
 
 impl GpuPlan {
     /// Upload every constant a GPU kernel may read, in the layout that kernel wants. A
-    /// resident weight (`Op::Resident`, already on the device under its key in `resident`) is
+    /// resident weight (`Op::Resident`, already on the device: `resident[key]`) is
     /// bound as it lies by every kernel whose layout leaves it so; another kernel reading it
     /// runs on the CPU with the weight downloaded.
     pub(crate) fn new(
         ctx: Arc<Ctx>,
         graph: &Graph,
         config: PlanConfig,
-        resident: &HashMap<usize, ResidentWeight>,
+        resident: &[ResidentWeight],
     ) -> Result<GpuPlan> {
         let mut weights = HashMap::new();
         let mut weight_bytes = 0;
@@ -122,7 +122,7 @@ impl GpuPlan {
             let Op::Resident { shape, key } = &node.op else {
                 continue;
             };
-            let w = resident.get(key).ok_or_else(|| {
+            let w = resident.get(*key).ok_or_else(|| {
                 GpuError::Internal(format!(
                     "layer \"{}\": resident weight {key} was not given to prepare",
                     node.origin

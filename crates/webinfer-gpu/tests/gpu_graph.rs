@@ -220,10 +220,7 @@ fn with_resident(
     b: &GpuBackend,
     g: &Graph,
     origin: &str,
-) -> (
-    Graph,
-    std::collections::HashMap<usize, webinfer_gpu::ResidentWeight>,
-) {
+) -> (Graph, Vec<webinfer_gpu::ResidentWeight>) {
     let mut g = g.clone();
     let node = g.nodes.iter_mut().find(|n| n.origin == origin).unwrap();
     let Op::Constant(t) = &node.op else {
@@ -238,7 +235,7 @@ fn with_resident(
         shape: t.shape().to_vec(),
         key: 0,
     };
-    (g, [(0, w)].into_iter().collect())
+    (g, vec![w])
 }
 
 #[test]

@@ -320,7 +320,7 @@ impl Model {
     /// Choose the backend and prepare the graph on it (weights uploaded, pipelines created).
     async fn with_backend(graph: Graph, stats: ModelStats, options: &LoadOptions) -> Result<Model> {
         let backend = Backend::choose(options.backend).await?;
-        Self::on_backend(graph, stats, backend, &HashMap::new(), options)
+        Self::on_backend(graph, stats, backend, &[], options)
     }
 
     /// Prepare the graph on `backend`; `resident` holds the GPU buffers of its
@@ -329,7 +329,7 @@ impl Model {
         graph: Graph,
         stats: ModelStats,
         backend: Backend,
-        resident: &HashMap<usize, webinfer_gpu::ResidentWeight>,
+        resident: &[webinfer_gpu::ResidentWeight],
         options: &LoadOptions,
     ) -> Result<Model> {
         let Backend { gpu, selection } = backend;
@@ -338,7 +338,7 @@ impl Model {
                 let plan = backend
                     .prepare_with(&graph, resident)
                     .map_err(CoreError::from)?;
-                let resident_bytes = resident.values().map(|w| w.elements() as u64 * 4).sum();
+                let resident_bytes = resident.iter().map(|w| w.elements() as u64 * 4).sum();
                 Some(GpuEngine {
                     backend,
                     plan,
@@ -628,9 +628,9 @@ pub struct ModelBuilder {
     options: LoadOptions,
     /// Set by [`ModelBuilder::use_backend`].
     backend: Option<Backend>,
-    /// Weights streamed to the GPU: manifest name -> key, and key -> buffer.
+    /// Weights streamed to the GPU: manifest name -> key, and the buffers by key.
     resident_names: HashMap<String, usize>,
-    resident: HashMap<usize, webinfer_gpu::ResidentWeight>,
+    resident: Vec<webinfer_gpu::ResidentWeight>,
 }
 
 impl std::fmt::Debug for ModelBuilder {
@@ -705,7 +705,7 @@ impl ModelBuilder {
             options: options.clone(),
             backend: None,
             resident_names: HashMap::new(),
-            resident: HashMap::new(),
+            resident: Vec::new(),
         })
     }
 
@@ -779,7 +779,7 @@ impl ModelBuilder {
                         source,
                     })?;
                 self.resident_names.insert(name, key);
-                self.resident.insert(key, weight);
+                self.resident.push(weight);
                 streamed += bytes;
             }
         }
@@ -821,7 +821,8 @@ impl ModelBuilder {
         }
         // The decoder keeps its file table: downloads still closing may confirm lengths.
         let weights = self.decoder.take_weights();
-        self.built = Some(self.build_graph_from(weights));
+        let resident = std::mem::take(&mut self.resident_names);
+        self.built = Some(self.build_graph_from(weights, resident));
         true
     }
 
@@ -844,12 +845,14 @@ impl ModelBuilder {
             return built;
         }
         let weights = self.decoder.take_weights();
-        self.build_graph_from(weights)
+        let resident = std::mem::take(&mut self.resident_names);
+        self.build_graph_from(weights, resident)
     }
 
     fn build_graph_from(
         &self,
         weights: std::result::Result<Vec<webinfer_tfjs::DecodedWeight>, webinfer_tfjs::FormatError>,
+        resident: HashMap<String, usize>,
     ) -> Result<(Graph, ModelStats)> {
         let where_ = match &self.parsed.weights_manifest[..] {
             [] => self.base.clone(),
@@ -921,11 +924,9 @@ impl ModelBuilder {
         };
 
         let mut graph = match &topology {
-            Topology::Layers(t) => webinfer_core::lower::lower_layers_model_with(
-                t,
-                weights,
-                self.resident_names.clone(),
-            )?,
+            Topology::Layers(t) => {
+                webinfer_core::lower::lower_layers_model_with(t, weights, resident)?
+            }
             Topology::Graph(g) => webinfer_core::lower::graph::lower_graph_model(g, weights)?,
         };
         // Every value the declared inputs (batch 1) and the constants imply must fit the
