@@ -222,6 +222,45 @@ test('webgpu: a Dense kernel streamed to the GPU is never in WebAssembly memory;
   await env.assertClean();
 });
 
+test('webgpu: a load that fails after its GPU buffers were made (a shard cut mid-body, a 404) leaves no GPU device or buffer behind; the next load streams and matches tfjs', async (t) => {
+  if (!(await webgpuWanted(t, page))) return;
+  const p = await env.openPage();
+  const x = { shape: WIDE_X.shape, data: Array.from(WIDE_X.data) };
+  for (const fault of [{ type: 'truncate', after: 100000 }, { type: '404' }]) {
+    const base = tag('wide-fail');
+    const shard = `${base}/fixtures/dense_wide_uint8/group1-shard1of1.bin`;
+    env.server.fault(shard, fault);
+    const r = await p.evaluate(async ({ url }) => {
+      let message = 'resolved';
+      try {
+        await window.wi.loadLayersModel(url, { backend: 'webgpu' });
+      } catch (e) {
+        message = e.message;
+      }
+      return { message, stats: window.wi.memoryStats() };
+    }, { url: `${base}/fixtures/dense_wide_uint8/model.json` });
+    env.server.clearFaults();
+    assert.ok(r.message.includes(shard), `${fault.type}: ${r.message}`);
+    assert.equal(r.stats.gpuDevices, 0, `${fault.type}: GPU devices left after the failed load`);
+    assert.equal(r.stats.gpuBufferBytes, 0, `${fault.type}: GPU buffers left after the failed load`);
+    assert.equal(r.stats.liveModels, 0);
+  }
+  const base = tag('wide-ok');
+  const r = await p.evaluate(async ({ url, x }) => {
+    const m = await window.wi.loadLayersModel(url, { backend: 'webgpu' });
+    const out = await m.predict(new Float32Array(x.data), x.shape);
+    const res = { backend: m.backend, outputs: [{ name: out.name, shape: out.shape, data: Array.from(out.data) }] };
+    m.dispose();
+    res.after = window.wi.memoryStats();
+    return res;
+  }, { url: `${base}/fixtures/dense_wide_uint8/model.json`, x });
+  assert.equal(r.backend, 'webgpu');
+  assertMatchesRefs('dense_wide_uint8 on webgpu after failed loads', r.outputs, WIDE_REFS);
+  assert.equal(r.after.gpuDevices, 0);
+  await p.close();
+  await env.assertClean();
+});
+
 test('debugLoseGpuDevice: false for a model on the CPU or disposed (nothing to lose), an unknown `when` throws; gpuBytes is 0 on the CPU', async () => {
   const r = await page.evaluate(async () => {
     const m = await window.wi.loadLayersModel('/fixtures/dense_sequential/model.json', { backend: 'cpu', cache: false });
