@@ -191,6 +191,10 @@ pub struct Model {
     stats: ModelStats,
     /// `Limits::max_activation_elements`, checked again at every predict.
     max_activation_elements: u64,
+    /// For a model whose weights were streamed to the GPU from files: where they are, to read
+    /// them again if the device is lost; and the host graph once read.
+    reload: Option<(PathBuf, LoadOptions)>,
+    host_graph: Mutex<Option<Arc<Graph>>>,
 }
 
 /// `adapter "NVIDIA H200" (vulkan, discrete)`; browsers hide the name, so then
@@ -271,29 +275,33 @@ impl Model {
         Self::load_with(path, &LoadOptions::default()).await
     }
 
-    /// Load `model.json` and its shards from files.
+    /// Load `model.json` and its shards from files. On a GPU, the large kernels stream from
+    /// the files straight into GPU memory ([`LoadOptions::gpu_stream_min_bytes`]); if the
+    /// device is lost, they are read again from the files for the CPU.
     pub async fn load_with(path: impl AsRef<Path>, options: &LoadOptions) -> Result<Model> {
         let path = path.as_ref();
-        let json = std::fs::read(path).map_err(|source| Error::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
+        let (mut builder, dir) = Self::open_files(path, options)?;
+        // model.json is checked (unknown layers, limits) before a backend is chosen.
+        builder.use_backend(Backend::choose(options.backend).await?)?;
+        Self::read_shards(&mut builder, &mut |p| read_file(&dir.join(p)))?;
+        let mut model = builder.finish().await?;
+        if model.graph.has_resident() {
+            model.reload = Some((path.to_path_buf(), options.clone()));
+        }
+        Ok(model)
+    }
+
+    /// A builder for the model.json at `path`, and the folder its shards are read from.
+    fn open_files(path: &Path, options: &LoadOptions) -> Result<(ModelBuilder, PathBuf)> {
+        let json = read_file(path)?;
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        let mut read = |p: &str| -> Result<Vec<u8>> {
-            let file: PathBuf = dir.join(p);
-            std::fs::read(&file).map_err(|source| Error::Io {
-                path: file.display().to_string(),
-                source,
-            })
-        };
-        let (graph, stats) = Self::build(
+        let builder = ModelBuilder::with_names(
             &json,
             &path.display().to_string(),
-            &mut read,
             &dir.display().to_string(),
             options,
         )?;
-        Self::with_backend(graph, stats, options).await
+        Ok((builder, dir))
     }
 
     /// Load from bytes already in memory: `shards` maps each manifest path to its bytes.
@@ -364,6 +372,8 @@ impl Model {
             outputs,
             stats,
             max_activation_elements: options.limits.max_activation_elements,
+            reload: None,
+            host_graph: Mutex::new(None),
         })
     }
 
@@ -377,9 +387,17 @@ impl Model {
         options: &LoadOptions,
     ) -> Result<(Graph, ModelStats)> {
         let mut builder = ModelBuilder::with_names(json, json_name, base, options)?;
-        // Group by group: the group's shards are read, their lengths checked against the
-        // manifest (so only bytes that are really there are ever decoded into), decoded,
-        // and dropped before the next group is read.
+        Self::read_shards(&mut builder, read_shard)?;
+        builder.build_graph()
+    }
+
+    /// Gives `builder` every shard, read with `read_shard`, group by group: the group's shards
+    /// are read, their lengths checked against the manifest (so only bytes that are really
+    /// there are ever decoded into), decoded, and dropped before the next group is read.
+    fn read_shards(
+        builder: &mut ModelBuilder,
+        read_shard: &mut dyn FnMut(&str) -> Result<Vec<u8>>,
+    ) -> Result<()> {
         let groups: Vec<(usize, Vec<String>, u64)> = builder
             .parsed
             .weights_manifest
@@ -418,7 +436,7 @@ impl Model {
                 file += 1;
             }
         }
-        builder.build_graph()
+        Ok(())
     }
 
     pub fn inputs(&self) -> &[TensorInfo] {
@@ -557,12 +575,45 @@ impl Model {
             }
         }
         if self.graph.has_resident() {
-            return Err(Error::GpuWeightsLost {
-                reason: self.gpu_fallback().unwrap_or_default(),
-            });
+            let graph = self.host_graph()?;
+            return Ok(self.cpu.run(&graph, inputs)?);
         }
         Ok(self.cpu.run(&self.graph, inputs)?)
     }
+}
+
+impl Model {
+    /// The graph with every weight on the host, for the CPU after a lost GPU: read again from
+    /// the files a streamed model was loaded from (once), else an error asking for a reload.
+    fn host_graph(&self) -> Result<Arc<Graph>> {
+        let mut host = self.host_graph.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(g) = host.as_ref() {
+            return Ok(g.clone());
+        }
+        let reason = self.gpu_fallback().unwrap_or_default();
+        let Some((path, options)) = &self.reload else {
+            return Err(Error::GpuWeightsLost { reason });
+        };
+        let (mut builder, dir) = Self::open_files(path, options)?;
+        Self::read_shards(&mut builder, &mut |p| read_file(&dir.join(p)))?;
+        let graph = Arc::new(builder.build_graph()?.0);
+        *host = Some(graph.clone());
+        let mut lost = self.gpu_lost.lock().unwrap_or_else(|e| e.into_inner());
+        *lost = Some(format!(
+            "{reason}; its weights, which lived in GPU memory only, were read again from {}; \
+             running on the CPU from now on",
+            path.display()
+        ));
+        Ok(graph)
+    }
+}
+
+/// A whole file, or an error naming it.
+fn read_file(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    })
 }
 
 fn info_of(spec: &InputSpec) -> TensorInfo {

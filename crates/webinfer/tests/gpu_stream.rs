@@ -215,3 +215,46 @@ fn a_lost_device_asks_for_a_reload_when_weights_were_streamed() {
     }
     assert_eq!(model.backend_name(), "cpu");
 }
+
+#[test]
+fn loaded_from_files_the_kernel_streams_and_a_lost_device_reads_it_again() {
+    if gpu().is_none() {
+        return;
+    }
+    let options = LoadOptions {
+        backend: BackendChoice::Gpu,
+        ..LoadOptions::default()
+    };
+    let path = fixture("dense_wide_uint8").join("model.json");
+    let model = futures::executor::block_on(webinfer::Model::load_with(&path, &options)).unwrap();
+    assert_eq!(
+        model.gpu_resident_bytes(),
+        1 << 20,
+        "wide/kernel streamed from the file"
+    );
+    check_fixture("dense_wide_uint8", &model, "gpu, loaded from files");
+    model.debug_lose_gpu_device();
+    for round in 0..2 {
+        check_fixture(
+            "dense_wide_uint8",
+            &model,
+            &format!("cpu after the loss, weights read again from the files, predict {round}"),
+        );
+    }
+    assert_eq!(model.backend_name(), "cpu");
+    let note = model.gpu_fallback().unwrap();
+    assert!(
+        note.starts_with("the GPU device was lost (")
+            && note.contains("were read again from")
+            && note.ends_with("running on the CPU from now on"),
+        "{note}"
+    );
+    // On the CPU nothing streams, and the model is the same.
+    let cpu = LoadOptions {
+        backend: BackendChoice::Cpu,
+        ..LoadOptions::default()
+    };
+    let model = futures::executor::block_on(webinfer::Model::load_with(&path, &cpu)).unwrap();
+    assert_eq!(model.gpu_resident_bytes(), 0);
+    check_fixture("dense_wide_uint8", &model, "cpu, loaded from files");
+}
