@@ -591,7 +591,14 @@ impl Model {
             return Ok(g.clone());
         }
         let reason = self.gpu_fallback().unwrap_or_default();
-        let Some((path, options)) = &self.reload else {
+        // In the browser the files are the page's to fetch again (webinfer-web reloads the
+        // model); left out of the module.
+        let reload = if cfg!(target_arch = "wasm32") {
+            None
+        } else {
+            self.reload.as_ref()
+        };
+        let Some((path, options)) = reload else {
             return Err(Error::GpuWeightsLost { reason });
         };
         let (mut builder, dir) = Self::open_files(path, options)?;
