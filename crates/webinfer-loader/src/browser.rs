@@ -179,10 +179,11 @@ impl Transport for BrowserTransport {
 /// The most bytes of a body copied into WebAssembly memory at once. A browser hands over
 /// chunks of up to a few MiB (Chromium, from a local server: 2 MB); each is copied in pieces
 /// of at most this size, so a load holds one short piece besides the weights (dense_heavy on
-/// the CPU, Chromium: Rust heap peak 21.6 -> 19.9 MiB for 19.6 MiB of weights, WASM memory
-/// 24.3 -> 21.3 MiB), and the pieces, all of one size, reuse one block instead of leaving
-/// holes between the weights.
-const PIECE: u32 = 256 * 1024;
+/// the CPU, Chromium: Rust heap peak 21.6 MiB whole, 19.9 in 256 KiB pieces, 19.7 in 64 KiB
+/// pieces, for 19.6 MiB of weights; WASM memory 24.3 -> 20.2-21.9 MiB), and the pieces, all of
+/// one size, reuse one block instead of leaving holes between the weights. 64 KiB is also the
+/// size of a diverted weight's decoding scratch (webinfer-tfjs).
+const PIECE: u32 = 64 * 1024;
 
 /// A response body read chunk by chunk. Dropping it before the end cancels the
 /// stream, which aborts the download.
