@@ -235,6 +235,25 @@ impl GpuBackend {
     }
 }
 
+/// The weight operand of a GPU kernel, for [`binds_as_is`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WeightOperand {
+    /// `Op::MatMul`'s `[k, n]` kernel.
+    MatMul,
+    /// `Op::Conv2d`'s `[kh, kw, cin / groups, cout]` kernel.
+    Conv2d { groups: usize },
+}
+
+/// Whether the kernel binds a weight of `shape` as it lies, with no repacking (which needs the
+/// values on the host): the weights that can be streamed to the device as resident weights.
+pub fn binds_as_is(operand: WeightOperand, shape: &[usize]) -> bool {
+    let layout = match operand {
+        WeightOperand::MatMul => kernels::Layout::MatMulWeights,
+        WeightOperand::Conv2d { groups } => kernels::Layout::ConvWeights { groups },
+    };
+    layout.is_identity(shape)
+}
+
 /// A weight in GPU memory only ([`GpuBackend::resident_weight`]): written piece by piece as
 /// its values are decoded, then bound by the plans of graphs that name it in an
 /// `Op::Resident`. Clones share the buffer.

@@ -283,16 +283,19 @@ pub(crate) async fn load_model(
             gpu_stream_min_bytes: options.gpu_stream_min_bytes,
         };
         let mut tx = Some(tx);
+        // What errors about the model (not about a download) are prefixed with.
+        let model_url = || {
+            webinfer_loader::Transport::canonical_url(
+                &webinfer_loader::browser::BrowserTransport::new(),
+                &url,
+            )
+        };
         // The backend before any byte: on a GPU, large kernels go straight to its memory.
         let backend = match webinfer::Backend::choose(options.backend).await {
             Ok(b) => b,
             Err(e) => {
-                let model_url = webinfer_loader::Transport::canonical_url(
-                    &webinfer_loader::browser::BrowserTransport::new(),
-                    &url,
-                );
                 if let Some(tx) = tx.take() {
-                    let _ = tx.send(Err(model_error(&model_url, &e, &options.limits)));
+                    let _ = tx.send(Err(model_error(&model_url(), &e, &options.limits)));
                 }
                 return;
             }
@@ -349,16 +352,10 @@ pub(crate) async fn load_model(
         let error = match result {
             Ok(_) => return,
             Err(webinfer_loader::LoadIntoError::Load(e)) => load_error(&e, &options.limits),
-            Err(webinfer_loader::LoadIntoError::Sink(())) => {
-                let model_url = webinfer_loader::Transport::canonical_url(
-                    &webinfer_loader::browser::BrowserTransport::new(),
-                    &url,
-                );
-                match &refused {
-                    Some(e) => model_error(&model_url, e, &options.limits),
-                    None => js::error(format!("loadLayersModel({url}): the model was refused")),
-                }
-            }
+            Err(webinfer_loader::LoadIntoError::Sink(())) => match &refused {
+                Some(e) => model_error(&model_url(), e, &options.limits),
+                None => js::error(format!("loadLayersModel({url}): the model was refused")),
+            },
         };
         if let Some(tx) = tx.take() {
             let _ = tx.send(Err(error));

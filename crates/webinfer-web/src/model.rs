@@ -105,10 +105,7 @@ async fn predict_or_reload(
     let (fresh, _) = crate::load::load_model(&reload.url, &reload.options.for_reload_on_cpu())
         .await
         .map_err(|e| {
-            let why = js_sys::Reflect::get(&e, &"message".into())
-                .ok()
-                .and_then(|m| m.as_string())
-                .unwrap_or_default();
+            let why = js::message(&e);
             js::error(format!(
                 "predict: {reason}, and this model's large weights lived in GPU memory only; \
                  loading it again on the CPU failed: {why}"

@@ -806,18 +806,15 @@ impl ModelBuilder {
                     continue;
                 };
                 let bytes = entry.element_count().saturating_mul(4);
-                // Kernels the GPU binds as they lie (no repacking, which would need their
-                // values on the host): Dense [k, n] and Conv2D [kh, kw, cin, cout] in one
-                // group, with n / cout a multiple of 4.
-                let lies_as_is = match (layer.class_name.as_str(), &entry.shape[..]) {
-                    ("Dense", [_, n]) => n % 4 == 0,
-                    ("Conv2D", [_, _, _, cout]) => {
-                        cout % 4 == 0 && layer.get_usize("groups").ok().flatten().unwrap_or(1) <= 1
-                    }
-                    _ => false,
+                // Only kernels the GPU binds as they lie: repacking needs the values on the host.
+                let operand = match layer.class_name.as_str() {
+                    "Dense" => webinfer_gpu::WeightOperand::MatMul,
+                    _ => webinfer_gpu::WeightOperand::Conv2d {
+                        groups: layer.get_usize("groups").ok().flatten().unwrap_or(1).max(1),
+                    },
                 };
                 let fits = entry.dtype == webinfer_tfjs::DType::Float32
-                    && lies_as_is
+                    && webinfer_gpu::binds_as_is(operand, &entry.shape)
                     && bytes >= self.options.gpu_stream_min_bytes
                     && bytes <= gpu.max_tensor_bytes();
                 if !fits {
