@@ -5,14 +5,17 @@
 #                                                  kernels' multiply-adds fuse), same JS glue
 #   webinfer.js / webinfer.d.ts                    the entry point: init() picks the module the
 #                                                  browser can run (crates/webinfer-web/js/)
-# Needs wasm-pack, wasm-bindgen-cli and binaryen's wasm-opt on PATH (tests/browser/run.sh and
-# scripts/demo.sh install them and call this). The relaxed build uses its own target dir, so
-# switching between the two never rebuilds the other.
+# The JS files are minified by terser (each with a source map, `<file>.map`, which a browser
+# fetches only when its developer tools are open). Needs wasm-pack, wasm-bindgen-cli, binaryen's
+# wasm-opt and terser on PATH (tests/browser/run.sh and scripts/demo.sh install them and call
+# this). The relaxed build uses its own target dir, so switching between the two never rebuilds
+# the other.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 OUT="${1:-$ROOT/crates/webinfer-web/pkg}"
 CRATE="$ROOT/crates/webinfer-web"
 BUILD=(wasm-pack build "$CRATE" --target web --profile web --mode no-install)
+command -v terser >/dev/null || { echo "build-web.sh: terser is not on PATH (npm ci in tests/browser)" >&2; exit 1; }
 
 "${BUILD[@]}" --out-dir "$OUT"
 
@@ -28,11 +31,18 @@ if ! cmp -s "$TMP/pkg/webinfer_web.js" "$OUT/webinfer_web.js"; then
 fi
 cp "$TMP/pkg/webinfer_web_bg.wasm" "$OUT/webinfer_web_bg.relaxed.wasm"
 cp "$CRATE/js/webinfer.js" "$CRATE/js/webinfer.d.ts" "$OUT/"
+# Minified in place; exported names and class names stay (the API, and what a console shows).
+( cd "$OUT" && for f in webinfer.js webinfer_web.js snippets/*/src/*.js; do
+    terser "$f" --module --compress --mangle --keep-classnames \
+      --source-map "url='$(basename "$f").map',includeSources" -o "$f.min"
+    mv "$f.min" "$f"
+    mv "$f.min.map" "$f.map"
+  done )
 # package.json: the entry point is webinfer.js, and the extra files ship with the package.
 node -e '
   const fs = require("fs"); const f = process.argv[1]; const p = JSON.parse(fs.readFileSync(f, "utf8"));
   p.module = "webinfer.js"; p.types = "webinfer.d.ts"; p.main = "webinfer.js";
-  p.files = [...new Set([...(p.files || []), "webinfer.js", "webinfer.d.ts", "webinfer_web_bg.relaxed.wasm"])];
+  p.files = [...new Set([...(p.files || []), "webinfer.js", "webinfer.d.ts", "webinfer_web_bg.relaxed.wasm", "*.js.map"])];
   fs.writeFileSync(f, JSON.stringify(p, null, 2) + "\n");
 ' "$OUT/package.json"
 for f in webinfer.js webinfer_web.js webinfer_web_bg.wasm webinfer_web_bg.relaxed.wasm; do

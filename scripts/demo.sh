@@ -12,7 +12,7 @@
 # locally by demo/server.mjs: demo/, the package, tfjs 4.22.0 (tests/tfjs/node_modules) and the
 # models (tests/real/models). Idempotent set-up, each step skipped when already done: the
 # wasm32 target, wasm-pack 0.15.1, wasm-bindgen-cli 0.2.130 (must equal the wasm-bindgen crate),
-# `npm ci` in tests/browser (binaryen 132's wasm-opt, playwright-core for tests/demo/), the models
+# `npm ci` in tests/browser (binaryen 132's wasm-opt, terser, playwright-core for tests/demo/), the models
 # and tfjs (scripts/fetch-models.sh, which runs `npm ci` in tests/tfjs).
 # WEBINFER_PKG=DIR builds into / serves from DIR instead of crates/webinfer-web/pkg.
 set -euo pipefail
@@ -79,10 +79,10 @@ if [[ $BUILD == 1 ]]; then
   else
     echo "wasm-bindgen 0.2.130 present"
   fi
-  if [[ ! -d "$BROWSER/node_modules/binaryen" || ! -d "$BROWSER/node_modules/playwright-core" ]]; then
+  if [[ ! -d "$BROWSER/node_modules/binaryen" || ! -d "$BROWSER/node_modules/playwright-core" || ! -d "$BROWSER/node_modules/terser" ]]; then
     (cd "$BROWSER" && npm ci --no-audit --no-fund)
   else
-    echo "tests/browser/node_modules present (binaryen, playwright-core)"
+    echo "tests/browser/node_modules present (binaryen, playwright-core, terser)"
   fi
 
   step "build the browser package (scripts/build-web.sh) -> $PKG"

@@ -8,7 +8,8 @@
 #
 # Idempotent set-up, each step skipped when already done: the wasm32 target, wasm-pack 0.15.1,
 # wasm-bindgen-cli 0.2.130 (must equal the wasm-bindgen crate), Chromium, `npm ci` here
-# (playwright-core; binaryen 132, whose wasm-opt shrinks the module; typescript), the real models
+# (playwright-core; binaryen 132, whose wasm-opt shrinks the module; terser, which minifies the
+# JS glue; typescript), the real models
 # (scripts/fetch-models.sh). Never `npx playwright install`: Chromium comes from Debian.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -41,7 +42,7 @@ if [[ ! -x /usr/lib/chromium/chromium ]]; then
 else
   echo "chromium present: $(/usr/lib/chromium/chromium --version 2>/dev/null || echo '?')"
 fi
-if [[ ! -d "$HERE/node_modules/playwright-core" || ! -d "$HERE/node_modules/binaryen" || ! -d "$HERE/node_modules/typescript" ]]; then
+if [[ ! -d "$HERE/node_modules/playwright-core" || ! -d "$HERE/node_modules/binaryen" || ! -d "$HERE/node_modules/typescript" || ! -d "$HERE/node_modules/terser" ]]; then
   (cd "$HERE" && npm ci --no-audit --no-fund)
 else
   echo "tests/browser/node_modules present"

@@ -1,6 +1,7 @@
 //! The WGSL sources, one file per kernel family in `shaders/`, compiled into the crate with
-//! `include_str!`. Each family is compiled as `common.wgsl` (shared helpers, activations)
-//! followed by the family file; a plain `cargo test` validates every composed module with naga.
+//! `include_str!` as `build.rs` compacted them (no comments or indentation, the same lines).
+//! Each family is compiled as `common.wgsl` (shared helpers, activations) followed by the
+//! family file; a plain `cargo test` validates every composed module with naga.
 
 /// A kernel family: one file in `shaders/`, one wgpu shader module.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -18,7 +19,7 @@ pub(crate) enum Shader {
 
 /// Prepended to every family: `flat_workgroup`, `activate` (code and alpha from the params;
 /// `FULL_ACT` pipeline constant for the costly ones) and math helpers.
-pub(crate) const COMMON: &str = include_str!("../../../shaders/common.wgsl");
+pub(crate) const COMMON: &str = include_str!(concat!(env!("OUT_DIR"), "/common.wgsl"));
 
 impl Shader {
     #[cfg_attr(not(test), allow(dead_code))]
@@ -51,15 +52,15 @@ impl Shader {
 
     fn body(self) -> &'static str {
         match self {
-            Shader::Conv2d => include_str!("../../../shaders/conv2d.wgsl"),
-            Shader::Depthwise => include_str!("../../../shaders/depthwise.wgsl"),
-            Shader::MatMul => include_str!("../../../shaders/matmul.wgsl"),
-            Shader::Pool => include_str!("../../../shaders/pool.wgsl"),
-            Shader::Elementwise => include_str!("../../../shaders/elementwise.wgsl"),
-            Shader::Copy => include_str!("../../../shaders/copy.wgsl"),
-            Shader::Resize => include_str!("../../../shaders/resize.wgsl"),
-            Shader::Softmax => include_str!("../../../shaders/softmax.wgsl"),
-            Shader::Reduce => include_str!("../../../shaders/reduce.wgsl"),
+            Shader::Conv2d => include_str!(concat!(env!("OUT_DIR"), "/conv2d.wgsl")),
+            Shader::Depthwise => include_str!(concat!(env!("OUT_DIR"), "/depthwise.wgsl")),
+            Shader::MatMul => include_str!(concat!(env!("OUT_DIR"), "/matmul.wgsl")),
+            Shader::Pool => include_str!(concat!(env!("OUT_DIR"), "/pool.wgsl")),
+            Shader::Elementwise => include_str!(concat!(env!("OUT_DIR"), "/elementwise.wgsl")),
+            Shader::Copy => include_str!(concat!(env!("OUT_DIR"), "/copy.wgsl")),
+            Shader::Resize => include_str!(concat!(env!("OUT_DIR"), "/resize.wgsl")),
+            Shader::Softmax => include_str!(concat!(env!("OUT_DIR"), "/softmax.wgsl")),
+            Shader::Reduce => include_str!(concat!(env!("OUT_DIR"), "/reduce.wgsl")),
         }
     }
 
@@ -129,6 +130,25 @@ mod tests {
                 "{}: entry points not listed in Shader::entries",
                 s.file()
             );
+        }
+    }
+
+    #[test]
+    fn compacted_sources_keep_every_line_and_drop_only_comments_and_indentation() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shaders");
+        let mut files: Vec<(&str, &str)> = vec![("common.wgsl", COMMON)];
+        files.extend(Shader::ALL.iter().map(|s| (s.file(), s.body())));
+        for (file, compact) in files {
+            let original = std::fs::read_to_string(dir.join(file)).unwrap();
+            assert_eq!(
+                compact.lines().count(),
+                original.lines().count(),
+                "{file}: line numbers must match the file's"
+            );
+            for (n, (c, o)) in compact.lines().zip(original.lines()).enumerate() {
+                let code = o.find("//").map_or(o, |i| &o[..i]).trim();
+                assert_eq!(c, code, "{file}:{}", n + 1);
+            }
         }
     }
 

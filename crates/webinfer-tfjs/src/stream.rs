@@ -265,12 +265,6 @@ impl StreamDecoder {
         }
         let taken = self.taken;
         let f = self.files.get_mut(file).ok_or_else(|| no_file(file))?;
-        if taken {
-            return Err(FormatError::ShardFile {
-                path: f.path.clone(),
-                message: "bytes arrived after the weights were complete".into(),
-            });
-        }
         if offset != f.received {
             return Err(FormatError::ShardFile {
                 path: f.path.clone(),
@@ -282,7 +276,7 @@ impl StreamDecoder {
         }
         let end = offset.saturating_add(bytes.len() as u64);
         if let Some(length) = f.length {
-            if end > length && f.inferred {
+            if end > length && f.inferred && !taken {
                 // Longer than the others' lengths leave room for (as above): not placed.
                 f.received = end;
                 let conflict = (f.path.clone(), length, end);
@@ -299,6 +293,14 @@ impl StreamDecoder {
                     actual: end,
                 });
             }
+        }
+        // After the weights were taken every file was complete: a byte too many is the
+        // length error above (what a body longer than announced is), anything else this.
+        if taken {
+            return Err(FormatError::ShardFile {
+                path: f.path.clone(),
+                message: "bytes arrived after the weights were complete".into(),
+            });
         }
         let g = f.group;
         match f.offset {
@@ -732,9 +734,22 @@ mod tests {
         let taken = d.take_weights().unwrap();
         assert_eq!(bits(&taken), bits(&reference(&m, &files)));
         // A download closing after the weights were taken: its length again is fine,
-        // another byte is not.
+        // another byte is not, and is reported as what it is (a body longer than its
+        // length; the weights are built at a file's last byte, before its stream ends).
         d.set_file_length(1, files[1].len() as u64).unwrap();
-        assert!(d.write(1, files[1].len() as u64, &[0]).is_err());
+        let len = files[1].len() as u64;
+        match d.write(1, len, &[0]) {
+            Err(FormatError::FileLength {
+                expected, actual, ..
+            }) => assert_eq!((expected, actual), (len, len + 1)),
+            other => panic!("expected a FileLength error, got {other:?}"),
+        }
+        match d.write(1, 0, &[0]) {
+            Err(FormatError::ShardFile { message, .. }) => {
+                assert!(message.contains("gap or an overlap"), "{message}")
+            }
+            other => panic!("expected a ShardFile error, got {other:?}"),
+        }
     }
 
     /// Collects what a diverted weight's sink is given.
