@@ -9,9 +9,9 @@
 // i.e. 16 accumulators. Invocations are numbered channel-quad fastest, so neighbours read the
 // same input pixels and consecutive weight vec4s.
 //
-// Packed weights (w4): [groups][kh*kw][cin_g][quads_g] vec4, output channels of a group padded
-// with zeros to a multiple of 4. Input x4: the NHWC tensor read as vec4 (conv2d_vec4 needs
-// cin_g % 4 == 0; conv2d_scalar reads single elements).
+// Packed weights (`weight4`, weights_*.wgsl): [groups][kh*kw][cin_g][quads_g] vec4, output
+// channels of a group padded with zeros to a multiple of 4. Input x4: the NHWC tensor read as
+// vec4 (conv2d_vec4 needs cin_g % 4 == 0; conv2d_scalar reads single elements).
 
 struct Params {
     n: u32, h: u32, w: u32, cin: u32,
@@ -26,7 +26,6 @@ struct Params {
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> y: array<f32>;
 @group(0) @binding(2) var<storage, read> x4: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> w4: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 
 struct Px {
@@ -130,10 +129,10 @@ fn conv2d_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
             }
             var wi = ((jb.g * p.kh + ky) * p.kw + kx) * p.cin_g * qs + jb.qg;
             for (var c = 0u; c < cin4; c++) {
-                let w0 = w4[wi];
-                let w1 = w4[wi + qs];
-                let w2 = w4[wi + 2u * qs];
-                let w3 = w4[wi + 3u * qs];
+                let w0 = weight4(wi, jb.qg);
+                let w1 = weight4(wi + qs, jb.qg);
+                let w2 = weight4(wi + 2u * qs, jb.qg);
+                let w3 = weight4(wi + 3u * qs, jb.qg);
                 wi += 4u * qs;
                 if (o0 >= 0) {
                     let v = x4[u32(o0) / 4u + c];
@@ -186,7 +185,7 @@ fn conv2d_scalar(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
             }
             var wi = ((jb.g * p.kh + ky) * p.kw + kx) * p.cin_g * qs + jb.qg;
             for (var c = 0u; c < p.cin_g; c++) {
-                let wv = w4[wi];
+                let wv = weight4(wi, jb.qg);
                 wi += qs;
                 if (o0 >= 0) {
                     acc0 += x_at(u32(o0) + c) * wv;

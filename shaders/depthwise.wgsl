@@ -2,9 +2,10 @@
 // Fused `act(conv + bias)` epilogue.
 //
 // One invocation computes 4 consecutive output channels (one vec4 of packed weights) for 4
-// consecutive output pixels (flattened over n, oy, ox). Packed weights (w4): [kh*kw][quads]
-// vec4 with the output channels padded to a multiple of 4. depthwise_vec4 (mult == 1 and
-// c % 4 == 0) loads the input as vec4; depthwise_scalar gathers the 4 input channels.
+// consecutive output pixels (flattened over n, oy, ox). Packed weights (`weight4`):
+// [kh*kw][quads] vec4 with the output channels padded to a multiple of 4. depthwise_vec4
+// (mult == 1 and c % 4 == 0) loads the input as vec4; depthwise_scalar gathers the 4 input
+// channels.
 
 struct Params {
     n: u32, h: u32, w: u32, c: u32,
@@ -18,7 +19,6 @@ struct Params {
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> y: array<f32>;
 @group(0) @binding(2) var<storage, read> x4: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> w4: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 
 struct Px {
@@ -99,7 +99,7 @@ fn depthwise_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
     var acc3 = vec4<f32>(0.0);
     for (var ky = 0u; ky < p.kh; ky++) {
         for (var kx = 0u; kx < p.kw; kx++) {
-            let wv = w4[(ky * p.kw + kx) * p.quads + q];
+            let wv = weight4((ky * p.kw + kx) * p.quads + q, q);
             let o0 = tap_offset(px0, ky, kx);
             let o1 = tap_offset(px1, ky, kx);
             let o2 = tap_offset(px2, ky, kx);
@@ -142,7 +142,7 @@ fn depthwise_scalar(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
     var acc3 = vec4<f32>(0.0);
     for (var ky = 0u; ky < p.kh; ky++) {
         for (var kx = 0u; kx < p.kw; kx++) {
-            let wv = w4[(ky * p.kw + kx) * p.quads + q];
+            let wv = weight4((ky * p.kw + kx) * p.quads + q, q);
             let o0 = tap_offset(px0, ky, kx);
             let o1 = tap_offset(px1, ky, kx);
             let o2 = tap_offset(px2, ky, kx);

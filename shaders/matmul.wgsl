@@ -1,5 +1,6 @@
 // MatMul: y[m, n] = act(sum_k a[m, k] * w[k, n] + bias[n]); `a` is the input with its leading
-// axes flattened into m. Packed weights (w4): [k][n4] vec4, columns padded to a multiple of 4.
+// axes flattened into m. Packed weights (`weight4`, weights_*.wgsl): [k][n4] vec4, columns
+// padded to a multiple of 4.
 //
 // matmul_tiled: a 16x16 workgroup computes a 64x64 block of y; each invocation a 4x4 register
 // tile (4 rows x one vec4 of columns). A and B tiles of depth 16 are staged in workgroup
@@ -18,7 +19,6 @@ struct Params {
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> y: array<f32>;
 @group(0) @binding(2) var<storage, read> a: array<f32>;
-@group(0) @binding(3) var<storage, read> w4: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 
 fn store_row(row: u32, q: u32, acc: vec4<f32>) {
@@ -75,7 +75,7 @@ fn matmul_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
         a_tile[t] = av;
         var bv = vec4<f32>(0.0);
         if (k0 + b_k < p.k && b_q < p.n4) {
-            bv = w4[(k0 + b_k) * p.n4 + b_q];
+            bv = weight4((k0 + b_k) * p.n4 + b_q, b_q);
         }
         b_tile[t] = bv;
         workgroupBarrier();
@@ -147,7 +147,7 @@ fn matmul_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
         // k-slice lid.y takes every 16th k: the 16 invocations of a slice read 16
         // consecutive weight vec4s of one row.
         for (var kk = lid.y; kk < p.k; kk += 16u) {
-            let b = w4[kk * p.n4 + q];
+            let b = weight4(kk * p.n4 + q, q);
             acc0 += a[base0 + kk] * b;
             acc1 += a[base1 + kk] * b;
             acc2 += a[base2 + kk] * b;

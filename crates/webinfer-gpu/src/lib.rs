@@ -116,14 +116,23 @@ impl GpuBackend {
     /// Upload the weights of `graph` once. When all input dims are known (unknown ones are
     /// taken as 1), also build the execution plan for those shapes, creating its pipelines.
     pub fn prepare(&self, graph: &Graph) -> Result<GpuPlan> {
-        self.prepare_with(graph, &[])
+        self.prepare_with(graph, &[], &[])
     }
 
-    /// [`GpuBackend::prepare`] for a graph with resident weights: `resident[key]` is the
-    /// buffer of `Op::Resident { key, .. }`, made by [`GpuBackend::resident_weight`] and filled.
-    pub fn prepare_with(&self, graph: &Graph, resident: &[ResidentWeight]) -> Result<GpuPlan> {
+    /// [`GpuBackend::prepare`] for a graph with resident weights (`resident[key]` is the
+    /// buffer of `Op::Resident { key, .. }`, made by [`GpuBackend::resident_weight`] and filled)
+    /// and with the uint8 codes of quantized weights (`codes`): a Conv2d, DepthwiseConv2d or
+    /// MatMul kernel that some entry of its layer reproduces exactly (per output channel
+    /// factors allowed, as a folded BatchNormalization leaves them) is kept on the device as
+    /// those codes, a quarter of its float32 size, and de-quantized by the kernel as it reads it.
+    pub fn prepare_with(
+        &self,
+        graph: &Graph,
+        resident: &[ResidentWeight],
+        codes: &[WeightCodes<'_>],
+    ) -> Result<GpuPlan> {
         self.ctx.check_lost()?;
-        let plan = GpuPlan::new(self.ctx.clone(), graph, self.config(), resident)?;
+        let plan = GpuPlan::new(self.ctx.clone(), graph, self.config(), resident, codes)?;
         let shapes: Vec<Vec<usize>> = graph
             .inputs
             .iter()
@@ -233,6 +242,16 @@ impl GpuBackend {
             .unwrap_or_else(|e| e.into_inner())
             .max_binding = bytes.min(self.ctx.max_binding());
     }
+}
+
+/// The uint8 codes of one quantized weight of layer `layer` (node origin), for
+/// [`GpuBackend::prepare_with`]: `lut[code]` is the float32 value a code stands for (as the
+/// model's de-quantization gives it).
+#[derive(Debug, Clone, Copy)]
+pub struct WeightCodes<'a> {
+    pub layer: &'a str,
+    pub codes: &'a [u8],
+    pub lut: &'a [f32; 256],
 }
 
 /// The weight operand of a GPU kernel, for [`binds_as_is`].

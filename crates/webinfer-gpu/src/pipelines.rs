@@ -1,15 +1,17 @@
 //! Shader modules, bind group layouts and compute pipelines, each created once per device and
-//! cached: pipelines by (family, entry point, override constants).
+//! cached: pipelines by (family, weights variant, entry point, override constants).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use crate::shaders::Shader;
+use crate::shaders::{Shader, Weights};
 
 /// A compute pipeline's identity.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct PipelineKey {
     pub shader: Shader,
+    /// How a weighted family reads its weights ([`Weights::F32`] for the others).
+    pub weights: Weights,
     pub entry: &'static str,
     /// WGSL `override` values (bools as 0 / 1).
     pub constants: Vec<(&'static str, u32)>,
@@ -19,7 +21,7 @@ pub(crate) struct PipelineKey {
 
 #[derive(Default)]
 pub(crate) struct PipelineCache {
-    modules: Mutex<HashMap<Shader, wgpu::ShaderModule>>,
+    modules: Mutex<HashMap<(Shader, Weights), wgpu::ShaderModule>>,
     layouts: Mutex<HashMap<usize, (wgpu::BindGroupLayout, wgpu::PipelineLayout)>>,
     pipelines: Mutex<HashMap<PipelineKey, (wgpu::ComputePipeline, wgpu::BindGroupLayout)>>,
 }
@@ -34,13 +36,18 @@ impl PipelineCache {
         lock(&self.pipelines).len()
     }
 
-    fn module(&self, device: &wgpu::Device, shader: Shader) -> wgpu::ShaderModule {
+    fn module(
+        &self,
+        device: &wgpu::Device,
+        shader: Shader,
+        weights: Weights,
+    ) -> wgpu::ShaderModule {
         lock(&self.modules)
-            .entry(shader)
+            .entry((shader, weights))
             .or_insert_with(|| {
                 device.create_shader_module(wgpu::ShaderModuleDescriptor {
                     label: Some(shader.file()),
-                    source: wgpu::ShaderSource::Wgsl(shader.source().into()),
+                    source: wgpu::ShaderSource::Wgsl(shader.source(weights).into()),
                 })
             })
             .clone()
@@ -103,7 +110,7 @@ impl PipelineCache {
         if let Some(p) = lock(&self.pipelines).get(key) {
             return p.clone();
         }
-        let module = self.module(device, key.shader);
+        let module = self.module(device, key.shader, key.weights);
         let (bgl, layout) = self.layout(device, key.inputs);
         let constants: Vec<(&str, f64)> =
             key.constants.iter().map(|&(n, v)| (n, v as f64)).collect();

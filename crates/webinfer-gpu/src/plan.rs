@@ -25,7 +25,8 @@ use crate::device::{Ctx, OwnedBuffer};
 use crate::error::{GpuError, Result};
 use crate::kernels::{self, Dispatch, KernelLimits, Layout, Lowered, Operand};
 use crate::pipelines::PipelineKey;
-use crate::ResidentWeight;
+use crate::shaders::Weights;
+use crate::{ResidentWeight, WeightCodes};
 
 /// Bytes of uniform params reserved per dispatch (>= every `Params` struct, and a multiple of
 /// every device's `min_uniform_buffer_offset_alignment`).
@@ -49,6 +50,9 @@ pub(crate) struct PlanConfig {
 /// that read it as it lies).
 struct Weight {
     buffer: Arc<OwnedBuffer>,
+    /// A uint8 weight (`buffer` holds its codes, 4 to a u32): the 256 values of the codes, then
+    /// one factor per output channel (`shaders/weights_u8.wgsl`).
+    lut: Option<Arc<OwnedBuffer>>,
 }
 
 /// A node that a plan runs on the CPU, and why.
@@ -115,7 +119,12 @@ impl GpuPlan {
         graph: &Graph,
         config: PlanConfig,
         resident: &[ResidentWeight],
+        codes: &[WeightCodes<'_>],
     ) -> Result<GpuPlan> {
+        let mut codes_of: HashMap<&str, Vec<&WeightCodes<'_>>> = HashMap::new();
+        for c in codes {
+            codes_of.entry(c.layer).or_default().push(c);
+        }
         let mut weights = HashMap::new();
         let mut weight_bytes = 0;
         for (id, node) in graph.nodes.iter().enumerate() {
@@ -140,6 +149,7 @@ impl GpuPlan {
                 (id, Layout::Plain),
                 Weight {
                     buffer: w.buffer.clone(),
+                    lut: None,
                 },
             );
         }
@@ -157,7 +167,7 @@ impl GpuPlan {
                     if layout.is_identity(shape) && !weights.contains_key(&(v, layout)) {
                         if let Some(w) = weights.get(&(v, Layout::Plain)) {
                             let buffer = w.buffer.clone();
-                            weights.insert((v, layout), Weight { buffer });
+                            weights.insert((v, layout), Weight { buffer, lut: None });
                         }
                     }
                     continue;
@@ -167,6 +177,12 @@ impl GpuPlan {
                 };
                 let layout = kernels::operand_layout(&node.op, k);
                 if weights.contains_key(&(v, layout)) {
+                    continue;
+                }
+                let candidates = codes_of.get(node.origin.as_str());
+                if let Some(w) = candidates.and_then(|c| compact_weight(&ctx, t, layout, c)) {
+                    weight_bytes += w.buffer.size() + w.lut.as_ref().map_or(0, |l| l.size());
+                    weights.insert((v, layout), w);
                     continue;
                 }
                 // A weight the kernel cannot use (bad shape) or the device cannot bind stays
@@ -196,6 +212,7 @@ impl GpuPlan {
                     (v, layout),
                     Weight {
                         buffer: Arc::new(buffer),
+                        lut: None,
                     },
                 );
             }
@@ -334,11 +351,24 @@ impl GpuPlan {
                     let mut words = d.params.clone();
                     words.resize((UNIFORM_STRIDE / 4) as usize, 0);
                     uniform_data.extend_from_slice(bytemuck::cast_slice(&words));
+                    // A kernel reading a uint8 weight binds its values after the operands.
+                    let lut = d.operands.iter().find_map(|o| match *o {
+                        Operand::Value { index, layout } if layout != Layout::Plain => self
+                            .weights
+                            .get(&(node.inputs[index], layout))
+                            .and_then(|w| w.lut.clone()),
+                        _ => None,
+                    });
                     let key = PipelineKey {
                         shader: d.shader,
+                        weights: if lut.is_some() {
+                            Weights::U8
+                        } else {
+                            Weights::F32
+                        },
                         entry: d.entry,
                         constants: d.constants.clone(),
-                        inputs: d.operands.len(),
+                        inputs: d.operands.len() + usize::from(lut.is_some()),
                     };
                     let (pipeline, bgl) = ctx.pipelines.get(&ctx.device, &key);
                     let out_buf = loc_buffer(gpu_loc(*node_id)?);
@@ -379,6 +409,12 @@ impl GpuPlan {
                         entries.push(wgpu::BindGroupEntry {
                             binding: 2 + j as u32,
                             resource,
+                        });
+                    }
+                    if let Some(lut) = &lut {
+                        entries.push(wgpu::BindGroupEntry {
+                            binding: 2 + d.operands.len() as u32,
+                            resource: binding(lut, lut.size()),
                         });
                     }
                     let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
@@ -638,6 +674,100 @@ impl GpuPlan {
     }
 }
 
+/// `t`, a kernel in `layout`, kept as the uint8 codes of one of `candidates` when that
+/// layout leaves the kernel as it lies and the codes reproduce it bit for bit.
+fn compact_weight(
+    ctx: &Ctx,
+    t: &webinfer_core::Tensor,
+    layout: Layout,
+    candidates: &[&WeightCodes<'_>],
+) -> Option<Weight> {
+    let s = t.shape();
+    let channels = match (layout, s) {
+        (Layout::ConvWeights { .. }, [_, _, _, cout]) => *cout,
+        (Layout::DepthwiseWeights, [_, _, c, m]) => c * m,
+        (Layout::MatMulWeights, [_, n]) => *n,
+        _ => return None,
+    };
+    // The codes' 256 values and the channel factors cost (256 + channels) * 4 bytes: a small
+    // kernel (most depthwise ones) is smaller as float32.
+    let compact_bytes = round16(t.len() as u64) + round16((256 + channels as u64) * 4);
+    if !layout.is_identity(s) || channels % 4 != 0 || compact_bytes >= t.len() as u64 * 4 {
+        return None;
+    }
+    let (codes, factors) = candidates.iter().find_map(|c| {
+        (c.codes.len() == t.len())
+            .then(|| channel_factors(t.data(), c.codes, c.lut, channels))
+            .flatten()
+            .map(|f| (c, f))
+    })?;
+    let upload = |label: &str, bytes: &[u8]| {
+        let buffer = OwnedBuffer::new(
+            &ctx.device,
+            &wgpu::BufferDescriptor {
+                label: Some(label),
+                size: round16(bytes.len() as u64),
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            },
+        );
+        ctx.queue.write_buffer(&buffer, 0, bytes);
+        Arc::new(buffer)
+    };
+    let mut lut = codes.lut.to_vec();
+    lut.extend_from_slice(&factors);
+    Some(Weight {
+        buffer: upload(codes.layer, codes.codes),
+        lut: Some(upload(codes.layer, bytemuck::cast_slice(&lut))),
+    })
+}
+
+/// The factor of each output channel (the innermost axis, `channels` long) with which
+/// `lut[codes[i]] * factor` is `w[i]` bit for bit, or `None` when there is none: `w` is the
+/// weight the codes decode to, possibly with a BatchNormalization folded in (each channel
+/// multiplied by its scale, which is what this recovers).
+pub(crate) fn channel_factors(
+    w: &[f32],
+    codes: &[u8],
+    lut: &[f32; 256],
+    channels: usize,
+) -> Option<Vec<f32>> {
+    if channels == 0 || w.len() != codes.len() || w.len() % channels != 0 {
+        return None;
+    }
+    let rows = w.len() / channels;
+    let at = |r: usize, c: usize| (w[r * channels + c], lut[codes[r * channels + c] as usize]);
+    let fits = |c: usize, f: f32| {
+        (0..rows).all(|r| {
+            let (wv, l) = at(r, c);
+            (l * f).to_bits() == wv.to_bits()
+        })
+    };
+    (0..channels)
+        .map(|c| {
+            // The factor is the quotient w / lut of an element (or a sign, when every value
+            // of the channel is zero), give or take the roundings of the product and of the
+            // quotient: the quotients of two elements and their neighbours (2 ulps either
+            // way) are tried, each checked against every element of the channel.
+            let quotients = (0..rows).filter_map(|r| {
+                let (wv, l) = at(r, c);
+                (l != 0.0 && l.is_finite() && wv.is_finite()).then(|| wv / l)
+            });
+            let near = |f: f32| {
+                let b = f.to_bits();
+                [0i64, 1, -1, 2, -2]
+                    .into_iter()
+                    .map(move |d| f32::from_bits((b as i64 + d) as u32))
+            };
+            quotients
+                .take(2)
+                .flat_map(near)
+                .chain([1.0, -1.0])
+                .find(|&f| fits(c, f))
+        })
+        .collect()
+}
+
 /// Bind `bytes` (rounded up to 16, at least 16) from the start of a buffer.
 fn binding(buffer: &wgpu::Buffer, bytes: u64) -> wgpu::BindingResource<'_> {
     let size = round16(bytes).min(buffer.size());
@@ -803,5 +933,50 @@ mod tests {
         assert_eq!(e, b);
         let f = p.alloc(10, 5);
         assert_eq!(f, 2);
+    }
+
+    #[test]
+    fn channel_factors_recover_every_folded_scale_exactly() {
+        // A tiny xorshift: codes and scales spread over many magnitudes and both signs.
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let lut: [f32; 256] = std::array::from_fn(|q| (q as f64 * 0.00731 - 0.93) as f32);
+        let (rows, channels) = (9, 4096);
+        let codes: Vec<u8> = (0..rows * channels).map(|_| next() as u8).collect();
+        let scales: Vec<f32> = (0..channels)
+            .map(|_| {
+                let m = (next() % 1_000_000) as f32 / 1_000_000.0 + 0.001;
+                let e = (next() % 12) as i32 - 6;
+                let s = m * 2f32.powi(e);
+                if next() % 2 == 0 {
+                    s
+                } else {
+                    -s
+                }
+            })
+            .collect();
+        let w: Vec<f32> = codes
+            .iter()
+            .enumerate()
+            .map(|(i, &q)| lut[q as usize] * scales[i % channels])
+            .collect();
+        let f = channel_factors(&w, &codes, &lut, channels).expect("every channel recovered");
+        for (i, (&q, &wv)) in codes.iter().zip(&w).enumerate() {
+            assert_eq!((lut[q as usize] * f[i % channels]).to_bits(), wv.to_bits());
+        }
+        // Unscaled, and a channel whose codes all stand for zero.
+        let zero = lut.iter().position(|&v| v == 0.0);
+        assert!(zero.is_none(), "the test's lut has no exact zero");
+        let f = channel_factors(&lut, &(0..=255).collect::<Vec<u8>>(), &lut, 4).unwrap();
+        assert_eq!(f, vec![1.0; 4]);
+        // A value no factor gives.
+        let mut bad = w.clone();
+        bad[17] = f32::from_bits(bad[17].to_bits() ^ 1);
+        assert!(channel_factors(&bad, &codes, &lut, channels).is_none());
     }
 }

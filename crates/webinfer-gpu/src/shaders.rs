@@ -21,6 +21,33 @@ pub(crate) enum Shader {
 /// `FULL_ACT` pipeline constant for the costly ones) and math helpers.
 pub(crate) const COMMON: &str = include_str!(concat!(env!("OUT_DIR"), "/common.wgsl"));
 
+/// How a weighted family (conv2d, depthwise, matmul) reads its packed weights: `weight4(i, q)`
+/// and the weight bindings, composed between `COMMON` and the family file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Weights {
+    /// float32 vec4s at binding 3.
+    F32,
+    /// uint8 codes at binding 3, their values and per-channel factors at binding 5.
+    U8,
+}
+
+impl Weights {
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn file(self) -> &'static str {
+        match self {
+            Weights::F32 => "weights_f32.wgsl",
+            Weights::U8 => "weights_u8.wgsl",
+        }
+    }
+
+    fn source(self) -> &'static str {
+        match self {
+            Weights::F32 => include_str!(concat!(env!("OUT_DIR"), "/weights_f32.wgsl")),
+            Weights::U8 => include_str!(concat!(env!("OUT_DIR"), "/weights_u8.wgsl")),
+        }
+    }
+}
+
 impl Shader {
     #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) const ALL: [Shader; 9] = [
@@ -64,9 +91,19 @@ impl Shader {
         }
     }
 
-    /// The module source exactly as the device compiles it.
-    pub(crate) fn source(self) -> String {
-        format!("{COMMON}\n{}", self.body())
+    /// Whether the family reads packed weights (through a [`Weights`] variant).
+    pub(crate) fn has_weights(self) -> bool {
+        matches!(self, Shader::Conv2d | Shader::Depthwise | Shader::MatMul)
+    }
+
+    /// The module source exactly as the device compiles it: `weights` is ignored by the
+    /// families without weights.
+    pub(crate) fn source(self, weights: Weights) -> String {
+        if self.has_weights() {
+            format!("{COMMON}\n{}\n{}", weights.source(), self.body())
+        } else {
+            format!("{COMMON}\n{}", self.body())
+        }
     }
 
     /// The entry points the Rust side dispatches (checked against the module in tests).
@@ -112,8 +149,12 @@ mod tests {
 
     #[test]
     fn every_family_validates_with_its_entry_points() {
-        for s in Shader::ALL {
-            let module = validate(s.file(), &s.source());
+        for (s, w) in Shader::ALL
+            .into_iter()
+            .flat_map(|s| [(s, Weights::F32), (s, Weights::U8)])
+            .filter(|&(s, w)| s.has_weights() || w == Weights::F32)
+        {
+            let module = validate(&format!("{} ({w:?})", s.file()), &s.source(w));
             for e in s.entries() {
                 let ep = module.entry_points.iter().find(|ep| ep.name == *e);
                 assert!(ep.is_some(), "{}: entry point {e} not found", s.file());
@@ -137,6 +178,7 @@ mod tests {
     fn compacted_sources_keep_every_line_and_drop_only_comments_and_indentation() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shaders");
         let mut files: Vec<(&str, &str)> = vec![("common.wgsl", COMMON)];
+        files.extend([Weights::F32, Weights::U8].map(|w| (w.file(), w.source())));
         files.extend(Shader::ALL.iter().map(|s| (s.file(), s.body())));
         for (file, compact) in files {
             let original = std::fs::read_to_string(dir.join(file)).unwrap();
@@ -162,11 +204,11 @@ mod tests {
             .collect();
         files.sort();
         let mut known: Vec<String> = Shader::ALL.iter().map(|s| s.file().to_string()).collect();
-        known.push("common.wgsl".into());
+        known.extend(["common.wgsl", "weights_f32.wgsl", "weights_u8.wgsl"].map(String::from));
         known.sort();
         assert_eq!(
             files, known,
-            "every shaders/*.wgsl must be a Shader variant (so that it is validated)"
+            "every shaders/*.wgsl must be a Shader or Weights variant (so that it is validated)"
         );
     }
 }

@@ -248,14 +248,14 @@ fn resident_weights_are_bound_as_they_lie_or_downloaded_for_a_cpu_node() {
     // The dense kernel [8, 5] is not bound as it lies (5 columns pad to 8): the
     // pointwise [1, 1, 8, 8] kernel is.
     let (g, resident) = with_resident(&b, &host, "pw/kernel");
-    let plan = b.prepare_with(&g, &resident).unwrap();
+    let plan = b.prepare_with(&g, &resident, &[]).unwrap();
     check_all("resident conv kernel", &run(&b, &plan, &g, &x), &want);
     let stats = plan.stats(&[vec![2, 12, 12, 3]]).unwrap();
     assert!(stats.cpu_nodes.is_empty(), "{:?}", stats.cpu_nodes);
     assert_eq!(stats.submissions, 1);
     // Its consumer forced onto the CPU: the weight is downloaded for it.
     b.debug_force_cpu(&["conv2d"]);
-    let plan = b.prepare_with(&g, &resident).unwrap();
+    let plan = b.prepare_with(&g, &resident, &[]).unwrap();
     check_all(
         "resident conv kernel, conv on the CPU",
         &run(&b, &plan, &g, &x),
@@ -264,7 +264,7 @@ fn resident_weights_are_bound_as_they_lie_or_downloaded_for_a_cpu_node() {
     b.debug_force_cpu(&[]);
     // A resident weight the kernel needs repacked: its node runs on the CPU, correctly.
     let (g, resident) = with_resident(&b, &host, "dense/kernel");
-    let plan = b.prepare_with(&g, &resident).unwrap();
+    let plan = b.prepare_with(&g, &resident, &[]).unwrap();
     check_all(
         "resident dense kernel [8, 5]",
         &run(&b, &plan, &g, &x),
@@ -283,4 +283,163 @@ fn resident_weights_are_bound_as_they_lie_or_downloaded_for_a_cpu_node() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("GPU memory only"), "{e}");
+}
+
+/// Replaces constant `origin` of `g` with values that uint8 codes stand for (an affine
+/// de-quantization as tfjs does it, in doubles), each output channel multiplied by a factor
+/// when `factors` (what folding a BatchNormalization into the kernel does); returns the codes
+/// and the 256 values they stand for.
+fn quantize(g: &mut Graph, origin: &str, r: &mut Rng, factors: bool) -> (Vec<u8>, [f32; 256]) {
+    let node = g.nodes.iter_mut().find(|n| n.origin == origin).unwrap();
+    let Op::Constant(t) = &node.op else {
+        panic!("{origin} is not a constant")
+    };
+    let (scale, min) = (0.0123_f64, -1.57_f64);
+    let lut: [f32; 256] = std::array::from_fn(|q| (q as f64 * scale + min) as f32);
+    let channels = *t.shape().last().unwrap();
+    let f: Vec<f32> = (0..channels)
+        .map(|_| if factors { r.uniform(-2.0, 2.0) } else { 1.0 })
+        .collect();
+    let codes: Vec<u8> = (0..t.len()).map(|_| (r.next_u64() % 256) as u8).collect();
+    let data = codes
+        .iter()
+        .enumerate()
+        .map(|(i, &q)| lut[q as usize] * f[i % channels])
+        .collect();
+    node.op = Op::Constant(Tensor::new(t.shape().to_vec(), data).unwrap());
+    (codes, lut)
+}
+
+fn assert_bit_identical(case: &str, got: &[Tensor], want: &[Tensor]) {
+    for (o, (g, w)) in got.iter().zip(want).enumerate() {
+        assert_eq!(g.shape(), w.shape(), "{case}, output {o}: shape");
+        for (i, (a, b)) in g.data().iter().zip(w.data()).enumerate() {
+            assert!(
+                a.to_bits() == b.to_bits(),
+                "{case}, output {o}, element {i}: uint8 weights {a}, float32 weights {b}"
+            );
+        }
+    }
+}
+
+/// A network whose kernels are large enough for uint8 codes to save memory (a code's 256
+/// values and the channel factors cost (256 + channels) * 4 bytes): conv (3 input channels:
+/// conv2d_scalar), depthwise 5x5, pointwise (conv2d_vec4), dense [64, 20], dense [20, 5].
+fn quantizable(r: &mut Rng) -> Graph {
+    let mut g = Graph::default();
+    g.inputs.push(InputSpec {
+        name: "image".into(),
+        shape: vec![None, Some(10), Some(10), Some(3)],
+        dtype: "float32".into(),
+    });
+    let x = g.push(Op::Input { index: 0 }, vec![], "image");
+    let conv = |k: usize, act| Conv2d {
+        kernel: [k, k],
+        stride: [1, 1],
+        dilation: [1, 1],
+        padding: Padding::Same,
+        groups: 1,
+        activation: act,
+    };
+    let w = g.constant(r.tensor(&[3, 3, 3, 64]), "conv/kernel");
+    let bias = g.constant(r.tensor(&[64]), "conv/bias");
+    let c = g.push(
+        Op::Conv2d(conv(3, Activation::Relu6)),
+        vec![x, w, bias],
+        "conv",
+    );
+    let w = g.constant(r.tensor(&[5, 5, 64, 1]), "dw/depthwise_kernel");
+    let d = g.push(
+        Op::DepthwiseConv2d(conv(5, Activation::Relu6)),
+        vec![c, w],
+        "dw",
+    );
+    let w = g.constant(r.tensor(&[1, 1, 64, 64]), "pw/kernel");
+    let p = g.push(Op::Conv2d(conv(1, Activation::Linear)), vec![d, w], "pw");
+    let gp = g.push(
+        Op::GlobalPool {
+            kind: PoolKind::Avg,
+        },
+        vec![p],
+        "gap",
+    );
+    let flat = g.push(Op::Reshape { shape: vec![0, -1] }, vec![gp], "flatten");
+    let mut fc = flat;
+    for (name, k, n) in [("fc1", 64, 20), ("fc2", 20, 5)] {
+        let w = g.constant(r.tensor(&[k, n]), &format!("{name}/kernel"));
+        let bias = g.constant(r.tensor(&[n]), &format!("{name}/bias"));
+        fc = g.push(
+            Op::MatMul {
+                activation: Activation::Relu,
+            },
+            vec![fc, w, bias],
+            name,
+        );
+    }
+    g.outputs = vec![fc, p];
+    g.output_names = vec!["scores".into(), "features".into()];
+    g
+}
+
+#[test]
+fn uint8_weights_stay_compact_and_compute_what_float32_weights_do() {
+    let Some(b) = backend() else { return };
+    let mut r = Rng::new(105);
+    let mut g = quantizable(&mut r);
+    // Folded factors on conv, dw and fc1; none on pw. fc2's 5 columns pad to 8 in the
+    // kernel's layout, so it stays float32.
+    let q_conv = quantize(&mut g, "conv/kernel", &mut r, true);
+    let q_dw = quantize(&mut g, "dw/depthwise_kernel", &mut r, true);
+    let q_pw = quantize(&mut g, "pw/kernel", &mut r, false);
+    let q_fc1 = quantize(&mut g, "fc1/kernel", &mut r, true);
+    let q_fc2 = quantize(&mut g, "fc2/kernel", &mut r, false);
+    let codes = [
+        ("conv", &q_conv),
+        ("dw", &q_dw),
+        ("pw", &q_pw),
+        ("fc1", &q_fc1),
+        ("fc2", &q_fc2),
+    ]
+    .map(|(layer, (codes, lut))| webinfer_gpu::WeightCodes { layer, codes, lut });
+    let f32_plan = b.prepare(&g).unwrap();
+    let plan = b.prepare_with(&g, &[], &codes).unwrap();
+    // Bit-identical on 2 images (matmul_rows) and on 70 (matmul_tiled).
+    for n in [2, 70] {
+        let x = vec![r.tensor(&[n, 10, 10, 3])];
+        let want = run(&b, &f32_plan, &g, &x);
+        check_all(&format!("{n} images, float32"), &want, &run_cpu(&g, &x));
+        assert_bit_identical(&format!("{n} images"), &run(&b, &plan, &g, &x), &want);
+    }
+    // conv, dw, pw and fc1 as codes plus 256 values and the channel factors each, instead
+    // of 4 bytes a weight.
+    let sizes = [(1728, 64), (1600, 64), (4096, 64), (1280, 20)];
+    let f32_bytes: u64 = sizes.iter().map(|&(n, _)| n * 4).sum();
+    let u8_bytes: u64 = sizes
+        .iter()
+        .map(|&(n, c)| n.div_ceil(16) * 16 + ((256 + c) * 4u64).div_ceil(16) * 16)
+        .sum();
+    assert_eq!(
+        f32_plan.weight_bytes() - plan.weight_bytes(),
+        f32_bytes - u8_bytes,
+        "weight bytes {} (float32 {})",
+        plan.weight_bytes(),
+        f32_plan.weight_bytes()
+    );
+    let stats = plan.stats(&[vec![70, 10, 10, 3]]).unwrap();
+    assert!(stats.cpu_nodes.is_empty(), "{:?}", stats.cpu_nodes);
+    assert_eq!(stats.submissions, 1);
+    let x = vec![r.tensor(&[2, 10, 10, 3])];
+    let want = run(&b, &f32_plan, &g, &x);
+
+    // Codes that do not reproduce the weight (one changed) are not used.
+    let mut wrong = q_pw.0.clone();
+    wrong[5] = wrong[5].wrapping_add(1);
+    let bad = [webinfer_gpu::WeightCodes {
+        layer: "pw",
+        codes: &wrong,
+        lut: &q_pw.1,
+    }];
+    let plan = b.prepare_with(&g, &[], &bad).unwrap();
+    assert_eq!(plan.weight_bytes(), f32_plan.weight_bytes());
+    assert_bit_identical("wrong codes", &run(&b, &plan, &g, &x), &want);
 }

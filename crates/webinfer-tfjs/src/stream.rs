@@ -32,6 +32,17 @@ pub struct StreamDecoder {
     weights: Vec<WeightState>,
     /// The weights were taken: no byte may arrive any more.
     taken: bool,
+    /// The codes kept ([`StreamDecoder::keep_codes`]) of the weights taken.
+    codes: Vec<QuantizedCodes>,
+}
+
+/// The uint8 codes of a quantized float weight, kept besides its decoded values
+/// ([`StreamDecoder::keep_codes`]): `lut[code]` is the value a code decodes to, bit for bit.
+#[derive(Debug, Clone)]
+pub struct QuantizedCodes {
+    pub name: String,
+    pub codes: Vec<u8>,
+    pub lut: [f32; 256],
 }
 
 #[derive(Debug)]
@@ -102,6 +113,8 @@ struct WeightState {
     out: Option<TensorData>,
     /// Set for a weight whose values go to a sink instead of `out`.
     diverted: Option<Diverted>,
+    /// The uint8 codes, kept as they arrive ([`StreamDecoder::keep_codes`]).
+    codes: Option<Vec<u8>>,
     filled: u64,
     /// Elements whose bytes arrived in pieces: (element, bytes, bit mask of bytes present).
     partial: Vec<(u64, [u8; 4], u8)>,
@@ -146,6 +159,7 @@ impl StreamDecoder {
                     count,
                     out: None,
                     diverted: None,
+                    codes: None,
                     codec,
                     offset,
                     len: n,
@@ -183,6 +197,7 @@ impl StreamDecoder {
             files,
             weights,
             taken: false,
+            codes: Vec::new(),
         })
     }
 
@@ -210,6 +225,42 @@ impl StreamDecoder {
             scratch: TensorData::F32(Vec::new()),
         });
         Ok(())
+    }
+
+    /// Keeps the uint8 codes of weight `name` too, as its bytes arrive, when it is a
+    /// uint8-quantized float weight none of whose bytes arrived yet (returns whether it is);
+    /// [`StreamDecoder::take_codes`] gives them once the weights are taken. A GPU can hold
+    /// such a weight as its codes and de-quantize it as it reads it.
+    pub fn keep_codes(&mut self, name: &str) -> Result<bool> {
+        let Some(w) = self.weights.iter_mut().find(|w| w.name == name) else {
+            return Err(FormatError::Weight {
+                weight: name.to_owned(),
+                message: "cannot keep the codes of a weight the manifest does not have".into(),
+            });
+        };
+        if !matches!(w.codec, Codec::AffineF32 { size: 1, .. })
+            || w.filled > 0
+            || w.diverted.is_some()
+            || self.taken
+        {
+            return Ok(false);
+        }
+        let mut codes = Vec::new();
+        codes
+            .try_reserve_exact(w.count)
+            .map_err(|_| FormatError::Weight {
+                weight: name.to_owned(),
+                message: format!("could not allocate {} bytes for its codes", w.count),
+            })?;
+        codes.resize(w.count, 0);
+        w.codes = Some(codes);
+        Ok(true)
+    }
+
+    /// The codes kept by [`StreamDecoder::keep_codes`], once the weights were taken
+    /// (each weight's once).
+    pub fn take_codes(&mut self) -> Vec<QuantizedCodes> {
+        std::mem::take(&mut self.codes)
     }
 
     /// The shard paths in file order.
@@ -352,6 +403,20 @@ impl StreamDecoder {
         }
         self.taken = true;
         for mut w in std::mem::take(&mut self.weights) {
+            if let Some(codes) = w.codes.take() {
+                let mut lut = TensorData::F32(vec![0.0; 256]);
+                let all: Vec<u8> = (0..=255).collect();
+                w.codec.decode_run(&mut lut, 0, &all);
+                if let TensorData::F32(lut) = lut {
+                    let lut: [f32; 256] =
+                        std::array::from_fn(|i| lut.get(i).copied().unwrap_or(0.0));
+                    self.codes.push(QuantizedCodes {
+                        name: w.name.clone(),
+                        codes,
+                        lut,
+                    });
+                }
+            }
             // A weight with no bytes (no elements) was never allocated.
             let data = match w.out.take() {
                 Some(data) => data,
@@ -565,6 +630,16 @@ impl WeightState {
     /// Decodes whole elements `bytes`, the first being element `first`: into the output, or
     /// through the scratch to the sink of a diverted weight.
     fn decode(&mut self, first: usize, bytes: &[u8]) -> Result<()> {
+        // One byte per element (only uint8 weights keep codes).
+        if let Some(codes) = self.codes.as_mut() {
+            let end = first.saturating_add(bytes.len()).min(codes.len());
+            if let (Some(dst), Some(src)) = (
+                codes.get_mut(first..end),
+                bytes.get(..end.saturating_sub(first)),
+            ) {
+                dst.copy_from_slice(src);
+            }
+        }
         if let Some(out) = self.out.as_mut() {
             self.codec.decode_run(out, first, bytes);
             return Ok(());
@@ -749,6 +824,49 @@ mod tests {
                 assert!(message.contains("gap or an overlap"), "{message}")
             }
             other => panic!("expected a ShardFile error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn kept_codes_decode_to_the_weight_bit_for_bit() {
+        let (m, files) = sample();
+        let expected = reference(&m, &files);
+        for chunk in [1usize, 3, 64] {
+            let mut d = StreamDecoder::new(&m).unwrap();
+            assert!(d.keep_codes("u8").unwrap());
+            // Not a uint8 float weight: nothing kept.
+            for name in ["f32", "f16", "u16", "i32"] {
+                assert!(!d.keep_codes(name).unwrap(), "{name}");
+            }
+            assert!(d.keep_codes("nope").is_err());
+            for (i, f) in files.iter().enumerate() {
+                for (k, piece) in f.chunks(chunk).enumerate() {
+                    d.write(i, (k * chunk) as u64, piece).unwrap();
+                    // Too late once bytes arrived.
+                    assert!(!d.keep_codes("u16").unwrap());
+                }
+                d.set_file_length(i, f.len() as u64).unwrap();
+            }
+            assert!(
+                d.take_codes().is_empty(),
+                "codes before the weights are taken"
+            );
+            let taken = d.take_weights().unwrap();
+            assert_eq!(bits(&taken), bits(&expected), "values still decoded");
+            let kept = d.take_codes();
+            assert_eq!(kept.len(), 1);
+            let want = expected.iter().find(|w| w.name == "u8").unwrap();
+            let TensorData::F32(want) = &want.data else {
+                panic!()
+            };
+            let got: Vec<u32> = kept[0]
+                .codes
+                .iter()
+                .map(|&q| kept[0].lut[q as usize].to_bits())
+                .collect();
+            let want: Vec<u32> = want.iter().map(|v| v.to_bits()).collect();
+            assert_eq!((kept[0].name.as_str(), got), ("u8", want), "chunk {chunk}");
+            assert!(d.take_codes().is_empty());
         }
     }
 

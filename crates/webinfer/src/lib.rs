@@ -328,23 +328,24 @@ impl Model {
     /// Choose the backend and prepare the graph on it (weights uploaded, pipelines created).
     async fn with_backend(graph: Graph, stats: ModelStats, options: &LoadOptions) -> Result<Model> {
         let backend = Backend::choose(options.backend).await?;
-        Self::on_backend(graph, stats, backend, &[], options)
+        Self::on_backend(graph, stats, backend, &[], &[], options)
     }
 
     /// Prepare the graph on `backend`; `resident` holds the GPU buffers of its
-    /// `Op::Resident` weights.
+    /// `Op::Resident` weights, `codes` the uint8 codes a GPU may keep kernels as.
     fn on_backend(
         graph: Graph,
         stats: ModelStats,
         backend: Backend,
         resident: &[webinfer_gpu::ResidentWeight],
+        codes: &[webinfer_gpu::WeightCodes<'_>],
         options: &LoadOptions,
     ) -> Result<Model> {
         let Backend { gpu, selection } = backend;
         let gpu = match gpu {
             Some(backend) => {
                 let plan = backend
-                    .prepare_with(&graph, resident)
+                    .prepare_with(&graph, resident, codes)
                     .map_err(CoreError::from)?;
                 let resident_bytes = resident.iter().map(|w| w.elements() as u64 * 4).sum();
                 Some(GpuEngine {
@@ -689,6 +690,8 @@ pub struct ModelBuilder {
     /// Weights streamed to the GPU: manifest name -> key, and the buffers by key.
     resident_names: HashMap<String, usize>,
     resident: Vec<webinfer_gpu::ResidentWeight>,
+    /// uint8 kernels whose codes the decoder keeps for the GPU: (layer, weight name).
+    coded: Vec<(String, String)>,
 }
 
 impl std::fmt::Debug for ModelBuilder {
@@ -764,6 +767,7 @@ impl ModelBuilder {
             backend: None,
             resident_names: HashMap::new(),
             resident: Vec::new(),
+            coded: Vec::new(),
         })
     }
 
@@ -837,6 +841,37 @@ impl ModelBuilder {
                 self.resident.push(weight);
                 streamed += bytes;
             }
+            // The uint8 kernels of convolutions and Dense layers not streamed: their codes
+            // are kept too, and the GPU holds such a kernel as its codes (a quarter of its
+            // float32 size) where that reproduces it exactly, a folded BatchNormalization
+            // included.
+            for layer in &model.layers {
+                let shorts: &[&str] = match layer.class_name.as_str() {
+                    "Dense" | "Conv2D" => &["kernel"],
+                    "DepthwiseConv2D" => &["depthwise_kernel"],
+                    "SeparableConv2D" => &["depthwise_kernel", "pointwise_kernel"],
+                    _ => &[],
+                };
+                for short in shorts {
+                    let Some(name) = webinfer_core::lower::weight_name(names(), &layer.name, short)
+                    else {
+                        continue;
+                    };
+                    if self.resident_names.contains_key(&name) {
+                        continue;
+                    }
+                    let kept = self
+                        .decoder
+                        .keep_codes(&name)
+                        .map_err(|source| Error::Format {
+                            path: "model.json".into(),
+                            source,
+                        })?;
+                    if kept {
+                        self.coded.push((layer.name.clone(), name));
+                    }
+                }
+            }
         }
         self.backend = Some(backend);
         Ok(streamed)
@@ -860,8 +895,21 @@ impl ModelBuilder {
         let backend = self.backend.take();
         let resident = std::mem::take(&mut self.resident);
         let (graph, stats) = self.build_graph()?;
+        // The codes of the quantized kernels kept for the GPU (see `use_backend`).
+        let kept = self.decoder.take_codes();
+        let codes: Vec<webinfer_gpu::WeightCodes<'_>> = kept
+            .iter()
+            .filter_map(|c| {
+                let layer = self.coded.iter().find(|(_, name)| *name == c.name)?;
+                Some(webinfer_gpu::WeightCodes {
+                    layer: &layer.0,
+                    codes: &c.codes,
+                    lut: &c.lut,
+                })
+            })
+            .collect();
         match backend {
-            Some(backend) => Model::on_backend(graph, stats, backend, &resident, &options),
+            Some(backend) => Model::on_backend(graph, stats, backend, &resident, &codes, &options),
             None => Model::with_backend(graph, stats, &options).await,
         }
     }
@@ -895,7 +943,7 @@ impl ModelBuilder {
         }
     }
 
-    fn build_graph(mut self) -> Result<(Graph, ModelStats)> {
+    fn build_graph(&mut self) -> Result<(Graph, ModelStats)> {
         if let Some(built) = self.built.take() {
             return built;
         }
