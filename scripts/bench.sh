@@ -34,7 +34,7 @@ PKG_WASM="crates/webinfer-web/pkg/webinfer_web_bg.relaxed.wasm"
 stale=0
 if [[ ! -f "$PKG_WASM" ]]; then
   stale=1
-elif [[ -n "$(find crates Cargo.lock Cargo.toml .cargo -newer "$PKG_WASM" -type f \( -name '*.rs' -o -name '*.toml' -o -name '*.js' -o -name '*.ts' -o -name Cargo.lock \) -not -path '*/pkg/*' 2>/dev/null | head -1)" ]]; then
+elif [[ -n "$(find crates shaders Cargo.lock Cargo.toml .cargo -newer "$PKG_WASM" -type f \( -name '*.rs' -o -name '*.toml' -o -name '*.js' -o -name '*.ts' -o -name '*.wgsl' -o -name Cargo.lock \) -not -path '*/pkg/*' 2>/dev/null | head -1)" ]]; then
   stale=1
 fi
 if [[ $stale == 1 ]]; then echo "package missing or older than the sources: rebuilding"; build_env=(); else echo "package up to date"; build_env=(SKIP_BUILD=1); fi
