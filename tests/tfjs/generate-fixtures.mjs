@@ -692,6 +692,25 @@ def({
 });
 
 def({
+  name: 'cnn_wide_float16',
+  description: 'A CNN with float16 weights whose kernels are large enough for a GPU to keep them as float16 (half of float32\'s memory): Conv2D 3x3 16 -> 64 and DepthwiseConv2D 3x3 over 64 channels, each followed by a BatchNormalization (folded into the kernel), and Dense 64 -> 32; expected outputs computed by tfjs from the float16 files.',
+  options: ['quantization=float16', 'batchnorm_fold', 'depthwise', 'filters=64'],
+  weightDtype: 'float16',
+  batch: 2,
+  build: () => seq('cnn_wide_float16', [
+    L.conv2d({ name: 'conv', filters: 64, kernelSize: 3, padding: 'same', useBias: false, inputShape: [8, 8, 16] }),
+    L.batchNormalization({ name: 'conv_bn' }),
+    L.reLU({ name: 'conv_relu', maxValue: 6 }),
+    L.depthwiseConv2d({ name: 'dw', kernelSize: 3, padding: 'same', useBias: false }),
+    L.batchNormalization({ name: 'dw_bn' }),
+    L.reLU({ name: 'dw_relu', maxValue: 6 }),
+    L.globalAveragePooling2d({ name: 'gap' }),
+    L.dense({ name: 'fc', units: 32, activation: 'relu' }),
+    L.dense({ name: 'head', units: 4, activation: 'softmax' }),
+  ]),
+});
+
+def({
   name: 'keras2_topology',
   description: 'Converter / Keras 2 model.json shape: modelTopology = {keras_version, backend, model_config: {class_name: "Functional", config}, training_config}; no format/generatedBy/convertedBy keys.',
   options: ['topology=keras2', 'class_name=Functional', 'training_config'],

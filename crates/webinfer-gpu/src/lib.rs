@@ -121,10 +121,11 @@ impl GpuBackend {
 
     /// [`GpuBackend::prepare`] for a graph with resident weights (`resident[key]` is the
     /// buffer of `Op::Resident { key, .. }`, made by [`GpuBackend::resident_weight`] and filled)
-    /// and with the uint8 codes of quantized weights (`codes`): a Conv2d, DepthwiseConv2d or
-    /// MatMul kernel that some entry of its layer reproduces exactly (per output channel
-    /// factors allowed, as a folded BatchNormalization leaves them) is kept on the device as
-    /// those codes, a quarter of its float32 size, and de-quantized by the kernel as it reads it.
+    /// and with the stored form of uint8-quantized and float16 weights (`codes`): a Conv2d,
+    /// DepthwiseConv2d or MatMul kernel that some entry of its layer reproduces exactly (per
+    /// output channel factors allowed, as a folded BatchNormalization leaves them) is kept on
+    /// the device in that form, a quarter (uint8) or half (float16) of its float32 size, and
+    /// decoded by the kernel as it reads it.
     pub fn prepare_with(
         &self,
         graph: &Graph,
@@ -244,14 +245,24 @@ impl GpuBackend {
     }
 }
 
-/// The uint8 codes of one quantized weight of layer `layer` (node origin), for
-/// [`GpuBackend::prepare_with`]: `lut[code]` is the float32 value a code stands for (as the
-/// model's de-quantization gives it).
+/// The stored form of one weight of layer `layer` (node origin), for
+/// [`GpuBackend::prepare_with`].
 #[derive(Debug, Clone, Copy)]
 pub struct WeightCodes<'a> {
     pub layer: &'a str,
+    /// One byte per element (uint8) or two, little-endian (float16).
     pub codes: &'a [u8],
-    pub lut: &'a [f32; 256],
+    pub format: CodeFormat<'a>,
+}
+
+/// How [`WeightCodes`] decode.
+#[derive(Debug, Clone, Copy)]
+pub enum CodeFormat<'a> {
+    /// uint8 codes: `lut[code]` is the float32 value a code stands for (as the model's
+    /// de-quantization gives it).
+    U8 { lut: &'a [f32; 256] },
+    /// IEEE half precision.
+    F16,
 }
 
 /// The weight operand of a GPU kernel, for [`binds_as_is`].

@@ -26,7 +26,7 @@ use crate::error::{GpuError, Result};
 use crate::kernels::{self, Dispatch, KernelLimits, Layout, Lowered, Operand};
 use crate::pipelines::PipelineKey;
 use crate::shaders::Weights;
-use crate::{ResidentWeight, WeightCodes};
+use crate::{CodeFormat, ResidentWeight, WeightCodes};
 
 /// Bytes of uniform params reserved per dispatch (>= every `Params` struct, and a multiple of
 /// every device's `min_uniform_buffer_offset_alignment`).
@@ -50,9 +50,10 @@ pub(crate) struct PlanConfig {
 /// that read it as it lies).
 struct Weight {
     buffer: Arc<OwnedBuffer>,
-    /// A uint8 weight (`buffer` holds its codes, 4 to a u32): the 256 values of the codes, then
-    /// one factor per output channel (`shaders/weights_u8.wgsl`).
-    lut: Option<Arc<OwnedBuffer>>,
+    /// A weight kept in its stored form (`buffer` holds the uint8 codes or the float16
+    /// values): how the kernel decodes it, and its table (a uint8 weight's 256 values, then
+    /// one factor per output channel; `shaders/weights_*.wgsl`).
+    decode: Option<(Weights, Arc<OwnedBuffer>)>,
 }
 
 /// A node that a plan runs on the CPU, and why.
@@ -149,7 +150,7 @@ impl GpuPlan {
                 (id, Layout::Plain),
                 Weight {
                     buffer: w.buffer.clone(),
-                    lut: None,
+                    decode: None,
                 },
             );
         }
@@ -167,7 +168,13 @@ impl GpuPlan {
                     if layout.is_identity(shape) && !weights.contains_key(&(v, layout)) {
                         if let Some(w) = weights.get(&(v, Layout::Plain)) {
                             let buffer = w.buffer.clone();
-                            weights.insert((v, layout), Weight { buffer, lut: None });
+                            weights.insert(
+                                (v, layout),
+                                Weight {
+                                    buffer,
+                                    decode: None,
+                                },
+                            );
                         }
                     }
                     continue;
@@ -181,7 +188,7 @@ impl GpuPlan {
                 }
                 let candidates = codes_of.get(node.origin.as_str());
                 if let Some(w) = candidates.and_then(|c| compact_weight(&ctx, t, layout, c)) {
-                    weight_bytes += w.buffer.size() + w.lut.as_ref().map_or(0, |l| l.size());
+                    weight_bytes += w.buffer.size() + w.decode.as_ref().map_or(0, |d| d.1.size());
                     weights.insert((v, layout), w);
                     continue;
                 }
@@ -212,7 +219,7 @@ impl GpuPlan {
                     (v, layout),
                     Weight {
                         buffer: Arc::new(buffer),
-                        lut: None,
+                        decode: None,
                     },
                 );
             }
@@ -351,24 +358,21 @@ impl GpuPlan {
                     let mut words = d.params.clone();
                     words.resize((UNIFORM_STRIDE / 4) as usize, 0);
                     uniform_data.extend_from_slice(bytemuck::cast_slice(&words));
-                    // A kernel reading a uint8 weight binds its values after the operands.
-                    let lut = d.operands.iter().find_map(|o| match *o {
+                    // A kernel reading a weight in its stored form binds its table after the
+                    // operands.
+                    let decode = d.operands.iter().find_map(|o| match *o {
                         Operand::Value { index, layout } if layout != Layout::Plain => self
                             .weights
                             .get(&(node.inputs[index], layout))
-                            .and_then(|w| w.lut.clone()),
+                            .and_then(|w| w.decode.clone()),
                         _ => None,
                     });
                     let key = PipelineKey {
                         shader: d.shader,
-                        weights: if lut.is_some() {
-                            Weights::U8
-                        } else {
-                            Weights::F32
-                        },
+                        weights: decode.as_ref().map_or(Weights::F32, |d| d.0),
                         entry: d.entry,
                         constants: d.constants.clone(),
-                        inputs: d.operands.len() + usize::from(lut.is_some()),
+                        inputs: d.operands.len() + usize::from(decode.is_some()),
                     };
                     let (pipeline, bgl) = ctx.pipelines.get(&ctx.device, &key);
                     let out_buf = loc_buffer(gpu_loc(*node_id)?);
@@ -411,10 +415,10 @@ impl GpuPlan {
                             resource,
                         });
                     }
-                    if let Some(lut) = &lut {
+                    if let Some((_, table)) = &decode {
                         entries.push(wgpu::BindGroupEntry {
                             binding: 2 + d.operands.len() as u32,
-                            resource: binding(lut, lut.size()),
+                            resource: binding(table, table.size()),
                         });
                     }
                     let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
@@ -674,8 +678,8 @@ impl GpuPlan {
     }
 }
 
-/// `t`, a kernel in `layout`, kept as the uint8 codes of one of `candidates` when that
-/// layout leaves the kernel as it lies and the codes reproduce it bit for bit.
+/// `t`, a kernel in `layout`, kept in the stored form of one of `candidates` when that layout
+/// leaves the kernel as it lies, the stored form reproduces it bit for bit and is smaller.
 fn compact_weight(
     ctx: &Ctx,
     t: &webinfer_core::Tensor,
@@ -689,17 +693,30 @@ fn compact_weight(
         (Layout::MatMulWeights, [_, n]) => *n,
         _ => return None,
     };
-    // The codes' 256 values and the channel factors cost (256 + channels) * 4 bytes: a small
-    // kernel (most depthwise ones) is smaller as float32.
-    let compact_bytes = round16(t.len() as u64) + round16((256 + channels as u64) * 4);
-    if !layout.is_identity(s) || channels % 4 != 0 || compact_bytes >= t.len() as u64 * 4 {
+    if !layout.is_identity(s) || channels % 4 != 0 {
         return None;
     }
+    let n = t.len();
     let (codes, factors) = candidates.iter().find_map(|c| {
-        (c.codes.len() == t.len())
-            .then(|| channel_factors(t.data(), c.codes, c.lut, channels))
-            .flatten()
-            .map(|f| (c, f))
+        // What the stored form costs besides itself: a uint8 weight's 256 values, and the
+        // factors. A small kernel (the first depthwise ones) is smaller as float32.
+        let (bytes, table) = match c.format {
+            CodeFormat::U8 { .. } => (n, 256),
+            CodeFormat::F16 => (n.checked_mul(2)?, 0),
+        };
+        let compact = round16(bytes as u64) + round16(((table + channels) * 4) as u64);
+        if c.codes.len() != bytes || compact >= n as u64 * 4 {
+            return None;
+        }
+        let f = match c.format {
+            CodeFormat::U8 { lut } => {
+                channel_factors(t.data(), channels, |i| lut[c.codes[i] as usize])
+            }
+            CodeFormat::F16 => channel_factors(t.data(), channels, |i| {
+                half::f16::from_le_bytes([c.codes[2 * i], c.codes[2 * i + 1]]).to_f32()
+            }),
+        }?;
+        Some((c, f))
     })?;
     let upload = |label: &str, bytes: &[u8]| {
         let buffer = OwnedBuffer::new(
@@ -714,29 +731,31 @@ fn compact_weight(
         ctx.queue.write_buffer(&buffer, 0, bytes);
         Arc::new(buffer)
     };
-    let mut lut = codes.lut.to_vec();
-    lut.extend_from_slice(&factors);
+    let (format, mut table) = match codes.format {
+        CodeFormat::U8 { lut } => (Weights::U8, lut.to_vec()),
+        CodeFormat::F16 => (Weights::F16, Vec::new()),
+    };
+    table.extend_from_slice(&factors);
     Some(Weight {
         buffer: upload(codes.layer, codes.codes),
-        lut: Some(upload(codes.layer, bytemuck::cast_slice(&lut))),
+        decode: Some((format, upload(codes.layer, bytemuck::cast_slice(&table)))),
     })
 }
 
 /// The factor of each output channel (the innermost axis, `channels` long) with which
-/// `lut[codes[i]] * factor` is `w[i]` bit for bit, or `None` when there is none: `w` is the
-/// weight the codes decode to, possibly with a BatchNormalization folded in (each channel
-/// multiplied by its scale, which is what this recovers).
+/// `value(i) * factor` is `w[i]` bit for bit, or `None` when there is none: `value(i)` is
+/// what the stored form of element `i` decodes to, and `w` the weight it became, possibly with
+/// a BatchNormalization folded in (each channel multiplied by its scale, which this recovers).
 pub(crate) fn channel_factors(
     w: &[f32],
-    codes: &[u8],
-    lut: &[f32; 256],
     channels: usize,
+    value: impl Fn(usize) -> f32,
 ) -> Option<Vec<f32>> {
-    if channels == 0 || w.len() != codes.len() || w.len() % channels != 0 {
+    if channels == 0 || w.len() % channels != 0 {
         return None;
     }
     let rows = w.len() / channels;
-    let at = |r: usize, c: usize| (w[r * channels + c], lut[codes[r * channels + c] as usize]);
+    let at = |r: usize, c: usize| (w[r * channels + c], value(r * channels + c));
     let fits = |c: usize, f: f32| {
         (0..rows).all(|r| {
             let (wv, l) = at(r, c);
@@ -965,18 +984,19 @@ mod tests {
             .enumerate()
             .map(|(i, &q)| lut[q as usize] * scales[i % channels])
             .collect();
-        let f = channel_factors(&w, &codes, &lut, channels).expect("every channel recovered");
+        let value = |i: usize| lut[codes[i] as usize];
+        let f = channel_factors(&w, channels, value).expect("every channel recovered");
         for (i, (&q, &wv)) in codes.iter().zip(&w).enumerate() {
             assert_eq!((lut[q as usize] * f[i % channels]).to_bits(), wv.to_bits());
         }
         // Unscaled, and a channel whose codes all stand for zero.
         let zero = lut.iter().position(|&v| v == 0.0);
         assert!(zero.is_none(), "the test's lut has no exact zero");
-        let f = channel_factors(&lut, &(0..=255).collect::<Vec<u8>>(), &lut, 4).unwrap();
+        let f = channel_factors(&lut, 4, |i| lut[i]).unwrap();
         assert_eq!(f, vec![1.0; 4]);
         // A value no factor gives.
         let mut bad = w.clone();
         bad[17] = f32::from_bits(bad[17].to_bits() ^ 1);
-        assert!(channel_factors(&bad, &codes, &lut, channels).is_none());
+        assert!(channel_factors(&bad, channels, value).is_none());
     }
 }

@@ -29,6 +29,8 @@ pub(crate) enum Weights {
     F32,
     /// uint8 codes at binding 3, their values and per-channel factors at binding 5.
     U8,
+    /// float16 values at binding 3, per-channel factors at binding 5.
+    F16,
 }
 
 impl Weights {
@@ -37,6 +39,7 @@ impl Weights {
         match self {
             Weights::F32 => "weights_f32.wgsl",
             Weights::U8 => "weights_u8.wgsl",
+            Weights::F16 => "weights_f16.wgsl",
         }
     }
 
@@ -44,6 +47,7 @@ impl Weights {
         match self {
             Weights::F32 => include_str!(concat!(env!("OUT_DIR"), "/weights_f32.wgsl")),
             Weights::U8 => include_str!(concat!(env!("OUT_DIR"), "/weights_u8.wgsl")),
+            Weights::F16 => include_str!(concat!(env!("OUT_DIR"), "/weights_f16.wgsl")),
         }
     }
 }
@@ -151,7 +155,7 @@ mod tests {
     fn every_family_validates_with_its_entry_points() {
         for (s, w) in Shader::ALL
             .into_iter()
-            .flat_map(|s| [(s, Weights::F32), (s, Weights::U8)])
+            .flat_map(|s| [Weights::F32, Weights::U8, Weights::F16].map(|w| (s, w)))
             .filter(|&(s, w)| s.has_weights() || w == Weights::F32)
         {
             let module = validate(&format!("{} ({w:?})", s.file()), &s.source(w));
@@ -178,7 +182,7 @@ mod tests {
     fn compacted_sources_keep_every_line_and_drop_only_comments_and_indentation() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shaders");
         let mut files: Vec<(&str, &str)> = vec![("common.wgsl", COMMON)];
-        files.extend([Weights::F32, Weights::U8].map(|w| (w.file(), w.source())));
+        files.extend([Weights::F32, Weights::U8, Weights::F16].map(|w| (w.file(), w.source())));
         files.extend(Shader::ALL.iter().map(|s| (s.file(), s.body())));
         for (file, compact) in files {
             let original = std::fs::read_to_string(dir.join(file)).unwrap();
@@ -204,7 +208,15 @@ mod tests {
             .collect();
         files.sort();
         let mut known: Vec<String> = Shader::ALL.iter().map(|s| s.file().to_string()).collect();
-        known.extend(["common.wgsl", "weights_f32.wgsl", "weights_u8.wgsl"].map(String::from));
+        known.extend(
+            [
+                "common.wgsl",
+                "weights_f32.wgsl",
+                "weights_u8.wgsl",
+                "weights_f16.wgsl",
+            ]
+            .map(String::from),
+        );
         known.sort();
         assert_eq!(
             files, known,

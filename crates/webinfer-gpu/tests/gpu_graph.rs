@@ -285,11 +285,38 @@ fn resident_weights_are_bound_as_they_lie_or_downloaded_for_a_cpu_node() {
     assert!(e.contains("GPU memory only"), "{e}");
 }
 
-/// Replaces constant `origin` of `g` with values that uint8 codes stand for (an affine
-/// de-quantization as tfjs does it, in doubles), each output channel multiplied by a factor
-/// when `factors` (what folding a BatchNormalization into the kernel does); returns the codes
-/// and the 256 values they stand for.
-fn quantize(g: &mut Graph, origin: &str, r: &mut Rng, factors: bool) -> (Vec<u8>, [f32; 256]) {
+/// How [`store`] stores a weight.
+#[derive(Debug, Clone, Copy)]
+enum Stored {
+    U8,
+    F16,
+}
+
+/// A weight's stored form: its bytes, and a uint8 weight's code values.
+struct StoredWeight {
+    bytes: Vec<u8>,
+    lut: Box<[f32; 256]>,
+    format: Stored,
+}
+
+impl StoredWeight {
+    fn codes<'a>(&'a self, layer: &'a str) -> webinfer_gpu::WeightCodes<'a> {
+        webinfer_gpu::WeightCodes {
+            layer,
+            codes: &self.bytes,
+            format: match self.format {
+                Stored::U8 => webinfer_gpu::CodeFormat::U8 { lut: &self.lut },
+                Stored::F16 => webinfer_gpu::CodeFormat::F16,
+            },
+        }
+    }
+}
+
+/// Replaces constant `origin` of `g` with values a stored form stands for (uint8 codes, with
+/// an affine de-quantization as tfjs does it, in doubles; or float16 values), each output
+/// channel multiplied by a factor when `factors` (what folding a BatchNormalization into the
+/// kernel does).
+fn store(g: &mut Graph, origin: &str, r: &mut Rng, format: Stored, factors: bool) -> StoredWeight {
     let node = g.nodes.iter_mut().find(|n| n.origin == origin).unwrap();
     let Op::Constant(t) = &node.op else {
         panic!("{origin} is not a constant")
@@ -300,14 +327,41 @@ fn quantize(g: &mut Graph, origin: &str, r: &mut Rng, factors: bool) -> (Vec<u8>
     let f: Vec<f32> = (0..channels)
         .map(|_| if factors { r.uniform(-2.0, 2.0) } else { 1.0 })
         .collect();
-    let codes: Vec<u8> = (0..t.len()).map(|_| (r.next_u64() % 256) as u8).collect();
-    let data = codes
+    let (bytes, values): (Vec<u8>, Vec<f32>) = match format {
+        Stored::U8 => (0..t.len())
+            .map(|_| {
+                let q = (r.next_u64() % 256) as u8;
+                (q, lut[q as usize])
+            })
+            .unzip(),
+        Stored::F16 => {
+            // Random bits with exponents 0..15 (below 2 in magnitude, so that the float32
+            // check against the CPU stays within its tolerance): zeros and subnormals
+            // included, both signs.
+            let h: Vec<half::f16> = (0..t.len())
+                .map(|_| {
+                    let b = r.next_u64();
+                    let (sign, exp, mantissa) = (b & 0x8000, (b >> 16) % 16, b & 0x3ff);
+                    half::f16::from_bits((sign | exp << 10 | mantissa) as u16)
+                })
+                .collect();
+            (
+                h.iter().flat_map(|v| v.to_le_bytes()).collect(),
+                h.iter().map(|v| v.to_f32()).collect(),
+            )
+        }
+    };
+    let data = values
         .iter()
         .enumerate()
-        .map(|(i, &q)| lut[q as usize] * f[i % channels])
+        .map(|(i, &v)| v * f[i % channels])
         .collect();
     node.op = Op::Constant(Tensor::new(t.shape().to_vec(), data).unwrap());
-    (codes, lut)
+    StoredWeight {
+        bytes,
+        lut: Box::new(lut),
+        format,
+    }
 }
 
 fn assert_bit_identical(case: &str, got: &[Tensor], want: &[Tensor]) {
@@ -316,7 +370,7 @@ fn assert_bit_identical(case: &str, got: &[Tensor], want: &[Tensor]) {
         for (i, (a, b)) in g.data().iter().zip(w.data()).enumerate() {
             assert!(
                 a.to_bits() == b.to_bits(),
-                "{case}, output {o}, element {i}: uint8 weights {a}, float32 weights {b}"
+                "{case}, output {o}, element {i}: stored weights {a}, float32 weights {b}"
             );
         }
     }
@@ -382,64 +436,81 @@ fn quantizable(r: &mut Rng) -> Graph {
 }
 
 #[test]
-fn uint8_weights_stay_compact_and_compute_what_float32_weights_do() {
+fn uint8_and_float16_weights_stay_compact_and_compute_what_float32_weights_do() {
     let Some(b) = backend() else { return };
-    let mut r = Rng::new(105);
-    let mut g = quantizable(&mut r);
-    // Folded factors on conv, dw and fc1; none on pw. fc2's 5 columns pad to 8 in the
-    // kernel's layout, so it stays float32.
-    let q_conv = quantize(&mut g, "conv/kernel", &mut r, true);
-    let q_dw = quantize(&mut g, "dw/depthwise_kernel", &mut r, true);
-    let q_pw = quantize(&mut g, "pw/kernel", &mut r, false);
-    let q_fc1 = quantize(&mut g, "fc1/kernel", &mut r, true);
-    let q_fc2 = quantize(&mut g, "fc2/kernel", &mut r, false);
-    let codes = [
-        ("conv", &q_conv),
-        ("dw", &q_dw),
-        ("pw", &q_pw),
-        ("fc1", &q_fc1),
-        ("fc2", &q_fc2),
-    ]
-    .map(|(layer, (codes, lut))| webinfer_gpu::WeightCodes { layer, codes, lut });
-    let f32_plan = b.prepare(&g).unwrap();
-    let plan = b.prepare_with(&g, &[], &codes).unwrap();
-    // Bit-identical on 2 images (matmul_rows) and on 70 (matmul_tiled).
-    for n in [2, 70] {
-        let x = vec![r.tensor(&[n, 10, 10, 3])];
-        let want = run(&b, &f32_plan, &g, &x);
-        check_all(&format!("{n} images, float32"), &want, &run_cpu(&g, &x));
-        assert_bit_identical(&format!("{n} images"), &run(&b, &plan, &g, &x), &want);
-    }
-    // conv, dw, pw and fc1 as codes plus 256 values and the channel factors each, instead
-    // of 4 bytes a weight.
-    let sizes = [(1728, 64), (1600, 64), (4096, 64), (1280, 20)];
-    let f32_bytes: u64 = sizes.iter().map(|&(n, _)| n * 4).sum();
-    let u8_bytes: u64 = sizes
-        .iter()
-        .map(|&(n, c)| n.div_ceil(16) * 16 + ((256 + c) * 4u64).div_ceil(16) * 16)
-        .sum();
-    assert_eq!(
-        f32_plan.weight_bytes() - plan.weight_bytes(),
-        f32_bytes - u8_bytes,
-        "weight bytes {} (float32 {})",
-        plan.weight_bytes(),
-        f32_plan.weight_bytes()
-    );
-    let stats = plan.stats(&[vec![70, 10, 10, 3]]).unwrap();
-    assert!(stats.cpu_nodes.is_empty(), "{:?}", stats.cpu_nodes);
-    assert_eq!(stats.submissions, 1);
-    let x = vec![r.tensor(&[2, 10, 10, 3])];
-    let want = run(&b, &f32_plan, &g, &x);
+    for (format, per_weight, table) in [(Stored::U8, 1u64, 256u64), (Stored::F16, 2, 0)] {
+        let case = format!("{format:?}");
+        let mut r = Rng::new(105);
+        let mut g = quantizable(&mut r);
+        // Folded factors on conv, dw and fc1; none on pw. fc2's 5 columns pad to 8 in the
+        // kernel's layout, so it stays float32.
+        let layers = [
+            ("conv", "conv/kernel", true),
+            ("dw", "dw/depthwise_kernel", true),
+            ("pw", "pw/kernel", false),
+            ("fc1", "fc1/kernel", true),
+            ("fc2", "fc2/kernel", false),
+        ];
+        let stored: Vec<StoredWeight> = layers
+            .iter()
+            .map(|&(_, origin, factors)| store(&mut g, origin, &mut r, format, factors))
+            .collect();
+        let codes: Vec<webinfer_gpu::WeightCodes<'_>> = layers
+            .iter()
+            .zip(&stored)
+            .map(|(&(layer, ..), w)| w.codes(layer))
+            .collect();
+        let f32_plan = b.prepare(&g).unwrap();
+        let plan = b.prepare_with(&g, &[], &codes).unwrap();
+        // Bit-identical on 2 images (matmul_rows) and on 70 (matmul_tiled).
+        for n in [2, 70] {
+            let x = vec![r.tensor(&[n, 10, 10, 3])];
+            let want = run(&b, &f32_plan, &g, &x);
+            check_all(
+                &format!("{case}, {n} images, float32"),
+                &want,
+                &run_cpu(&g, &x),
+            );
+            assert_bit_identical(
+                &format!("{case}, {n} images"),
+                &run(&b, &plan, &g, &x),
+                &want,
+            );
+        }
+        // conv, dw, pw and fc1 in their stored form plus a uint8 weight's 256 values and the
+        // channel factors, instead of 4 bytes a weight.
+        let sizes = [(1728, 64), (1600, 64), (4096, 64), (1280, 20)];
+        let f32_bytes: u64 = sizes.iter().map(|&(n, _)| n * 4).sum();
+        let stored_bytes: u64 = sizes
+            .iter()
+            .map(|&(n, c)| (n * per_weight).div_ceil(16) * 16 + ((table + c) * 4).div_ceil(16) * 16)
+            .sum();
+        assert_eq!(
+            f32_plan.weight_bytes() - plan.weight_bytes(),
+            f32_bytes - stored_bytes,
+            "{case}: weight bytes {} (float32 {})",
+            plan.weight_bytes(),
+            f32_plan.weight_bytes()
+        );
+        let stats = plan.stats(&[vec![70, 10, 10, 3]]).unwrap();
+        assert!(stats.cpu_nodes.is_empty(), "{case}: {:?}", stats.cpu_nodes);
+        assert_eq!(stats.submissions, 1);
 
-    // Codes that do not reproduce the weight (one changed) are not used.
-    let mut wrong = q_pw.0.clone();
-    wrong[5] = wrong[5].wrapping_add(1);
-    let bad = [webinfer_gpu::WeightCodes {
-        layer: "pw",
-        codes: &wrong,
-        lut: &q_pw.1,
-    }];
-    let plan = b.prepare_with(&g, &[], &bad).unwrap();
-    assert_eq!(plan.weight_bytes(), f32_plan.weight_bytes());
-    assert_bit_identical("wrong codes", &run(&b, &plan, &g, &x), &want);
+        // A stored form that does not reproduce the weight (one byte changed) is not used.
+        let x = vec![r.tensor(&[2, 10, 10, 3])];
+        let want = run(&b, &f32_plan, &g, &x);
+        let mut wrong = StoredWeight {
+            bytes: stored[2].bytes.clone(),
+            lut: stored[2].lut.clone(),
+            format,
+        };
+        wrong.bytes[5] = wrong.bytes[5].wrapping_add(1);
+        let plan = b.prepare_with(&g, &[], &[wrong.codes("pw")]).unwrap();
+        assert_eq!(plan.weight_bytes(), f32_plan.weight_bytes(), "{case}");
+        assert_bit_identical(
+            &format!("{case}, wrong codes"),
+            &run(&b, &plan, &g, &x),
+            &want,
+        );
+    }
 }

@@ -33,16 +33,26 @@ pub struct StreamDecoder {
     /// The weights were taken: no byte may arrive any more.
     taken: bool,
     /// The codes kept ([`StreamDecoder::keep_codes`]) of the weights taken.
-    codes: Vec<QuantizedCodes>,
+    codes: Vec<KeptCodes>,
 }
 
-/// The uint8 codes of a quantized float weight, kept besides its decoded values
-/// ([`StreamDecoder::keep_codes`]): `lut[code]` is the value a code decodes to, bit for bit.
+/// The stored bytes of a uint8-quantized or float16 weight, kept besides its decoded values
+/// ([`StreamDecoder::keep_codes`]).
 #[derive(Debug, Clone)]
-pub struct QuantizedCodes {
+pub struct KeptCodes {
     pub name: String,
+    /// One byte per element (uint8), or two, little-endian (float16).
     pub codes: Vec<u8>,
-    pub lut: [f32; 256],
+    pub format: CodeFormat,
+}
+
+/// How [`KeptCodes`] decode.
+#[derive(Debug, Clone)]
+pub enum CodeFormat {
+    /// `lut[code]` is the value a code decodes to, bit for bit.
+    U8 { lut: Box<[f32; 256]> },
+    /// IEEE half precision, which widens to float32 exactly.
+    F16,
 }
 
 #[derive(Debug)]
@@ -113,7 +123,7 @@ struct WeightState {
     out: Option<TensorData>,
     /// Set for a weight whose values go to a sink instead of `out`.
     diverted: Option<Diverted>,
-    /// The uint8 codes, kept as they arrive ([`StreamDecoder::keep_codes`]).
+    /// The stored bytes, kept as they arrive ([`StreamDecoder::keep_codes`]).
     codes: Option<Vec<u8>>,
     filled: u64,
     /// Elements whose bytes arrived in pieces: (element, bytes, bit mask of bytes present).
@@ -227,10 +237,10 @@ impl StreamDecoder {
         Ok(())
     }
 
-    /// Keeps the uint8 codes of weight `name` too, as its bytes arrive, when it is a
-    /// uint8-quantized float weight none of whose bytes arrived yet (returns whether it is);
-    /// [`StreamDecoder::take_codes`] gives them once the weights are taken. A GPU can hold
-    /// such a weight as its codes and de-quantize it as it reads it.
+    /// Keeps the stored bytes of weight `name` too, as they arrive, when it is a
+    /// uint8-quantized or a float16 float weight none of whose bytes arrived yet (returns
+    /// whether it is); [`StreamDecoder::take_codes`] gives them once the weights are taken.
+    /// A GPU can hold such a weight as it is stored and decode it as it reads it.
     pub fn keep_codes(&mut self, name: &str) -> Result<bool> {
         let Some(w) = self.weights.iter_mut().find(|w| w.name == name) else {
             return Err(FormatError::Weight {
@@ -238,28 +248,29 @@ impl StreamDecoder {
                 message: "cannot keep the codes of a weight the manifest does not have".into(),
             });
         };
-        if !matches!(w.codec, Codec::AffineF32 { size: 1, .. })
+        if !matches!(w.codec, Codec::AffineF32 { size: 1, .. } | Codec::F16)
             || w.filled > 0
             || w.diverted.is_some()
             || self.taken
         {
             return Ok(false);
         }
+        let bytes = w.count.saturating_mul(w.codec.element_size());
         let mut codes = Vec::new();
         codes
-            .try_reserve_exact(w.count)
+            .try_reserve_exact(bytes)
             .map_err(|_| FormatError::Weight {
                 weight: name.to_owned(),
-                message: format!("could not allocate {} bytes for its codes", w.count),
+                message: format!("could not allocate {bytes} bytes for its codes"),
             })?;
-        codes.resize(w.count, 0);
+        codes.resize(bytes, 0);
         w.codes = Some(codes);
         Ok(true)
     }
 
     /// The codes kept by [`StreamDecoder::keep_codes`], once the weights were taken
     /// (each weight's once).
-    pub fn take_codes(&mut self) -> Vec<QuantizedCodes> {
+    pub fn take_codes(&mut self) -> Vec<KeptCodes> {
         std::mem::take(&mut self.codes)
     }
 
@@ -404,16 +415,28 @@ impl StreamDecoder {
         self.taken = true;
         for mut w in std::mem::take(&mut self.weights) {
             if let Some(codes) = w.codes.take() {
-                let mut lut = TensorData::F32(vec![0.0; 256]);
-                let all: Vec<u8> = (0..=255).collect();
-                w.codec.decode_run(&mut lut, 0, &all);
-                if let TensorData::F32(lut) = lut {
-                    let lut: [f32; 256] =
-                        std::array::from_fn(|i| lut.get(i).copied().unwrap_or(0.0));
-                    self.codes.push(QuantizedCodes {
+                let format = match w.codec {
+                    Codec::F16 => Some(CodeFormat::F16),
+                    codec => {
+                        // The value of every code, decoded as the weight's bytes are.
+                        let mut lut = TensorData::F32(vec![0.0; 256]);
+                        let all: Vec<u8> = (0..=255).collect();
+                        codec.decode_run(&mut lut, 0, &all);
+                        match lut {
+                            TensorData::F32(lut) => Some(CodeFormat::U8 {
+                                lut: Box::new(std::array::from_fn(|i| {
+                                    lut.get(i).copied().unwrap_or(0.0)
+                                })),
+                            }),
+                            _ => None,
+                        }
+                    }
+                };
+                if let Some(format) = format {
+                    self.codes.push(KeptCodes {
                         name: w.name.clone(),
                         codes,
-                        lut,
+                        format,
                     });
                 }
             }
@@ -630,12 +653,12 @@ impl WeightState {
     /// Decodes whole elements `bytes`, the first being element `first`: into the output, or
     /// through the scratch to the sink of a diverted weight.
     fn decode(&mut self, first: usize, bytes: &[u8]) -> Result<()> {
-        // One byte per element (only uint8 weights keep codes).
         if let Some(codes) = self.codes.as_mut() {
-            let end = first.saturating_add(bytes.len()).min(codes.len());
+            let start = first.saturating_mul(self.codec.element_size());
+            let end = start.saturating_add(bytes.len()).min(codes.len());
             if let (Some(dst), Some(src)) = (
-                codes.get_mut(first..end),
-                bytes.get(..end.saturating_sub(first)),
+                codes.get_mut(start..end),
+                bytes.get(..end.saturating_sub(start)),
             ) {
                 dst.copy_from_slice(src);
             }
@@ -834,8 +857,9 @@ mod tests {
         for chunk in [1usize, 3, 64] {
             let mut d = StreamDecoder::new(&m).unwrap();
             assert!(d.keep_codes("u8").unwrap());
-            // Not a uint8 float weight: nothing kept.
-            for name in ["f32", "f16", "u16", "i32"] {
+            assert!(d.keep_codes("f16").unwrap());
+            // Not a uint8-quantized or float16 float weight: nothing kept.
+            for name in ["f32", "u16", "i32"] {
                 assert!(!d.keep_codes(name).unwrap(), "{name}");
             }
             assert!(d.keep_codes("nope").is_err());
@@ -854,18 +878,28 @@ mod tests {
             let taken = d.take_weights().unwrap();
             assert_eq!(bits(&taken), bits(&expected), "values still decoded");
             let kept = d.take_codes();
-            assert_eq!(kept.len(), 1);
-            let want = expected.iter().find(|w| w.name == "u8").unwrap();
-            let TensorData::F32(want) = &want.data else {
-                panic!()
-            };
-            let got: Vec<u32> = kept[0]
-                .codes
-                .iter()
-                .map(|&q| kept[0].lut[q as usize].to_bits())
-                .collect();
-            let want: Vec<u32> = want.iter().map(|v| v.to_bits()).collect();
-            assert_eq!((kept[0].name.as_str(), got), ("u8", want), "chunk {chunk}");
+            assert_eq!(kept.len(), 2);
+            for k in &kept {
+                let want = expected.iter().find(|w| w.name == k.name).unwrap();
+                let TensorData::F32(want) = &want.data else {
+                    panic!()
+                };
+                let got: Vec<u32> = match &k.format {
+                    CodeFormat::U8 { lut } => {
+                        k.codes.iter().map(|&q| lut[q as usize].to_bits()).collect()
+                    }
+                    CodeFormat::F16 => k
+                        .codes
+                        .chunks_exact(2)
+                        .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32().to_bits())
+                        .collect(),
+                };
+                let want: Vec<u32> = want.iter().map(|v| v.to_bits()).collect();
+                assert_eq!(got, want, "{} chunk {chunk}", k.name);
+            }
+            let mut names: Vec<&str> = kept.iter().map(|k| k.name.as_str()).collect();
+            names.sort_unstable();
+            assert_eq!(names, ["f16", "u8"]);
             assert!(d.take_codes().is_empty());
         }
     }

@@ -690,7 +690,8 @@ pub struct ModelBuilder {
     /// Weights streamed to the GPU: manifest name -> key, and the buffers by key.
     resident_names: HashMap<String, usize>,
     resident: Vec<webinfer_gpu::ResidentWeight>,
-    /// uint8 kernels whose codes the decoder keeps for the GPU: (layer, weight name).
+    /// uint8 / float16 kernels whose stored bytes the decoder keeps for the GPU:
+    /// (layer, weight name).
     coded: Vec<(String, String)>,
 }
 
@@ -841,10 +842,10 @@ impl ModelBuilder {
                 self.resident.push(weight);
                 streamed += bytes;
             }
-            // The uint8 kernels of convolutions and Dense layers not streamed: their codes
-            // are kept too, and the GPU holds such a kernel as its codes (a quarter of its
-            // float32 size) where that reproduces it exactly, a folded BatchNormalization
-            // included.
+            // The uint8-quantized and float16 kernels of convolutions and Dense layers not
+            // streamed: their stored bytes are kept too, and the GPU holds such a kernel in
+            // that form (a quarter or half of its float32 size) where that reproduces it
+            // exactly, a folded BatchNormalization included.
             for layer in &model.layers {
                 let shorts: &[&str] = match layer.class_name.as_str() {
                     "Dense" | "Conv2D" => &["kernel"],
@@ -895,7 +896,7 @@ impl ModelBuilder {
         let backend = self.backend.take();
         let resident = std::mem::take(&mut self.resident);
         let (graph, stats) = self.build_graph()?;
-        // The codes of the quantized kernels kept for the GPU (see `use_backend`).
+        // The stored bytes of the uint8 / float16 kernels kept for the GPU (`use_backend`).
         let kept = self.decoder.take_codes();
         let codes: Vec<webinfer_gpu::WeightCodes<'_>> = kept
             .iter()
@@ -904,7 +905,12 @@ impl ModelBuilder {
                 Some(webinfer_gpu::WeightCodes {
                     layer: &layer.0,
                     codes: &c.codes,
-                    lut: &c.lut,
+                    format: match &c.format {
+                        webinfer_tfjs::CodeFormat::U8 { lut } => {
+                            webinfer_gpu::CodeFormat::U8 { lut }
+                        }
+                        webinfer_tfjs::CodeFormat::F16 => webinfer_gpu::CodeFormat::F16,
+                    },
                 })
             })
             .collect();

@@ -273,7 +273,7 @@ fn float32_bytes(dir: &Path) -> u64 {
 }
 
 #[test]
-fn uint8_kernels_that_do_not_stream_stay_compact_on_the_gpu() {
+fn uint8_and_float16_kernels_that_do_not_stream_stay_compact_on_the_gpu() {
     let Some(backend) = gpu() else { return };
     let options = LoadOptions {
         backend: BackendChoice::Gpu,
@@ -289,6 +289,20 @@ fn uint8_kernels_that_do_not_stream_stay_compact_on_the_gpu() {
     println!("dense_wide_uint8: GPU weights {weights} bytes, {float32} as float32");
     assert!(weights * 10 < float32 * 3, "{weights} vs {float32}");
     check_fixture("dense_wide_uint8", &model, "gpu, compact uint8 kernels");
+
+    // float16: conv [3, 3, 16, 64] and dw [3, 3, 64, 1], each with a BatchNormalization folded
+    // in (as channel factors), fc [64, 32] and head [32, 4], all four at 2 bytes a weight plus
+    // a float32 factor per output channel; the biases (the folded ones included) float32.
+    let (model, streamed) = build("cnn_wide_float16", gpu().unwrap(), &options, 4096);
+    assert_eq!(streamed, 0);
+    let (weights, _) = model.gpu_bytes().unwrap();
+    let float32 = float32_bytes(&fixture("cnn_wide_float16"));
+    println!("cnn_wide_float16: GPU weights {weights} bytes, {float32} as float32");
+    let kernels =
+        (9216 * 2 + 64 * 4) + (576 * 2 + 64 * 4) + (2048 * 2 + 32 * 4) + (128 * 2 + 4 * 4);
+    let biases = (64 + 64 + 32 + 4) * 4;
+    assert_eq!(weights, kernels + biases);
+    check_fixture("cnn_wide_float16", &model, "gpu, float16 kernels");
 }
 
 #[test]
