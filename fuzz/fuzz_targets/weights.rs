@@ -43,8 +43,9 @@ fuzz_target!(|data: &[u8]| {
         .fold(0, u64::saturating_add);
     let chunk = 1 + usize::from(bytes.first().copied().unwrap_or(0) % 13);
     // How the lengths come: 0 at the end, 1 first for every file but the first (the
-    // decoder infers that one), 2 as 1 with every float weight diverted to a sink.
-    let mode = bytes.get(1).copied().unwrap_or(0) % 3;
+    // decoder infers that one), 2 as 1 with every float weight diverted to a sink, 3 as 2 with
+    // the uint8 and float16 ones diverted as stored (their bytes, decoded here).
+    let mode = bytes.get(1).copied().unwrap_or(0) % 4;
     if whole.is_ok() || declared <= 64 << 20 {
         let streamed = stream(&manifest, &pieces, chunk, mode);
         match (&whole, &streamed) {
@@ -84,6 +85,19 @@ fuzz_target!(|data: &[u8]| {
     }
 });
 
+/// A weight diverted as stored: its bytes, collected.
+struct CollectBytes(Rc<RefCell<Vec<u8>>>);
+
+impl webinfer_tfjs::StoredSink for CollectBytes {
+    fn write(&mut self, offset: usize, bytes: &[u8]) -> Result<(), String> {
+        let mut all = self.0.borrow_mut();
+        let end = offset + bytes.len();
+        let slot = all.get_mut(offset..end).ok_or("written past the end")?;
+        slot.copy_from_slice(bytes);
+        Ok(())
+    }
+}
+
 /// A diverted weight's values, collected.
 struct Collect(Rc<RefCell<Vec<f32>>>);
 
@@ -111,13 +125,28 @@ fn stream(
         }
     }
     let mut diverted = Vec::new();
-    if mode == 2 {
+    let mut stored = Vec::new();
+    if mode >= 2 {
         for w in manifest.iter().flat_map(|g| &g.weights) {
             let Ok(n) = usize::try_from(w.element_count()) else {
                 continue;
             };
             if n > 1 << 20 {
                 continue;
+            }
+            if mode == 3 {
+                if let Some(format) = d.stored_format(&w.name) {
+                    let per = if matches!(format, webinfer_tfjs::CodeFormat::F16) {
+                        2
+                    } else {
+                        1
+                    };
+                    let got = Rc::new(RefCell::new(vec![0u8; n * per]));
+                    d.divert_stored(&w.name, Box::new(CollectBytes(got.clone())))
+                        .expect("a weight with a stored format can be diverted as stored");
+                    stored.push((w.name.clone(), format, got));
+                    continue;
+                }
             }
             let got = Rc::new(RefCell::new(vec![f32::NAN; n]));
             if d.divert(&w.name, Box::new(Collect(got.clone()))).is_ok() {
@@ -149,6 +178,24 @@ fn stream(
         if let Some(w) = weights.iter_mut().find(|w| w.name == name) {
             assert!(w.data.is_empty(), "diverted weight {name} was held");
             w.data = TensorData::F32(got.borrow().clone());
+        }
+    }
+    for (name, format, got) in stored {
+        if let Some(w) = weights.iter_mut().find(|w| w.name == name) {
+            assert!(
+                w.data.is_empty(),
+                "weight {name} diverted as stored was held"
+            );
+            let bytes = got.borrow();
+            w.data = TensorData::F32(match format {
+                webinfer_tfjs::CodeFormat::U8 { lut } => {
+                    bytes.iter().map(|&q| lut[q as usize]).collect()
+                }
+                webinfer_tfjs::CodeFormat::F16 => bytes
+                    .chunks_exact(2)
+                    .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+                    .collect(),
+            });
         }
     }
     Ok(weights)

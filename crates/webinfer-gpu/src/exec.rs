@@ -141,6 +141,7 @@ pub(crate) async fn run(
                 value: t.value,
                 buffer: t.buffer.clone(),
                 bytes: t.bytes,
+                decode: t.decode.clone(),
             })
             .collect();
         readback(ctx, enc, &owned).await?
@@ -226,9 +227,11 @@ async fn readback(
             .iter()
             .zip(&offsets)
             .map(|(t, &off)| {
-                bytemuck::pod_collect_to_vec::<u8, f32>(
-                    &view[off as usize..(off + t.bytes) as usize],
-                )
+                let bytes = &view[off as usize..(off + t.bytes) as usize];
+                match &t.decode {
+                    Some(d) => d.decode(bytes),
+                    None => bytemuck::pod_collect_to_vec::<u8, f32>(bytes),
+                }
             })
             .collect()
     };

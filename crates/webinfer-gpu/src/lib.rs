@@ -212,6 +212,72 @@ impl GpuBackend {
             buffer: Arc::new(buffer),
             ctx: self.ctx.clone(),
             elements,
+            stored: None,
+        })
+    }
+
+    /// Like [`GpuBackend::resident_weight`], for a weight of `shape` (a Dense or Conv2D
+    /// kernel: its output channels last) held in its stored form, uint8 codes or float16
+    /// (a quarter or half of float32's memory), and decoded by the kernels as they read it:
+    /// fill it with [`ResidentWeight::write_stored`].
+    pub fn resident_stored_weight(
+        &self,
+        label: &str,
+        shape: &[usize],
+        format: CodeFormat<'_>,
+    ) -> Result<ResidentWeight> {
+        self.ctx.check_lost()?;
+        let elements: usize = shape.iter().product();
+        let channels = shape.last().copied().unwrap_or(1);
+        let (per, weights, mut table, host) = match format {
+            CodeFormat::U8 { lut } => (
+                1,
+                shaders::Weights::U8,
+                lut.to_vec(),
+                plan::HostDecode::U8(Box::new(*lut)),
+            ),
+            CodeFormat::F16 => (2, shaders::Weights::F16, Vec::new(), plan::HostDecode::F16),
+        };
+        table.resize(table.len() + channels, 1.0);
+        let bytes = (elements as u64).saturating_mul(per);
+        let max = self.max_tensor_bytes();
+        if bytes > max || (elements as u64).saturating_mul(4) > max {
+            return Err(GpuError::Unsupported(format!(
+                "weight \"{label}\" is {} bytes as float32, over the device's storage binding \
+                 limit of {max} bytes",
+                elements as u64 * 4
+            )));
+        }
+        let buffer = |size: u64| {
+            OwnedBuffer::new(
+                &self.ctx.device,
+                &wgpu::BufferDescriptor {
+                    label: Some(label),
+                    size: size.max(16).div_ceil(16) * 16,
+                    usage: wgpu::BufferUsages::STORAGE
+                        | wgpu::BufferUsages::COPY_DST
+                        | wgpu::BufferUsages::COPY_SRC,
+                    mapped_at_creation: false,
+                },
+            )
+        };
+        let codes = buffer(bytes);
+        let table_buffer = buffer(table.len() as u64 * 4);
+        self.ctx
+            .queue
+            .write_buffer(&table_buffer, 0, bytemuck::cast_slice(&table));
+        self.ctx.take_errors()?;
+        Ok(ResidentWeight {
+            buffer: Arc::new(codes),
+            ctx: self.ctx.clone(),
+            elements,
+            stored: Some(Arc::new(ResidentStored {
+                format: weights,
+                table: Arc::new(table_buffer),
+                host: Arc::new(host),
+                bytes,
+                partial: Mutex::default(),
+            })),
         })
     }
 
@@ -284,14 +350,30 @@ pub fn binds_as_is(operand: WeightOperand, shape: &[usize]) -> bool {
     layout.is_identity(shape)
 }
 
-/// A weight in GPU memory only ([`GpuBackend::resident_weight`]): written piece by piece as
-/// its values are decoded, then bound by the plans of graphs that name it in an
-/// `Op::Resident`. Clones share the buffer.
+/// A weight in GPU memory only ([`GpuBackend::resident_weight`],
+/// [`GpuBackend::resident_stored_weight`]): written piece by piece as its bytes arrive, then
+/// bound by the plans of graphs that name it in an `Op::Resident`. Clones share the buffer.
 #[derive(Clone)]
 pub struct ResidentWeight {
     buffer: Arc<OwnedBuffer>,
     ctx: Arc<Ctx>,
     elements: usize,
+    /// Held in its stored form (uint8 codes or float16), decoded by the kernels.
+    pub(crate) stored: Option<Arc<ResidentStored>>,
+}
+
+/// The stored form of a [`ResidentWeight`].
+pub(crate) struct ResidentStored {
+    pub format: shaders::Weights,
+    /// A uint8 weight's 256 values, then a factor (1) per output channel.
+    pub table: Arc<OwnedBuffer>,
+    /// How the host decodes the stored bytes (for a node that runs on the CPU).
+    pub host: Arc<plan::HostDecode>,
+    /// Bytes of the stored form.
+    pub bytes: u64,
+    /// 4-byte words written in pieces so far (the device writes whole words): the bytes in,
+    /// and which.
+    partial: Mutex<std::collections::HashMap<u64, ([u8; 4], u8)>>,
 }
 
 impl std::fmt::Debug for ResidentWeight {
@@ -303,13 +385,65 @@ impl std::fmt::Debug for ResidentWeight {
 }
 
 impl ResidentWeight {
-    /// The number of float32 values it holds.
+    /// The number of values it holds.
     pub fn elements(&self) -> usize {
         self.elements
     }
 
+    /// The GPU memory it takes: float32 values, or the stored form and its table.
+    pub fn bytes(&self) -> u64 {
+        self.buffer.size() + self.stored.as_ref().map_or(0, |s| s.table.size())
+    }
+
+    /// Writes `bytes` of the stored form, `offset` bytes into it (any pieces, each byte
+    /// once; queued: visible to every later submission). Only for a weight made by
+    /// [`GpuBackend::resident_stored_weight`].
+    pub fn write_stored(&self, offset: usize, bytes: &[u8]) -> Result<()> {
+        let Some(stored) = &self.stored else {
+            return Err(GpuError::Shape(
+                "stored bytes written into a float32 weight".into(),
+            ));
+        };
+        let (start, end) = (offset as u64, offset as u64 + bytes.len() as u64);
+        if end > stored.bytes {
+            return Err(GpuError::Shape(format!(
+                "{} bytes written at {offset} into a weight of {} stored bytes",
+                bytes.len(),
+                stored.bytes
+            )));
+        }
+        // Whole words straight to the device; the bytes of a word cut between two pieces
+        // wait for the rest of it.
+        let (first_word, last_word) = (start.div_ceil(4) * 4, end / 4 * 4);
+        if first_word < last_word {
+            let run = &bytes[(first_word - start) as usize..(last_word - start) as usize];
+            self.ctx.queue.write_buffer(&self.buffer, first_word, run);
+        }
+        let mut partial = stored.partial.lock().unwrap_or_else(|e| e.into_inner());
+        for (k, &b) in bytes.iter().enumerate() {
+            let at = start + k as u64;
+            if first_word < last_word && (first_word..last_word).contains(&at) {
+                continue;
+            }
+            let word = partial.entry(at / 4).or_insert(([0; 4], 0));
+            word.0[(at % 4) as usize] = b;
+            word.1 |= 1 << (at % 4);
+            if word.1 == 0b1111 {
+                let w = word.0;
+                partial.remove(&(at / 4));
+                self.ctx.queue.write_buffer(&self.buffer, at / 4 * 4, &w);
+            }
+        }
+        Ok(())
+    }
+
     /// Writes `values` from element `first` on (queued: visible to every later submission).
     pub fn write(&self, first: usize, values: &[f32]) -> Result<()> {
+        if self.stored.is_some() {
+            return Err(GpuError::Shape(
+                "float32 values written into a weight held in its stored form".into(),
+            ));
+        }
         let end = first.checked_add(values.len());
         if end.is_none_or(|end| end > self.elements) {
             return Err(GpuError::Shape(format!(

@@ -54,6 +54,29 @@ struct Weight {
     /// values): how the kernel decodes it, and its table (a uint8 weight's 256 values, then
     /// one factor per output channel; `shaders/weights_*.wgsl`).
     decode: Option<(Weights, Arc<OwnedBuffer>)>,
+    /// A resident weight in its stored form: its bytes, and how the host decodes them (for
+    /// a node that runs on the CPU).
+    host: Option<(u64, Arc<HostDecode>)>,
+}
+
+/// How the host decodes a resident weight's stored bytes.
+pub(crate) enum HostDecode {
+    /// uint8 codes: the value of each.
+    U8(Box<[f32; 256]>),
+    /// float16, little-endian.
+    F16,
+}
+
+impl HostDecode {
+    pub(crate) fn decode(&self, bytes: &[u8]) -> Vec<f32> {
+        match self {
+            HostDecode::U8(lut) => bytes.iter().map(|&q| lut[q as usize]).collect(),
+            HostDecode::F16 => bytes
+                .chunks_exact(2)
+                .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+                .collect(),
+        }
+    }
 }
 
 /// A node that a plan runs on the CPU, and why.
@@ -145,12 +168,13 @@ impl GpuPlan {
                     node.origin, w.elements
                 )));
             }
-            weight_bytes += w.buffer.size();
+            weight_bytes += w.bytes();
             weights.insert(
                 (id, Layout::Plain),
                 Weight {
                     buffer: w.buffer.clone(),
-                    decode: None,
+                    decode: w.stored.as_ref().map(|s| (s.format, s.table.clone())),
+                    host: w.stored.as_ref().map(|s| (s.bytes, s.host.clone())),
                 },
             );
         }
@@ -167,14 +191,12 @@ impl GpuPlan {
                     let layout = kernels::operand_layout(&node.op, k);
                     if layout.is_identity(shape) && !weights.contains_key(&(v, layout)) {
                         if let Some(w) = weights.get(&(v, Layout::Plain)) {
-                            let buffer = w.buffer.clone();
-                            weights.insert(
-                                (v, layout),
-                                Weight {
-                                    buffer,
-                                    decode: None,
-                                },
-                            );
+                            let w = Weight {
+                                buffer: w.buffer.clone(),
+                                decode: w.decode.clone(),
+                                host: w.host.clone(),
+                            };
+                            weights.insert((v, layout), w);
                         }
                     }
                     continue;
@@ -220,6 +242,7 @@ impl GpuPlan {
                     Weight {
                         buffer: Arc::new(buffer),
                         decode: None,
+                        host: None,
                     },
                 );
             }
@@ -347,6 +370,23 @@ impl GpuPlan {
             sym.gpu[v]
                 .ok_or_else(|| GpuError::Internal(format!("planner: value {v} has no GPU buffer")))
         };
+        // A copy of value `v` to or from the host: a resident weight in its stored form is
+        // read as those bytes, which the host decodes.
+        let transfer = |v: ValueId| -> Result<Transfer> {
+            let loc = gpu_loc(v)?;
+            let stored = match loc {
+                Loc::Weight(w, layout) => {
+                    self.weights.get(&(w, layout)).and_then(|w| w.host.clone())
+                }
+                _ => None,
+            };
+            Ok(Transfer {
+                value: v,
+                buffer: loc_buffer(loc).clone(),
+                bytes: stored.as_ref().map_or(bytes(v), |s| s.0),
+                decode: stored.map(|s| s.1),
+            })
+        };
 
         let mut uniform_data: Vec<u8> = Vec::with_capacity((n_dispatch * UNIFORM_STRIDE) as usize);
         let mut steps: Vec<Step> = Vec::new();
@@ -439,22 +479,12 @@ impl GpuPlan {
                 SymStep::Download(values) => {
                     let items = values
                         .iter()
-                        .map(|&v| {
-                            Ok(Transfer {
-                                value: v,
-                                buffer: loc_buffer(gpu_loc(v)?).clone(),
-                                bytes: bytes(v),
-                            })
-                        })
+                        .map(|&v| transfer(v))
                         .collect::<Result<Vec<_>>>()?;
                     steps.push(Step::Download(items));
                 }
                 SymStep::Cpu(v) => steps.push(Step::Cpu(*v)),
-                SymStep::Upload(v) => steps.push(Step::Upload(Transfer {
-                    value: *v,
-                    buffer: loc_buffer(gpu_loc(*v)?).clone(),
-                    bytes: bytes(*v),
-                })),
+                SymStep::Upload(v) => steps.push(Step::Upload(transfer(*v)?)),
             }
         }
         if !uniform_data.is_empty() {
@@ -468,11 +498,7 @@ impl GpuPlan {
                 if sym.host[v] {
                     Ok(OutputSrc::Host(v))
                 } else {
-                    Ok(OutputSrc::Gpu(Transfer {
-                        value: v,
-                        buffer: loc_buffer(gpu_loc(v)?).clone(),
-                        bytes: bytes(v),
-                    }))
+                    Ok(OutputSrc::Gpu(transfer(v)?))
                 }
             })
             .collect::<Result<Vec<_>>>()?;
@@ -739,6 +765,7 @@ fn compact_weight(
     Some(Weight {
         buffer: upload(codes.layer, codes.codes),
         decode: Some((format, upload(codes.layer, bytemuck::cast_slice(&table)))),
+        host: None,
     })
 }
 
@@ -894,6 +921,8 @@ pub(crate) struct Transfer {
     pub value: ValueId,
     pub buffer: wgpu::Buffer,
     pub bytes: u64,
+    /// Bytes of a weight in its stored form, which the host decodes.
+    pub decode: Option<Arc<HostDecode>>,
 }
 
 pub(crate) struct Call {

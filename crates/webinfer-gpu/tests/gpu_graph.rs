@@ -514,3 +514,55 @@ fn uint8_and_float16_weights_stay_compact_and_compute_what_float32_weights_do() 
         );
     }
 }
+
+#[test]
+fn resident_weights_in_their_stored_form_are_bound_or_decoded_for_a_cpu_node() {
+    let Some(b) = backend() else { return };
+    for format in [Stored::U8, Stored::F16] {
+        let case = format!("{format:?}");
+        let mut r = Rng::new(106);
+        let mut g = quantizable(&mut r);
+        // pw [1, 1, 64, 64] streamed in its stored form (no folded factors: streaming skips
+        // kernels a BatchNormalization follows).
+        let stored = store(&mut g, "pw/kernel", &mut r, format, false);
+        let node = g
+            .nodes
+            .iter()
+            .position(|n| n.origin == "pw/kernel")
+            .unwrap();
+        let shape = g.nodes[node].op.output_shape(&[]).unwrap();
+        let w = b
+            .resident_stored_weight("pw/kernel", &shape, stored.codes("pw").format)
+            .unwrap();
+        assert!(
+            w.write(0, &[1.0]).is_err(),
+            "{case}: float32 values into a stored weight"
+        );
+        // Pieces of 3 bytes, back to front: words are completed across pieces.
+        let pieces: Vec<(usize, &[u8])> = stored.bytes.chunks(3).enumerate().collect();
+        for &(k, piece) in pieces.iter().rev() {
+            w.write_stored(k * 3, piece).unwrap();
+        }
+        assert!(
+            w.write_stored(stored.bytes.len(), &[0]).is_err(),
+            "{case}: past the end"
+        );
+        let mut resident = g.clone();
+        resident.nodes[node].op = Op::Resident { shape, key: 0 };
+        let x = vec![r.tensor(&[2, 10, 10, 3])];
+        let want = run(&b, &b.prepare(&g).unwrap(), &g, &x);
+        let plan = b
+            .prepare_with(&resident, std::slice::from_ref(&w), &[])
+            .unwrap();
+        assert_bit_identical(&case, &run(&b, &plan, &resident, &x), &want);
+        let f32_plan = b.prepare(&g).unwrap();
+        assert!(plan.weight_bytes() < f32_plan.weight_bytes(), "{case}");
+        // The convolutions forced onto the CPU: the weight is read back and decoded.
+        b.debug_force_cpu(&["conv2d"]);
+        let want = run(&b, &b.prepare(&g).unwrap(), &g, &x);
+        let plan = b.prepare_with(&resident, &[w], &[]).unwrap();
+        let got = run(&b, &plan, &resident, &x);
+        b.debug_force_cpu(&[]);
+        assert_bit_identical(&format!("{case}, conv on the CPU"), &got, &want);
+    }
+}

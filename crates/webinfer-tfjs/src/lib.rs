@@ -75,4 +75,4 @@ pub use manifest::{
     parse_weights_manifest, DType, QuantDType, Quantization, WeightEntry, WeightGroup,
 };
 pub use model_json::{parse_model_json, parse_model_json_value, ModelFormat, ModelJson};
-pub use stream::{CodeFormat, KeptCodes, StreamDecoder, ValueSink};
+pub use stream::{CodeFormat, KeptCodes, StoredSink, StreamDecoder, ValueSink};

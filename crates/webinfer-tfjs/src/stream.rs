@@ -95,10 +95,23 @@ pub trait ValueSink {
     fn write(&mut self, first: usize, values: &[f32]) -> std::result::Result<(), String>;
 }
 
-/// A diverted weight's sink and the scratch its values are decoded into.
-struct Diverted {
-    sink: Box<dyn ValueSink>,
-    scratch: TensorData,
+/// Where the stored bytes of a weight diverted as stored go ([`StreamDecoder::divert_stored`]).
+pub trait StoredSink {
+    /// `bytes` of the weight's stored form, starting `offset` bytes into it: whole elements,
+    /// each byte once, in the order the shards deliver them (not always ascending, when the
+    /// weight straddles shards). An error stops the load; its message should say what failed.
+    fn write(&mut self, offset: usize, bytes: &[u8]) -> std::result::Result<(), String>;
+}
+
+/// Where a diverted weight goes.
+enum Diverted {
+    /// Its decoded values, through a scratch ([`StreamDecoder::divert`]).
+    Values {
+        sink: Box<dyn ValueSink>,
+        scratch: TensorData,
+    },
+    /// Its stored bytes ([`StreamDecoder::divert_stored`]).
+    Stored(Box<dyn StoredSink>),
 }
 
 impl std::fmt::Debug for Diverted {
@@ -230,10 +243,43 @@ impl StreamDecoder {
                     .into(),
             });
         }
-        w.diverted = Some(Diverted {
+        w.diverted = Some(Diverted::Values {
             sink,
             scratch: TensorData::F32(Vec::new()),
         });
+        Ok(())
+    }
+
+    /// How weight `name` is stored, when it is a uint8-quantized or a float16 float weight
+    /// (the forms [`StreamDecoder::divert_stored`] and [`StreamDecoder::keep_codes`] take).
+    pub fn stored_format(&self, name: &str) -> Option<CodeFormat> {
+        self.weights
+            .iter()
+            .find(|w| w.name == name)
+            .and_then(|w| code_format(w.codec))
+    }
+
+    /// Sends weight `name`'s stored bytes to `sink` as they arrive, undecoded (a GPU that
+    /// decodes them as it reads them holds the weight at its stored size):
+    /// [`StreamDecoder::take_weights`] then gives the weight with no data. Only a weight with a
+    /// [`StreamDecoder::stored_format`], before any of its bytes arrived.
+    pub fn divert_stored(&mut self, name: &str, sink: Box<dyn StoredSink>) -> Result<()> {
+        let Some(w) = self.weights.iter_mut().find(|w| w.name == name) else {
+            return Err(FormatError::Weight {
+                weight: name.to_owned(),
+                message: "cannot divert a weight the manifest does not have".into(),
+            });
+        };
+        let stored = code_format(w.codec).is_some();
+        if !stored || w.filled > 0 || w.out.is_some() || w.diverted.is_some() || self.taken {
+            return Err(FormatError::Weight {
+                weight: name.to_owned(),
+                message: "only a uint8-quantized or float16 weight none of whose bytes arrived \
+                          yet can be diverted as stored"
+                    .into(),
+            });
+        }
+        w.diverted = Some(Diverted::Stored(sink));
         Ok(())
     }
 
@@ -415,24 +461,7 @@ impl StreamDecoder {
         self.taken = true;
         for mut w in std::mem::take(&mut self.weights) {
             if let Some(codes) = w.codes.take() {
-                let format = match w.codec {
-                    Codec::F16 => Some(CodeFormat::F16),
-                    codec => {
-                        // The value of every code, decoded as the weight's bytes are.
-                        let mut lut = TensorData::F32(vec![0.0; 256]);
-                        let all: Vec<u8> = (0..=255).collect();
-                        codec.decode_run(&mut lut, 0, &all);
-                        match lut {
-                            TensorData::F32(lut) => Some(CodeFormat::U8 {
-                                lut: Box::new(std::array::from_fn(|i| {
-                                    lut.get(i).copied().unwrap_or(0.0)
-                                })),
-                            }),
-                            _ => None,
-                        }
-                    }
-                };
-                if let Some(format) = format {
+                if let Some(format) = code_format(w.codec) {
                     self.codes.push(KeptCodes {
                         name: w.name.clone(),
                         codes,
@@ -667,32 +696,61 @@ impl WeightState {
             self.codec.decode_run(out, first, bytes);
             return Ok(());
         }
-        let Some(d) = self.diverted.as_mut() else {
-            return Ok(());
+        let (sink, scratch) = match self.diverted.as_mut() {
+            None => return Ok(()),
+            Some(Diverted::Stored(sink)) => {
+                let offset = first.saturating_mul(self.codec.element_size());
+                return sink
+                    .write(offset, bytes)
+                    .map_err(|message| FormatError::Weight {
+                        weight: self.name.clone(),
+                        message,
+                    });
+            }
+            Some(Diverted::Values { sink, scratch }) => (sink, scratch),
         };
         let size = self.codec.element_size();
         let step = DIVERT_RUN.saturating_mul(size);
         for (k, run) in bytes.chunks(step.max(1)).enumerate() {
             let n = run.len().checked_div(size).unwrap_or(0);
-            let TensorData::F32(scratch) = &mut d.scratch else {
+            let TensorData::F32(values) = &mut *scratch else {
                 return Ok(());
             };
-            if scratch.len() < n {
-                scratch.resize(n, 0.0);
+            if values.len() < n {
+                values.resize(n, 0.0);
             }
-            self.codec.decode_run(&mut d.scratch, 0, run);
-            let TensorData::F32(scratch) = &d.scratch else {
+            self.codec.decode_run(scratch, 0, run);
+            let TensorData::F32(values) = &*scratch else {
                 return Ok(());
             };
             let at = first.saturating_add(k.saturating_mul(DIVERT_RUN));
-            d.sink
-                .write(at, scratch.get(..n).unwrap_or(&[]))
+            sink.write(at, values.get(..n).unwrap_or(&[]))
                 .map_err(|message| FormatError::Weight {
                     weight: self.name.clone(),
                     message,
                 })?;
         }
         Ok(())
+    }
+}
+
+/// The stored form a GPU can hold and decode: uint8 codes (with the values they decode to,
+/// computed exactly as the weight's bytes are decoded) or float16.
+fn code_format(codec: Codec) -> Option<CodeFormat> {
+    match codec {
+        Codec::F16 => Some(CodeFormat::F16),
+        Codec::AffineF32 { size: 1, .. } => {
+            let mut lut = TensorData::F32(vec![0.0; 256]);
+            let all: Vec<u8> = (0..=255).collect();
+            codec.decode_run(&mut lut, 0, &all);
+            match lut {
+                TensorData::F32(lut) => Some(CodeFormat::U8 {
+                    lut: Box::new(std::array::from_fn(|i| lut.get(i).copied().unwrap_or(0.0))),
+                }),
+                _ => None,
+            }
+        }
+        _ => None,
     }
 }
 
@@ -901,6 +959,91 @@ mod tests {
             names.sort_unstable();
             assert_eq!(names, ["f16", "u8"]);
             assert!(d.take_codes().is_empty());
+        }
+    }
+
+    /// Collects a weight's stored bytes by offset.
+    struct CollectBytes(std::rc::Rc<std::cell::RefCell<Vec<Option<u8>>>>);
+
+    impl StoredSink for CollectBytes {
+        fn write(&mut self, offset: usize, bytes: &[u8]) -> std::result::Result<(), String> {
+            let mut all = self.0.borrow_mut();
+            for (k, &b) in bytes.iter().enumerate() {
+                let slot = all.get_mut(offset + k).ok_or("past the end")?;
+                assert!(slot.is_none(), "byte {} written twice", offset + k);
+                *slot = Some(b);
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn weights_diverted_as_stored_reach_their_sink_byte_for_byte_and_are_never_held() {
+        let (m, files) = sample();
+        let expected = reference(&m, &files);
+        for (chunk, backwards) in [(1usize, false), (3, true), (64, false)] {
+            let mut d = StreamDecoder::new(&m).unwrap();
+            assert!(matches!(d.stored_format("u8"), Some(CodeFormat::U8 { .. })));
+            assert!(matches!(d.stored_format("f16"), Some(CodeFormat::F16)));
+            for name in ["f32", "u16", "i32", "nope"] {
+                assert!(d.stored_format(name).is_none(), "{name}");
+            }
+            let mut sinks = Vec::new();
+            for (name, per) in [("u8", 1), ("f16", 2)] {
+                let n = expected.iter().find(|w| w.name == name).unwrap().data.len();
+                let got = std::rc::Rc::new(std::cell::RefCell::new(vec![None; n * per]));
+                d.divert_stored(name, Box::new(CollectBytes(got.clone())))
+                    .unwrap();
+                sinks.push((name, got));
+            }
+            assert!(d
+                .divert_stored("u16", Box::new(CollectBytes(Default::default())))
+                .is_err());
+            assert!(d
+                .divert_stored("u8", Box::new(CollectBytes(Default::default())))
+                .is_err());
+            let order: Vec<usize> = if backwards {
+                (0..files.len()).rev().collect()
+            } else {
+                (0..files.len()).collect()
+            };
+            for i in order {
+                for (k, piece) in files[i].chunks(chunk).enumerate() {
+                    d.write(i, (k * chunk) as u64, piece).unwrap();
+                }
+                d.set_file_length(i, files[i].len() as u64).unwrap();
+            }
+            let taken = d.take_weights().unwrap();
+            for (name, got) in &sinks {
+                let w = taken.iter().find(|w| w.name == *name).unwrap();
+                assert!(w.data.is_empty(), "{name} held");
+                let want = expected.iter().find(|e| e.name == *name).unwrap();
+                let TensorData::F32(want) = &want.data else {
+                    panic!()
+                };
+                let bytes: Vec<u8> = got.borrow().iter().map(|b| b.unwrap()).collect();
+                let values: Vec<u32> = if *name == "u8" {
+                    let Some(CodeFormat::U8 { lut }) = code_format(
+                        Codec::of(
+                            m.iter()
+                                .flat_map(|g| &g.weights)
+                                .find(|e| e.name == "u8")
+                                .unwrap(),
+                        )
+                        .unwrap(),
+                    ) else {
+                        panic!()
+                    };
+                    bytes.iter().map(|&q| lut[q as usize].to_bits()).collect()
+                } else {
+                    bytes
+                        .chunks_exact(2)
+                        .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32().to_bits())
+                        .collect()
+                };
+                let want: Vec<u32> = want.iter().map(|v| v.to_bits()).collect();
+                assert_eq!(values, want, "{name} chunk {chunk}");
+            }
         }
     }
 

@@ -60,7 +60,8 @@ export interface LoadOptions {
    * On WebGPU: Dense and Conv2D kernels of at least this many bytes (as float32; not one a
    * BatchNormalization follows, which is folded into it on the host) are written straight
    * into GPU memory as their bytes download, so WebAssembly memory never holds them (it
-   * never shrinks once grown). If the GPU device is later lost, the first `predict` after
+   * never shrinks once grown); uint8-quantized and float16 kernels stay in that form there
+   * (a quarter or half of float32's memory). If the GPU device is later lost, the first `predict` after
    * it loads the model again on the CPU (from the cache when `cache` is on) and goes on.
    * Default 1048576 (1 MiB); `Infinity` streams nothing.
    */

@@ -80,7 +80,8 @@ pub struct LoadOptions {
     /// ([`ModelBuilder::use_backend`]): Dense and Conv2D kernels of at least this many bytes
     /// (decoded, float32) are streamed straight into GPU memory as their bytes arrive, so the host
     /// never holds them (the peak host memory of a load is then the other weights plus
-    /// a 64 KiB scratch, not the whole model). Default 1 MiB; `u64::MAX` turns it off.
+    /// a 64 KiB scratch, not the whole model); uint8-quantized and float16 kernels stay in
+    /// that form there. Default 1 MiB; `u64::MAX` turns it off.
     pub gpu_stream_min_bytes: u64,
 }
 
@@ -174,6 +175,22 @@ impl webinfer_tfjs::ValueSink for GpuSink {
         self.0
             .write(first, values)
             .map_err(|e| format!("streaming it to the GPU: {e}"))
+    }
+}
+
+impl webinfer_tfjs::StoredSink for GpuSink {
+    fn write(&mut self, offset: usize, bytes: &[u8]) -> std::result::Result<(), String> {
+        self.0
+            .write_stored(offset, bytes)
+            .map_err(|e| format!("streaming it to the GPU: {e}"))
+    }
+}
+
+/// The GPU's name for a stored form the decoder reports.
+fn gpu_format(format: &webinfer_tfjs::CodeFormat) -> webinfer_gpu::CodeFormat<'_> {
+    match format {
+        webinfer_tfjs::CodeFormat::U8 { lut } => webinfer_gpu::CodeFormat::U8 { lut },
+        webinfer_tfjs::CodeFormat::F16 => webinfer_gpu::CodeFormat::F16,
     }
 }
 
@@ -347,7 +364,7 @@ impl Model {
                 let plan = backend
                     .prepare_with(&graph, resident, codes)
                     .map_err(CoreError::from)?;
-                let resident_bytes = resident.iter().map(|w| w.elements() as u64 * 4).sum();
+                let resident_bytes = resident.iter().map(|w| w.bytes()).sum();
                 Some(GpuEngine {
                     backend,
                     plan,
@@ -776,8 +793,9 @@ impl ModelBuilder {
     /// [`ModelBuilder::finish`]). Call it before any shard byte is written: on a GPU, the
     /// large Dense and Conv2D kernels ([`LoadOptions::gpu_stream_min_bytes`]) that the GPU
     /// binds as they lie and that no BatchNormalization follows (it is folded into them, on
-    /// the host) are then streamed into GPU memory as they are decoded, and the host never
-    /// holds them. Returns the bytes that will be streamed so.
+    /// the host) are then streamed into GPU memory as they arrive (uint8-quantized and float16
+    /// ones in that form, decoded by the kernels), and the host never holds them. Returns
+    /// the GPU memory the streamed kernels take, in bytes.
     pub fn use_backend(&mut self, backend: Backend) -> Result<u64> {
         let mut streamed = 0u64;
         if let (Some(gpu), Topology::Layers(model)) = (&backend.gpu, &self.topology) {
@@ -828,19 +846,33 @@ impl ModelBuilder {
                 let Ok(elements) = usize::try_from(entry.element_count()) else {
                     continue;
                 };
-                let weight = gpu
-                    .resident_weight(&name, elements)
-                    .map_err(CoreError::from)?;
+                // A uint8-quantized or float16 kernel streams in that form (a quarter or half
+                // of float32's memory), which the kernels decode as they read it.
+                let diverted = match self.decoder.stored_format(&name) {
+                    Some(format) => {
+                        let weight = gpu
+                            .resident_stored_weight(&name, &entry.shape, gpu_format(&format))
+                            .map_err(CoreError::from)?;
+                        let sink = Box::new(GpuSink(weight.clone()));
+                        (self.decoder.divert_stored(&name, sink), weight)
+                    }
+                    None => {
+                        let weight = gpu
+                            .resident_weight(&name, elements)
+                            .map_err(CoreError::from)?;
+                        let sink = Box::new(GpuSink(weight.clone()));
+                        (self.decoder.divert(&name, sink), weight)
+                    }
+                };
+                let (result, weight) = diverted;
+                result.map_err(|source| Error::Format {
+                    path: "model.json".into(),
+                    source,
+                })?;
                 let key = self.resident.len();
-                self.decoder
-                    .divert(&name, Box::new(GpuSink(weight.clone())))
-                    .map_err(|source| Error::Format {
-                        path: "model.json".into(),
-                        source,
-                    })?;
                 self.resident_names.insert(name, key);
+                streamed += weight.bytes();
                 self.resident.push(weight);
-                streamed += bytes;
             }
             // The uint8-quantized and float16 kernels of convolutions and Dense layers not
             // streamed: their stored bytes are kept too, and the GPU holds such a kernel in
@@ -905,12 +937,7 @@ impl ModelBuilder {
                 Some(webinfer_gpu::WeightCodes {
                     layer: &layer.0,
                     codes: &c.codes,
-                    format: match &c.format {
-                        webinfer_tfjs::CodeFormat::U8 { lut } => {
-                            webinfer_gpu::CodeFormat::U8 { lut }
-                        }
-                        webinfer_tfjs::CodeFormat::F16 => webinfer_gpu::CodeFormat::F16,
-                    },
+                    format: gpu_format(&c.format),
                 })
             })
             .collect();

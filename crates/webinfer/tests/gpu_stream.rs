@@ -89,6 +89,10 @@ fn streamed_dense_kernels_predict_what_tfjs_predicts() {
         // streamed; nor are cnn_rich's convolutions, for the same reason.
         ("multi_shard", &["dense/kernel"][..]),
         ("cnn_rich", &[][..]),
+        // uint8 and float16 kernels stream in that form: 1 or 2 bytes a weight, plus a
+        // uint8 kernel's 256 code values and a factor per output channel.
+        ("dense_wide_uint8", &["wide/kernel", "head/kernel"][..]),
+        ("cnn_wide_float16", &["fc/kernel", "head/kernel"][..]),
     ] {
         let dir = fixture(name);
         let json: serde_json::Value =
@@ -100,13 +104,19 @@ fn streamed_dense_kernels_predict_what_tfjs_predicts() {
             .flat_map(|g| g["weights"].as_array().unwrap())
             .filter(|w| kernels.contains(&w["name"].as_str().unwrap()))
             .map(|w| {
-                w["shape"]
+                let shape: Vec<u64> = w["shape"]
                     .as_array()
                     .unwrap()
                     .iter()
                     .map(|d| d.as_u64().unwrap())
-                    .product::<u64>()
-                    * 4
+                    .collect();
+                let (n, channels) = (shape.iter().product::<u64>(), *shape.last().unwrap());
+                let round16 = |b: u64| b.div_ceil(16) * 16;
+                match w["quantization"]["dtype"].as_str() {
+                    Some("uint8") => round16(n) + round16((256 + channels) * 4),
+                    Some("float16") => round16(n * 2) + round16(channels * 4),
+                    _ => n * 4,
+                }
             })
             .sum();
         for chunk in [3usize, 4096] {
@@ -131,6 +141,10 @@ fn streamed_dense_kernels_predict_what_tfjs_predicts() {
         }
     }
 }
+
+/// GPU bytes of dense_wide_uint8's wide/kernel [256, 1024] streamed as uint8 codes: the codes,
+/// then the 256 values they stand for and a factor per output channel (float32).
+const WIDE_KERNEL_CODES: u64 = 256 * 1024 + (256 + 1024) * 4;
 
 /// Asserts that `model` predicts the fixture's tfjs outputs.
 fn check_fixture(name: &str, model: &webinfer::Model, what: &str) {
@@ -157,12 +171,13 @@ fn by_default_a_1_mib_uint8_kernel_streams_and_predicts_what_tfjs_predicts() {
         backend: BackendChoice::Gpu,
         ..LoadOptions::default()
     };
-    // wide/kernel: [256, 1024] uint8, 1 MiB decoded (the default threshold); head/kernel
-    // [1024, 4] (16 KiB) stays on the host.
+    // wide/kernel: [256, 1024] uint8, 1 MiB decoded (the default threshold), streams as its
+    // codes (256 KiB) plus their 256 values and a factor per output channel; head/kernel
+    // [1024, 4] (16 KiB decoded) stays on the host.
     for chunk in [1000usize, 65536] {
         let (model, streamed) = build("dense_wide_uint8", backend.clone(), &options, chunk);
-        assert_eq!(streamed, 1 << 20);
-        assert_eq!(model.gpu_resident_bytes(), 1 << 20);
+        assert_eq!(streamed, WIDE_KERNEL_CODES);
+        assert_eq!(model.gpu_resident_bytes(), WIDE_KERNEL_CODES);
         check_fixture(
             "dense_wide_uint8",
             &model,
@@ -229,7 +244,7 @@ fn loaded_from_files_the_kernel_streams_and_a_lost_device_reads_it_again() {
     let model = futures::executor::block_on(webinfer::Model::load_with(&path, &options)).unwrap();
     assert_eq!(
         model.gpu_resident_bytes(),
-        1 << 20,
+        WIDE_KERNEL_CODES,
         "wide/kernel streamed from the file"
     );
     check_fixture("dense_wide_uint8", &model, "gpu, loaded from files");
