@@ -196,17 +196,7 @@ impl GpuBackend {
                  of {max} bytes"
             )));
         }
-        let buffer = OwnedBuffer::new(
-            &self.ctx.device,
-            &wgpu::BufferDescriptor {
-                label: Some(label),
-                size: bytes.max(16).div_ceil(16) * 16,
-                usage: wgpu::BufferUsages::STORAGE
-                    | wgpu::BufferUsages::COPY_DST
-                    | wgpu::BufferUsages::COPY_SRC,
-                mapped_at_creation: false,
-            },
-        );
+        let buffer = self.weight_buffer(label, bytes);
         self.ctx.take_errors()?;
         Ok(ResidentWeight {
             buffer: Arc::new(buffer),
@@ -248,21 +238,8 @@ impl GpuBackend {
                 elements as u64 * 4
             )));
         }
-        let buffer = |size: u64| {
-            OwnedBuffer::new(
-                &self.ctx.device,
-                &wgpu::BufferDescriptor {
-                    label: Some(label),
-                    size: size.max(16).div_ceil(16) * 16,
-                    usage: wgpu::BufferUsages::STORAGE
-                        | wgpu::BufferUsages::COPY_DST
-                        | wgpu::BufferUsages::COPY_SRC,
-                    mapped_at_creation: false,
-                },
-            )
-        };
-        let codes = buffer(bytes);
-        let table_buffer = buffer(table.len() as u64 * 4);
+        let codes = self.weight_buffer(label, bytes);
+        let table_buffer = self.weight_buffer(label, table.len() as u64 * 4);
         self.ctx
             .queue
             .write_buffer(&table_buffer, 0, bytemuck::cast_slice(&table));
@@ -279,6 +256,21 @@ impl GpuBackend {
                 partial: Mutex::default(),
             })),
         })
+    }
+
+    /// A buffer for `bytes` of a resident weight (rounded up to 16, at least 16).
+    fn weight_buffer(&self, label: &str, bytes: u64) -> OwnedBuffer {
+        OwnedBuffer::new(
+            &self.ctx.device,
+            &wgpu::BufferDescriptor {
+                label: Some(label),
+                size: bytes.max(16).div_ceil(16) * 16,
+                usage: wgpu::BufferUsages::STORAGE
+                    | wgpu::BufferUsages::COPY_DST
+                    | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            },
+        )
     }
 
     /// Test switch: destroy the device during the next run, after its work was submitted and
