@@ -238,14 +238,12 @@ impl GraphNode {
     }
 }
 
-fn signature_tensors(sig: &Value, key: &str, order: &[String]) -> Option<Vec<GraphTensor>> {
+fn signature_tensors(sig: &Value, key: &str) -> Option<Vec<GraphTensor>> {
     let map = sig.get(key)?.as_object()?;
-    // In the order the file lists them, as tfjs does (Object.keys order), which the parse
-    // recorded; keys it did not record (a model parsed from a `Value`) after, sorted.
-    let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-    entries.sort_by_cached_key(|(k, _)| order.iter().position(|o| o == *k).unwrap_or(usize::MAX));
-    let v: Vec<GraphTensor> = entries
-        .into_iter()
+    // In the order the file lists them, as tfjs does (Object.keys order; serde_json's
+    // `preserve_order` keeps it).
+    let v: Vec<GraphTensor> = map
+        .iter()
         .map(|(k, t)| {
             let full = t.get("name").and_then(Value::as_str).unwrap_or(k);
             let (node, index) = tensor_ref(full);
@@ -337,12 +335,8 @@ pub fn parse_graph_model(mj: &ModelJson, limits: &Limits) -> Result<GraphModel> 
             .and_then(|m| m.get("signature").cloned())
     });
     let from_sig = |key| {
-        let order = match key {
-            "inputs" => &mj.signature_order.inputs,
-            _ => &mj.signature_order.outputs,
-        };
         sig.as_ref()
-            .and_then(|s| signature_tensors(s, key, order))
+            .and_then(|s| signature_tensors(s, key))
             .filter(|v: &Vec<GraphTensor>| !v.is_empty())
     };
     let inputs = match from_sig("inputs") {
@@ -411,48 +405,6 @@ mod tests {
         assert_eq!(base64_decode("UmVsdTY").unwrap(), b"Relu6");
         assert!(base64_decode("a").is_none());
         assert!(base64_decode("!!!!").is_none());
-    }
-
-    #[test]
-    fn signature_tensors_come_in_file_order() {
-        let node = |name: &str, op: &str| format!(r#"{{"name": "{name}", "op": "{op}"}}"#);
-        let nodes = [
-            node("x", "Placeholder"),
-            node("zeta", "Identity"),
-            node("alpha", "Identity"),
-            node("mid", "Identity"),
-        ]
-        .join(",");
-        let sig = r#"{"inputs": {"x:0": {"name": "x:0", "dtype": "DT_FLOAT"}},
-            "outputs": {"zeta:0": {"name": "zeta:0"}, "alpha:0": {"name": "alpha:0"},
-                        "mid:0": {"name": "mid:0"}}}"#;
-        for place in ["top", "metadata"] {
-            let (top, meta) = match place {
-                "top" => (format!(r#", "signature": {sig}"#), String::new()),
-                _ => (
-                    String::new(),
-                    format!(r#", "userDefinedMetadata": {{"signature": {sig}}}"#),
-                ),
-            };
-            let json = format!(
-                r#"{{"format": "graph-model", "modelTopology": {{"node": [{nodes}]}},
-                    "weightsManifest": []{top}{meta}}}"#
-            );
-            let mj = crate::parse_model_json(json.as_bytes(), &Limits::default()).unwrap();
-            let g = parse_graph_model(&mj, &Limits::default()).unwrap();
-            let names: Vec<&str> = g.outputs.iter().map(|t| t.name.as_str()).collect();
-            assert_eq!(names, ["zeta", "alpha", "mid"], "signature at {place}");
-            // Parsed from a Value, the order is the object's own (sorted).
-            let value: Value = serde_json::from_str(&json).unwrap();
-            let mj = crate::parse_model_json_value(value, &Limits::default()).unwrap();
-            let g = parse_graph_model(&mj, &Limits::default()).unwrap();
-            let names: Vec<&str> = g.outputs.iter().map(|t| t.name.as_str()).collect();
-            assert_eq!(
-                names,
-                ["alpha", "mid", "zeta"],
-                "from a Value, signature at {place}"
-            );
-        }
     }
 
     #[test]

@@ -74,7 +74,5 @@ pub use limits::Limits;
 pub use manifest::{
     parse_weights_manifest, DType, QuantDType, Quantization, WeightEntry, WeightGroup,
 };
-pub use model_json::{
-    parse_model_json, parse_model_json_value, ModelFormat, ModelJson, SignatureOrder,
-};
+pub use model_json::{parse_model_json, parse_model_json_value, ModelFormat, ModelJson};
 pub use stream::{CodeFormat, KeptCodes, StoredSink, StreamDecoder, ValueSink};

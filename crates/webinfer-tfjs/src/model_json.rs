@@ -49,18 +49,6 @@ pub struct ModelJson {
     pub weights_manifest: Vec<WeightGroup>,
     pub signature: Option<Value>,
     pub user_defined_metadata: Option<Value>,
-    /// The keys of the signature's `inputs` and `outputs` objects in the order the file lists
-    /// them (a parsed JSON object keeps its keys sorted; tfjs returns a graph-model's outputs
-    /// in file order). Empty when there is no signature, or when the model was parsed from a
-    /// [`Value`] ([`parse_model_json_value`]): the objects' own order is used then.
-    pub signature_order: SignatureOrder,
-}
-
-/// Key order of a signature's `inputs` and `outputs` ([`ModelJson::signature_order`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SignatureOrder {
-    pub inputs: Vec<String>,
-    pub outputs: Vec<String>,
 }
 
 impl ModelJson {
@@ -103,72 +91,7 @@ pub fn parse_model_json(bytes: &[u8], limits: &Limits) -> Result<ModelJson> {
             ))
         }
     };
-    let has_signature = root.contains_key("signature")
-        || root
-            .get("userDefinedMetadata")
-            .is_some_and(|m| m.get("signature").is_some());
-    let mut model = from_object(root, limits)?;
-    if has_signature {
-        model.signature_order = signature_order(text);
-    }
-    Ok(model)
-}
-
-/// The key order of the signature that [`crate::parse_graph_model`] reads (`signature`, else
-/// `userDefinedMetadata.signature`), from a second pass over the text that builds nothing but
-/// the keys (a signature of an unexpected shape gives no order).
-fn signature_order(text: &[u8]) -> SignatureOrder {
-    #[derive(serde::Deserialize, Default)]
-    struct Root {
-        signature: Option<Keys>,
-        #[serde(rename = "userDefinedMetadata")]
-        metadata: Option<Metadata>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Metadata {
-        signature: Option<Keys>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Keys {
-        inputs: Option<KeyList>,
-        outputs: Option<KeyList>,
-    }
-    /// An object's keys, in order (its values skipped).
-    struct KeyList(Vec<String>);
-    impl<'de> serde::Deserialize<'de> for KeyList {
-        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-            struct Visit;
-            impl<'de> serde::de::Visitor<'de> for Visit {
-                type Value = KeyList;
-                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                    f.write_str("an object")
-                }
-                fn visit_map<A: serde::de::MapAccess<'de>>(
-                    self,
-                    mut map: A,
-                ) -> std::result::Result<KeyList, A::Error> {
-                    let mut keys = Vec::new();
-                    while let Some((k, serde::de::IgnoredAny)) = map.next_entry::<String, _>()? {
-                        keys.push(k);
-                    }
-                    Ok(KeyList(keys))
-                }
-            }
-            d.deserialize_map(Visit)
-        }
-    }
-    let root: Root = serde_json::from_slice(text).unwrap_or_default();
-    let keys = root
-        .signature
-        .or_else(|| root.metadata.and_then(|m| m.signature));
-    let list = |k: Option<KeyList>| k.map(|k| k.0).unwrap_or_default();
-    match keys {
-        Some(k) => SignatureOrder {
-            inputs: list(k.inputs),
-            outputs: list(k.outputs),
-        },
-        None => SignatureOrder::default(),
-    }
+    from_object(root, limits)
 }
 
 /// Parses an already-decoded `model.json` object (for hosts that hold the
@@ -237,7 +160,6 @@ fn from_object(mut root: Map<String, Value>, limits: &Limits) -> Result<ModelJso
         weights_manifest,
         signature,
         user_defined_metadata,
-        signature_order: SignatureOrder::default(),
     })
 }
 
