@@ -789,29 +789,42 @@ pub(crate) fn channel_factors(
             (l * f).to_bits() == wv.to_bits()
         })
     };
-    (0..channels)
-        .map(|c| {
-            // The factor is the quotient w / lut of an element (or a sign, when every value
-            // of the channel is zero), give or take the roundings of the product and of the
-            // quotient: the quotients of two elements and their neighbours (2 ulps either
-            // way) are tried, each checked against every element of the channel.
-            let quotients = (0..rows).filter_map(|r| {
-                let (wv, l) = at(r, c);
-                (l != 0.0 && l.is_finite() && wv.is_finite()).then(|| wv / l)
-            });
-            let near = |f: f32| {
-                let b = f.to_bits();
-                [0i64, 1, -1, 2, -2]
-                    .into_iter()
-                    .map(move |d| f32::from_bits((b as i64 + d) as u32))
-            };
-            quotients
-                .take(2)
-                .flat_map(near)
-                .chain([1.0, -1.0])
-                .find(|&f| fits(c, f))
+    // The factor is the quotient w / value of an element (or a sign, when every value of
+    // the channel is zero), give or take the roundings of the product and of the quotient.
+    let quotients = |c: usize| {
+        (0..rows).filter_map(move |r| {
+            let (wv, l) = at(r, c);
+            (l != 0.0 && l.is_finite() && wv.is_finite()).then(|| wv / l)
         })
-        .collect()
+    };
+    // First guess: the first quotient of each channel, checked in one pass in memory order.
+    let mut factors: Vec<f32> = (0..channels)
+        .map(|c| quotients(c).next().unwrap_or(1.0))
+        .collect();
+    let mut wrong = vec![false; channels];
+    for (row, values) in w.chunks_exact(channels).enumerate() {
+        for (c, &wv) in values.iter().enumerate() {
+            if !wrong[c] && (value(row * channels + c) * factors[c]).to_bits() != wv.to_bits() {
+                wrong[c] = true;
+            }
+        }
+    }
+    // A channel the guess missed: the quotients of two elements and their neighbours (2 ulps
+    // either way), and the signs, each checked against the whole channel.
+    for c in (0..channels).filter(|&c| wrong[c]) {
+        let near = |f: f32| {
+            let b = f.to_bits();
+            [0i64, 1, -1, 2, -2]
+                .into_iter()
+                .map(move |d| f32::from_bits((b as i64 + d) as u32))
+        };
+        factors[c] = quotients(c)
+            .take(2)
+            .flat_map(near)
+            .chain([1.0, -1.0])
+            .find(|&f| fits(c, f))?;
+    }
+    Some(factors)
 }
 
 /// Bind `bytes` (rounded up to 16, at least 16) from the start of a buffer.
