@@ -411,12 +411,14 @@ impl ResidentWeight {
             let run = &bytes[(first_word - start) as usize..(last_word - start) as usize];
             self.ctx.queue.write_buffer(&self.buffer, first_word, run);
         }
+        let cut = if first_word < last_word {
+            [start..first_word, last_word..end]
+        } else {
+            [start..end, end..end]
+        };
         let mut partial = stored.partial.lock().unwrap_or_else(|e| e.into_inner());
-        for (k, &b) in bytes.iter().enumerate() {
-            let at = start + k as u64;
-            if first_word < last_word && (first_word..last_word).contains(&at) {
-                continue;
-            }
+        for at in cut.into_iter().flatten() {
+            let b = bytes[(at - start) as usize];
             let word = partial.entry(at / 4).or_insert(([0; 4], 0));
             word.0[(at % 4) as usize] = b;
             word.1 |= 1 << (at % 4);

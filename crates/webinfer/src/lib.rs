@@ -349,7 +349,8 @@ impl Model {
     }
 
     /// Prepare the graph on `backend`; `resident` holds the GPU buffers of its
-    /// `Op::Resident` weights, `codes` the uint8 codes a GPU may keep kernels as.
+    /// `Op::Resident` weights, `codes` the stored forms (uint8 codes, float16) a GPU may keep
+    /// kernels in.
     fn on_backend(
         graph: Graph,
         stats: ModelStats,
@@ -848,24 +849,18 @@ impl ModelBuilder {
                 };
                 // A uint8-quantized or float16 kernel streams in that form (a quarter or half
                 // of float32's memory), which the kernels decode as they read it.
-                let diverted = match self.decoder.stored_format(&name) {
-                    Some(format) => {
-                        let weight = gpu
-                            .resident_stored_weight(&name, &entry.shape, gpu_format(&format))
-                            .map_err(CoreError::from)?;
-                        let sink = Box::new(GpuSink(weight.clone()));
-                        (self.decoder.divert_stored(&name, sink), weight)
-                    }
-                    None => {
-                        let weight = gpu
-                            .resident_weight(&name, elements)
-                            .map_err(CoreError::from)?;
-                        let sink = Box::new(GpuSink(weight.clone()));
-                        (self.decoder.divert(&name, sink), weight)
-                    }
-                };
-                let (result, weight) = diverted;
-                result.map_err(|source| Error::Format {
+                let format = self.decoder.stored_format(&name);
+                let weight = match &format {
+                    Some(f) => gpu.resident_stored_weight(&name, &entry.shape, gpu_format(f)),
+                    None => gpu.resident_weight(&name, elements),
+                }
+                .map_err(CoreError::from)?;
+                let sink = Box::new(GpuSink(weight.clone()));
+                match format {
+                    Some(_) => self.decoder.divert_stored(&name, sink),
+                    None => self.decoder.divert(&name, sink),
+                }
+                .map_err(|source| Error::Format {
                     path: "model.json".into(),
                     source,
                 })?;
