@@ -60,6 +60,8 @@ const snippets = sh(`find ${PKG}/snippets -name '*.js'`).split('\n').filter(Bool
 const sizes = [
   { what: 'webinfer, relaxed-SIMD module (what Chromium loads; WebGPU and WASM CPU in one module)', ...size([path.join(PKG, 'webinfer.js'), path.join(PKG, 'webinfer_web.js'), path.join(PKG, 'webinfer_web_bg.relaxed.wasm'), ...snippets]) },
   { what: 'webinfer, plain-SIMD module (browsers without relaxed-SIMD)', ...size([path.join(PKG, 'webinfer.js'), path.join(PKG, 'webinfer_web.js'), path.join(PKG, 'webinfer_web_bg.wasm'), ...snippets]) },
+  { what: 'webinfer, CPU-only module, relaxed-SIMD (pages without WebGPU, or `init({backend: \'cpu\'})`)', ...size([path.join(PKG, 'webinfer.js'), path.join(PKG, 'webinfer_cpu.js'), path.join(PKG, 'webinfer_cpu_bg.relaxed.wasm'), ...snippets]) },
+  { what: 'webinfer, CPU-only module, plain-SIMD', ...size([path.join(PKG, 'webinfer.js'), path.join(PKG, 'webinfer_cpu.js'), path.join(PKG, 'webinfer_cpu_bg.wasm'), ...snippets]) },
   { what: 'tfjs wasm path, full bundle: tf.min.js + tf-backend-wasm.min.js + tfjs-backend-wasm-simd.wasm', ...size([tfd('tfjs', 'tf.min.js'), tfd('tfjs-backend-wasm', 'tf-backend-wasm.min.js'), tfd('tfjs-backend-wasm', 'tfjs-backend-wasm-simd.wasm')]) },
   { what: 'tfjs wasm path, minimal: tf-core + tf-layers + tf-backend-wasm (.min.js) + simd .wasm', ...size([tfd('tfjs-core', 'tf-core.min.js'), tfd('tfjs-layers', 'tf-layers.min.js'), tfd('tfjs-backend-wasm', 'tf-backend-wasm.min.js'), tfd('tfjs-backend-wasm', 'tfjs-backend-wasm-simd.wasm')]) },
   { what: 'tfjs webgpu path, full bundle: tf.min.js + tf-backend-webgpu.min.js', ...size([tfd('tfjs', 'tf.min.js'), tfd('tfjs-backend-webgpu', 'tf-backend-webgpu.min.js')]) },
@@ -184,7 +186,7 @@ p();
 
 p('## Download size');
 p();
-p('What a page downloads to run a layers-model, besides the model itself (raw bytes and `gzip -9`; a server may use brotli instead). webinfer is one module with both backends, built twice (plain SIMD and relaxed-SIMD): `webinfer.js` loads one of them; tfjs needs core + layers + a backend (tf.min.js is the all-in-one bundle most pages use; it also contains the converter, data, webgl and cpu backends).');
+p('What a page downloads to run a layers-model, besides the model itself (raw bytes and `gzip -9`; a server may use brotli instead). webinfer ships four modules: with both backends, or CPU-only (no WebGPU code), each built twice (plain SIMD and relaxed-SIMD); `webinfer.js` loads one of them: the full one where the page has WebGPU (`navigator.gpu`), the CPU-only one where it has not or when the page asks for it (`init({backend: 'cpu'})`); tfjs needs core + layers + a backend (tf.min.js is the all-in-one bundle most pages use; it also contains the converter, data, webgl and cpu backends).');
 p();
 p('| what | raw | gzip | files |');
 p('|---|---|---|---|');

@@ -1,35 +1,11 @@
 //! Adapter selection, the device and queue, and what the device reports back (loss, errors).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::error::{GpuError, Result};
+use crate::info::{AdapterInfo, LIVE_BUFFER_BYTES, LIVE_DEVICES};
 use crate::pipelines::PipelineCache;
-
-/// Bytes of the GPU buffers webinfer holds now, over every device of the process.
-static LIVE_BUFFER_BYTES: AtomicU64 = AtomicU64::new(0);
-/// Devices webinfer holds now.
-static LIVE_DEVICES: AtomicUsize = AtomicUsize::new(0);
-
-/// What webinfer holds on GPUs right now, over the whole process (or page).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct GpuMemory {
-    /// Bytes of every GPU buffer webinfer created and has not released yet: weights,
-    /// intermediates, inputs, uniforms, readback staging. Released buffers are destroyed
-    /// explicitly (in a browser a dropped `GPUBuffer` would otherwise wait for the garbage
-    /// collector), so this is memory the GPU really still holds for webinfer.
-    pub buffer_bytes: u64,
-    /// GPU devices webinfer holds (one per model on a GPU backend); a released one is destroyed.
-    pub devices: usize,
-}
-
-/// What webinfer holds on GPUs right now (for leak checks and memory reports).
-pub fn gpu_memory() -> GpuMemory {
-    GpuMemory {
-        buffer_bytes: LIVE_BUFFER_BYTES.load(Ordering::Relaxed),
-        devices: LIVE_DEVICES.load(Ordering::Relaxed),
-    }
-}
 
 /// Counts `bytes` as live GPU buffer memory until dropped.
 #[derive(Debug)]
@@ -77,18 +53,6 @@ impl Drop for OwnedBuffer {
         // Work already submitted that uses the buffer still completes (WebGPU semantics).
         self.buffer.destroy();
     }
-}
-
-/// What a caller needs to know about an adapter.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AdapterInfo {
-    pub name: String,
-    /// `"vulkan"`, `"metal"`, `"dx12"`, `"gl"`, `"webgpu"`.
-    pub backend: String,
-    /// `"discrete"`, `"integrated"`, `"virtual"`, `"cpu"`, `"other"`.
-    pub device_type: String,
-    /// A CPU emulation (lavapipe / llvmpipe, SwiftShader, WARP): correct but slow.
-    pub is_software: bool,
 }
 
 impl AdapterInfo {

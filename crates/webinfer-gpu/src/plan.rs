@@ -23,6 +23,7 @@ use webinfer_core::{Graph, Op, ValueId};
 
 use crate::device::{Ctx, OwnedBuffer};
 use crate::error::{GpuError, Result};
+use crate::info::{CpuNode, PlanStats};
 use crate::kernels::{self, Dispatch, KernelLimits, Layout, Lowered, Operand};
 use crate::pipelines::PipelineKey;
 use crate::shaders::Weights;
@@ -77,32 +78,6 @@ impl HostDecode {
                 .collect(),
         }
     }
-}
-
-/// A node that a plan runs on the CPU, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CpuNode {
-    pub node: ValueId,
-    pub origin: String,
-    pub op: &'static str,
-    pub reason: String,
-}
-
-/// What one execution plan (one set of input shapes) does.
-#[derive(Debug, Clone, Default)]
-pub struct PlanStats {
-    /// Compute dispatches per run.
-    pub dispatches: usize,
-    /// Nodes run on the GPU (Reshape aliases included).
-    pub gpu_nodes: usize,
-    /// Nodes run on the CPU, with the reason.
-    pub cpu_nodes: Vec<CpuNode>,
-    /// Queue submissions per run (1 when everything runs on the GPU).
-    pub submissions: usize,
-    /// GPU bytes of intermediates, inputs and uniforms (weights not included).
-    pub activation_bytes: u64,
-    /// Intermediate buffers after lifetime-based reuse.
-    pub slots: usize,
 }
 
 /// The result of [`crate::GpuBackend::prepare`]: weights on the device, and the execution

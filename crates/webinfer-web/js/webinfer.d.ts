@@ -1,4 +1,5 @@
-// Types of webinfer.js: everything webinfer_web.d.ts declares, and the variant-picking init.
+// Types of webinfer.js: everything webinfer_web.d.ts declares (the CPU-only module has the
+// same API), and the module-picking init.
 import type { InitInput, InitOutput } from './webinfer_web.js';
 
 export * from './webinfer_web.js';
@@ -6,13 +7,36 @@ export * from './webinfer_web.js';
 /** Whether this engine runs WebAssembly relaxed-SIMD (and so the faster module). */
 export function relaxedSimdSupported(): boolean;
 
-/** The module `init()` loads here. */
+/** The SIMD variant `init()` loads here. */
 export function moduleVariant(): 'relaxed-simd' | 'simd';
 
 /**
- * Initialises webinfer: without an argument, with the module this browser runs best
- * (`webinfer_web_bg.relaxed.wasm` where relaxed-SIMD validates, else `webinfer_web_bg.wasm`).
+ * Which module is loaded: 'full' (WebGPU and CPU) or 'cpu' (CPU-only, no WebGPU code); before
+ * `init()`, the one it would load by default ('full' where the page has `navigator.gpu`).
+ */
+export function moduleKind(): 'full' | 'cpu';
+
+/** The file of the module `init()` loaded (e.g. `webinfer_web_bg.relaxed.wasm`); null before. */
+export function moduleFile(): string | null;
+
+/** Which module `init()` loads. */
+export interface InitOptions {
+  /**
+   * `'cpu'`: the CPU-only module (smaller; `backend: 'webgpu'` then rejects). `'webgpu'` /
+   * `'auto'` (the default): the full one where the page has WebGPU.
+   */
+  backend?: 'auto' | 'webgpu' | 'cpu';
+}
+
+/**
+ * Initialises webinfer: without an argument, the full module where the page has WebGPU and the
+ * CPU-only one where it has not, in the SIMD variant this browser runs best
+ * (`webinfer_*_bg.relaxed.wasm` where relaxed-SIMD validates, else `webinfer_*_bg.wasm`).
  */
 export default function init(
-  moduleOrPath?: { module_or_path: InitInput | Promise<InitInput> } | InitInput | Promise<InitInput>,
+  options?:
+    | InitOptions
+    | { module_or_path: InitInput | Promise<InitInput> }
+    | InitInput
+    | Promise<InitInput>,
 ): Promise<InitOutput>;

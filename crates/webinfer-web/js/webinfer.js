@@ -1,13 +1,15 @@
-// webinfer's entry point: the whole API of webinfer_web.js, and an `init()` that loads the
-// fastest of the package's two WebAssembly modules this browser can run:
-//   webinfer_web_bg.relaxed.wasm  SIMD with relaxed-SIMD fused multiply-add (Chrome 114+,
-//                                 Edge 114+, Firefox 145+ ...), used when WebAssembly.validate
-//                                 accepts relaxed-SIMD;
-//   webinfer_web_bg.wasm          plain 128-bit SIMD, everywhere else.
-// Both are built from the same sources and share webinfer_web.js; the page downloads one.
-import initModule from './webinfer_web.js';
-
-export * from './webinfer_web.js';
+// webinfer's entry point: the whole API, and an `init()` that loads the one WebAssembly module
+// of the package's four this page needs:
+//   webinfer_web_bg*.wasm (+ webinfer_web.js)   WebGPU and the WASM CPU engine;
+//   webinfer_cpu_bg*.wasm (+ webinfer_cpu.js)   the WASM CPU engine only: no WebGPU code, a
+//                                               quarter smaller; for pages without WebGPU;
+// each built twice from the same sources: `.relaxed.wasm` with relaxed-SIMD fused
+// multiply-add (Chrome 114+, Edge 114+, Firefox 145+ ...), used when WebAssembly.validate
+// accepts relaxed-SIMD, and plain 128-bit SIMD everywhere else.
+//
+// The API below is bound to the module `init()` loaded (live bindings), so call `init()` first.
+export let LayersModel, __debugPanic, deleteCachedModel, initSync, listCachedModels,
+  loadGraphModel, loadLayersModel, memoryStats, whenCached;
 
 // A minimal module whose one function uses f32x4.relaxed_madd (opcode 0xfd 0x105):
 // (module (func (result v128) v128.const 0 v128.const 0 v128.const 0 f32x4.relaxed_madd)).
@@ -34,13 +36,74 @@ export function moduleVariant() {
   return relaxedSimdSupported() ? 'relaxed-simd' : 'simd';
 }
 
+/** Whether this page can use WebGPU at all (`navigator.gpu`). */
+function webgpuInBrowser() {
+  return typeof navigator === 'object' && navigator !== null && !!navigator.gpu;
+}
+
+let loaded = null; // { kind: 'full' | 'cpu', file, output }
+
 /**
- * Initialises webinfer. Without an argument it loads the module this browser runs best;
- * given one (a URL, a Response, bytes or a compiled module, as webinfer_web.js's init takes),
- * it loads that.
+ * Which module is loaded: 'full' (WebGPU and CPU) or 'cpu' (CPU-only); before `init()`, the one
+ * it would load by default.
  */
-export default function init(moduleOrPath) {
-  if (moduleOrPath !== undefined) return initModule(moduleOrPath);
-  const file = relaxedSimdSupported() ? 'webinfer_web_bg.relaxed.wasm' : 'webinfer_web_bg.wasm';
-  return initModule({ module_or_path: new URL(file, import.meta.url) });
+export function moduleKind() {
+  return loaded ? loaded.kind : webgpuInBrowser() ? 'full' : 'cpu';
+}
+
+/** The file of the module `init()` loaded, e.g. 'webinfer_web_bg.relaxed.wasm'; null before. */
+export function moduleFile() {
+  return loaded ? loaded.file : null;
+}
+
+/**
+ * Initialises webinfer (once; later calls return the first one's result).
+ *   init()                    the full module where the page has WebGPU (navigator.gpu), the
+ *                             CPU-only one where it has not;
+ *   init({backend: 'cpu'})    the CPU-only module (a page that never uses WebGPU downloads
+ *                             less); {backend: 'webgpu'} or 'auto': the full one;
+ *   init(moduleOrPath)        that module (a URL, a Response, bytes or a compiled module, as
+ *                             wasm-bindgen's init takes them): the CPU-only one's glue when
+ *                             its URL names a webinfer_cpu file, the full one's otherwise.
+ */
+export default async function init(arg) {
+  if (loaded) return loaded.output;
+  const options = isOptions(arg) ? arg : undefined;
+  let kind;
+  let input;
+  if (options) {
+    const backend = options.backend ?? 'auto';
+    if (!['auto', 'webgpu', 'gpu', 'cpu'].includes(backend)) {
+      throw new Error(`init: options.backend must be "auto", "webgpu" or "cpu", got ${JSON.stringify(backend)}`);
+    }
+    kind = backend === 'cpu' || (backend === 'auto' && !webgpuInBrowser()) ? 'cpu' : 'full';
+  } else if (arg !== undefined) {
+    input = arg;
+    const url = String(arg?.module_or_path ?? arg?.url ?? arg);
+    kind = /webinfer_cpu/.test(url) ? 'cpu' : 'full';
+  } else {
+    kind = webgpuInBrowser() ? 'full' : 'cpu';
+  }
+  const stem = kind === 'cpu' ? 'webinfer_cpu_bg' : 'webinfer_web_bg';
+  const file = `${stem}${relaxedSimdSupported() ? '.relaxed' : ''}.wasm`;
+  const glue = kind === 'cpu' ? await import('./webinfer_cpu.js') : await import('./webinfer_web.js');
+  const output = await glue.default(input ?? { module_or_path: new URL(file, import.meta.url) });
+  ({
+    LayersModel, __debugPanic, deleteCachedModel, initSync, listCachedModels,
+    loadGraphModel, loadLayersModel, memoryStats, whenCached,
+  } = glue);
+  loaded = { kind, file: input === undefined ? file : String(input?.module_or_path ?? input), output };
+  return output;
+}
+
+/** `{backend}` (init's options), as opposed to what wasm-bindgen's init takes. */
+function isOptions(arg) {
+  if (arg === null || typeof arg !== 'object') return false;
+  if ('module_or_path' in arg) return false;
+  if (typeof URL !== 'undefined' && arg instanceof URL) return false;
+  if (typeof Request !== 'undefined' && arg instanceof Request) return false;
+  if (typeof Response !== 'undefined' && arg instanceof Response) return false;
+  if (arg instanceof WebAssembly.Module || arg instanceof ArrayBuffer || ArrayBuffer.isView(arg)) return false;
+  if (typeof arg.then === 'function') return false;
+  return true;
 }

@@ -16,7 +16,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startEnv, fixtureNames, fixtureInfo, assertMatchesTfjs, expectedFiles, FIXTURES_DIR, REAL_DIR } from '../lib/harness.mjs';
+import { startEnv, fixtureNames, fixtureInfo, assertMatchesTfjs, expectedFiles, rejection, FIXTURES_DIR, REAL_DIR } from '../lib/harness.mjs';
 
 const EXPECT_WEBGPU = process.env.WEBINFER_EXPECT_WEBGPU ?? '1'; // '1' | '0' | 'any'
 if (!['1', '0', 'any'].includes(EXPECT_WEBGPU)) throw new Error(`WEBINFER_EXPECT_WEBGPU must be 1, 0 or any, not ${EXPECT_WEBGPU}`);
@@ -163,7 +163,7 @@ test("a browser without WebGPU: 'webgpu' rejects with a clear error, 'auto' runs
   });
   const noGpu = await env.openPage(context);
   const r = await noGpu.evaluate(async () => {
-    const out = { hasGpu: navigator.gpu !== undefined };
+    const out = { hasGpu: navigator.gpu !== undefined, kind: window.wi.moduleKind(), file: window.moduleFile };
     try {
       await window.wi.loadLayersModel('/fixtures/dense_sequential/model.json', { backend: 'webgpu', cache: false });
       out.webgpu = 'resolved';
@@ -174,11 +174,47 @@ test("a browser without WebGPU: 'webgpu' rejects with a clear error, 'auto' runs
     return out;
   });
   assert.equal(r.hasGpu, false);
+  // init() loaded the CPU-only module: the page cannot use WebGPU anyway.
+  assert.deepEqual([r.kind, r.file], ['cpu', 'webinfer_cpu_bg.relaxed.wasm']);
   t.diagnostic(`webgpu: ${r.webgpu}`);
   t.diagnostic(`auto: ${r.auto.backendReason}`);
   assert.match(r.webgpu, /\/fixtures\/dense_sequential\/model\.json: backend "webgpu" is not available: /);
   assert.equal(r.auto.backend, 'cpu');
   assertMatchesTfjs('dense_sequential [auto, no WebGPU]', r.auto.outputs, expectedFiles(path.join(FIXTURES_DIR, 'dense_sequential')));
+});
+
+test("the CPU-only module (init({backend: 'cpu'})): every model matches tfjs on 'cpu' and 'auto'; 'webgpu' rejects naming the module", async (t) => {
+  const cpuOnly = await env.openPage(undefined, '?module=cpu');
+  assert.deepEqual(
+    await cpuOnly.evaluate(() => [window.wi.moduleKind(), window.moduleFile]),
+    ['cpu', 'webinfer_cpu_bg.relaxed.wasm'],
+  );
+  let worst = 0;
+  for (const m of models) {
+    requireRealModel(m);
+    for (const backend of ['cpu', 'auto']) {
+      const r = await cpuOnly.evaluate(
+        async ({ url, inputs, graph, backend }) => {
+          try {
+            return { ok: true, ...(await window.runModel(url, inputs, { backend, cache: false }, graph)) };
+          } catch (e) {
+            return { ok: false, message: String(e?.message ?? e) };
+          }
+        },
+        { url: m.url, inputs: m.inputs, graph: !!m.graph, backend },
+      );
+      assert.ok(r.ok, `${m.name} [${backend}, CPU-only module]: ${r.message}`);
+      assert.equal(r.backend, 'cpu', `${m.name} [${backend}, CPU-only module]`);
+      worst = Math.max(worst, assertMatchesTfjs(`${m.name} [${backend}, CPU-only module]`, r.outputs, m.expected));
+    }
+  }
+  t.diagnostic(`${models.length} models, max |d| = ${worst.toExponential(2)}`);
+  const e = await rejection(cpuOnly, (wi) => wi.loadLayersModel('/fixtures/dense_sequential/model.json', { backend: 'webgpu', cache: false }));
+  t.diagnostic(`webgpu: ${e.message}`);
+  assert.match(e.message, /backend "webgpu" is not available: .*CPU-only module/);
+  // What a page without WebGPU code holds: no GPU buffers, no devices.
+  const st = await cpuOnly.evaluate(() => window.wi.memoryStats());
+  assert.deepEqual([st.gpuBufferBytes, st.gpuDevices], [0, 0]);
 });
 
 test('no panic or uncaught error reached the page', () => {
