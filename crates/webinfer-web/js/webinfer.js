@@ -11,6 +11,14 @@
 export let LayersModel, __debugPanic, deleteCachedModel, initSync, listCachedModels,
   loadGraphModel, loadLayersModel, memoryStats, whenCached;
 
+// Until init() has loaded a module, the functions say so instead of failing obscurely.
+const notReady = (name) => () => {
+  throw new Error(`webinfer: ${name}() was called before init() finished: call \`await init()\` first`);
+};
+[__debugPanic, deleteCachedModel, initSync, listCachedModels, loadGraphModel, loadLayersModel,
+  memoryStats, whenCached] = ['__debugPanic', 'deleteCachedModel', 'initSync', 'listCachedModels',
+  'loadGraphModel', 'loadLayersModel', 'memoryStats', 'whenCached'].map(notReady);
+
 // A minimal module whose one function uses f32x4.relaxed_madd (opcode 0xfd 0x105):
 // (module (func (result v128) v128.const 0 v128.const 0 v128.const 0 f32x4.relaxed_madd)).
 const V128_ZERO = [0xfd, 0x0c, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
