@@ -1,5 +1,5 @@
-// The generated TypeScript declarations (webinfer_web.d.ts, with the hand-written types of
-// src/types.d.ts) compile under --strict, accept the documented usage and reject misuse
+// The TypeScript declarations (webinfer.d.ts over the generated webinfer_web.d.ts, with the
+// hand-written types of src/types.d.ts) compile under --strict, accept the documented usage and reject misuse
 // (types/usage.ts, checked with TypeScript from package-lock.json).
 
 import { test } from 'node:test';
@@ -13,7 +13,7 @@ import { BROWSER_DIR, PKG_DIR } from '../lib/server.mjs';
 test('TypeScript: the declarations compile and type the documented usage', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'webinfer-types-'));
   try {
-    fs.copyFileSync(path.join(PKG_DIR, 'webinfer_web.d.ts'), path.join(dir, 'webinfer_web.d.ts'));
+    for (const f of ['webinfer.d.ts', 'webinfer_web.d.ts']) fs.copyFileSync(path.join(PKG_DIR, f), path.join(dir, f));
     fs.copyFileSync(path.join(BROWSER_DIR, 'types', 'usage.ts'), path.join(dir, 'usage.ts'));
     const tsc = path.join(BROWSER_DIR, 'node_modules', 'typescript', 'bin', 'tsc');
     const args = ['--noEmit', '--strict', '--target', 'es2022', '--lib', 'esnext,dom', '--module', 'esnext', '--moduleResolution', 'bundler', path.join(dir, 'usage.ts')];

@@ -1,5 +1,6 @@
-// Type-checked (never run) by test/types.test.mjs against the generated webinfer_web.d.ts:
-// the README's usage must compile under --strict, and misuse must not.
+// Type-checked (never run) by test/types.test.mjs against the package's declarations
+// (webinfer.d.ts, the entry point, over the generated webinfer_web.d.ts): the README's usage
+// must compile under --strict, and misuse must not.
 import init, {
   deleteCachedModel,
   listCachedModels,
@@ -15,10 +16,19 @@ import init, {
   type OutputTensor,
   type TensorInfo,
   type WebinferError,
-} from './webinfer_web';
+  moduleKind,
+  moduleFile,
+  type InitOptions,
+} from './webinfer';
 
 export async function usage(): Promise<void> {
   await init();
+  // Or the CPU-only module; which one is loaded, and its file.
+  const options: InitOptions = { backend: 'cpu' };
+  await init(options);
+  const kind: 'full' | 'cpu' = moduleKind();
+  const file: string | null = moduleFile();
+  console.log(kind, file); // (a wrong backend is refused at run time: InitInput admits any object)
   const model: LayersModel = await loadLayersModel('https://example.com/model.json', {
     onProgress: (e: LoadProgress) => {
       const percent: number = e * 100; // the event converts to its fraction
