@@ -49,6 +49,7 @@ pub(crate) struct PlanConfig {
 
 /// A constant uploaded at prepare time, or a resident weight (shared between the layouts
 /// that read it as it lies).
+#[derive(Clone)]
 struct Weight {
     buffer: Arc<OwnedBuffer>,
     /// A weight kept in its stored form (`buffer` holds the uint8 codes or the float16
@@ -58,6 +59,13 @@ struct Weight {
     /// A resident weight in its stored form: its bytes, and how the host decodes them (for
     /// a node that runs on the CPU).
     host: Option<(u64, Arc<HostDecode>)>,
+}
+
+impl Weight {
+    /// GPU memory it takes: its buffer and a stored form's table.
+    fn bytes(&self) -> u64 {
+        self.buffer.size() + self.decode.as_ref().map_or(0, |d| d.1.size())
+    }
 }
 
 /// How the host decodes a resident weight's stored bytes.
@@ -166,11 +174,7 @@ impl GpuPlan {
                     let layout = kernels::operand_layout(&node.op, k);
                     if layout.is_identity(shape) && !weights.contains_key(&(v, layout)) {
                         if let Some(w) = weights.get(&(v, Layout::Plain)) {
-                            let w = Weight {
-                                buffer: w.buffer.clone(),
-                                decode: w.decode.clone(),
-                                host: w.host.clone(),
-                            };
+                            let w = w.clone();
                             weights.insert((v, layout), w);
                         }
                     }
@@ -185,7 +189,7 @@ impl GpuPlan {
                 }
                 let candidates = codes_of.get(node.origin.as_str());
                 if let Some(w) = candidates.and_then(|c| compact_weight(&ctx, t, layout, c)) {
-                    weight_bytes += w.buffer.size() + w.decode.as_ref().map_or(0, |d| d.1.size());
+                    weight_bytes += w.bytes();
                     weights.insert((v, layout), w);
                     continue;
                 }

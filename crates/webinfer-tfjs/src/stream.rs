@@ -270,8 +270,12 @@ impl StreamDecoder {
                 message: "cannot divert a weight the manifest does not have".into(),
             });
         };
-        let stored = code_format(w.codec).is_some();
-        if !stored || w.filled > 0 || w.out.is_some() || w.diverted.is_some() || self.taken {
+        if !has_stored_form(w.codec)
+            || w.filled > 0
+            || w.out.is_some()
+            || w.diverted.is_some()
+            || self.taken
+        {
             return Err(FormatError::Weight {
                 weight: name.to_owned(),
                 message: "only a uint8-quantized or float16 weight none of whose bytes arrived \
@@ -294,11 +298,7 @@ impl StreamDecoder {
                 message: "cannot keep the codes of a weight the manifest does not have".into(),
             });
         };
-        if !matches!(w.codec, Codec::AffineF32 { size: 1, .. } | Codec::F16)
-            || w.filled > 0
-            || w.diverted.is_some()
-            || self.taken
-        {
+        if !has_stored_form(w.codec) || w.filled > 0 || w.diverted.is_some() || self.taken {
             return Ok(false);
         }
         let bytes = w.count.saturating_mul(w.codec.element_size());
@@ -734,22 +734,28 @@ impl WeightState {
     }
 }
 
+/// Whether weights of `codec` have a stored form a GPU can hold and decode ([`code_format`]).
+fn has_stored_form(codec: Codec) -> bool {
+    matches!(codec, Codec::AffineF32 { size: 1, .. } | Codec::F16)
+}
+
 /// The stored form a GPU can hold and decode: uint8 codes (with the values they decode to,
 /// computed exactly as the weight's bytes are decoded) or float16.
 fn code_format(codec: Codec) -> Option<CodeFormat> {
-    match codec {
-        Codec::F16 => Some(CodeFormat::F16),
-        Codec::AffineF32 { size: 1, .. } => {
-            let mut lut = TensorData::F32(vec![0.0; 256]);
-            let all: Vec<u8> = (0..=255).collect();
-            codec.decode_run(&mut lut, 0, &all);
-            match lut {
-                TensorData::F32(lut) => Some(CodeFormat::U8 {
-                    lut: Box::new(std::array::from_fn(|i| lut.get(i).copied().unwrap_or(0.0))),
-                }),
-                _ => None,
-            }
-        }
+    if !has_stored_form(codec) {
+        return None;
+    }
+    if let Codec::F16 = codec {
+        return Some(CodeFormat::F16);
+    }
+    // uint8 codes: the value of each, decoded as the weight's bytes are.
+    let mut lut = TensorData::F32(vec![0.0; 256]);
+    let all: Vec<u8> = (0..=255).collect();
+    codec.decode_run(&mut lut, 0, &all);
+    match lut {
+        TensorData::F32(lut) => Some(CodeFormat::U8 {
+            lut: Box::new(std::array::from_fn(|i| lut.get(i).copied().unwrap_or(0.0))),
+        }),
         _ => None,
     }
 }

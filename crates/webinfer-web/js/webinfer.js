@@ -11,13 +11,22 @@
 export let LayersModel, __debugPanic, deleteCachedModel, initSync, listCachedModels,
   loadGraphModel, loadLayersModel, memoryStats, whenCached;
 
-// Until init() has loaded a module, the functions say so instead of failing obscurely.
-const notReady = (name) => () => {
-  throw new Error(`webinfer: ${name}() was called before init() finished: call \`await init()\` first`);
-};
-[__debugPanic, deleteCachedModel, initSync, listCachedModels, loadGraphModel, loadLayersModel,
-  memoryStats, whenCached] = ['__debugPanic', 'deleteCachedModel', 'initSync', 'listCachedModels',
-  'loadGraphModel', 'loadLayersModel', 'memoryStats', 'whenCached'].map(notReady);
+/** Binds the API to `src`: the module init() loaded, or (until then) `notReady`. */
+function bind(src) {
+  ({
+    LayersModel, __debugPanic, deleteCachedModel, initSync, listCachedModels,
+    loadGraphModel, loadLayersModel, memoryStats, whenCached,
+  } = src);
+}
+
+// Until init() has loaded a module, every name is a function that says so instead of failing
+// obscurely.
+const notReady = new Proxy({}, {
+  get: (_, name) => () => {
+    throw new Error(`webinfer: ${String(name)}() was called before init() finished: call \`await init()\` first`);
+  },
+});
+bind(notReady);
 
 // A minimal module whose one function uses f32x4.relaxed_madd (opcode 0xfd 0x105):
 // (module (func (result v128) v128.const 0 v128.const 0 v128.const 0 f32x4.relaxed_madd)).
@@ -96,10 +105,7 @@ export default async function init(arg) {
   const file = `${stem}${relaxedSimdSupported() ? '.relaxed' : ''}.wasm`;
   const glue = kind === 'cpu' ? await import('./webinfer_cpu.js') : await import('./webinfer_web.js');
   const output = await glue.default(input ?? { module_or_path: new URL(file, import.meta.url) });
-  ({
-    LayersModel, __debugPanic, deleteCachedModel, initSync, listCachedModels,
-    loadGraphModel, loadLayersModel, memoryStats, whenCached,
-  } = glue);
+  bind(glue);
   loaded = { kind, file: input === undefined ? file : String(input?.module_or_path ?? input), output };
   return output;
 }

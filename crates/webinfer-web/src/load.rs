@@ -395,7 +395,7 @@ impl webinfer_loader::ShardSink for Building {
         // response's Content-Length) completes the weights: lower the graph now, while
         // the browser is still closing the body stream (measured on MobileNetV2 in
         // Chromium: the end of a stream comes 1-5 ms after its last byte).
-        self.build_if_complete();
+        self.0.build_now();
         Ok(())
     }
     fn set_length(&mut self, file: usize, length: u64) -> Result<(), webinfer_tfjs::FormatError> {
@@ -403,16 +403,8 @@ impl webinfer_loader::ShardSink for Building {
         // Or the last length is in (a file's end, when its length was not known before):
         // lower the graph now, while the browser is still finishing the cache writes the
         // loader awaits.
-        self.build_if_complete();
-        Ok(())
-    }
-}
-
-impl Building {
-    /// One call site for the whole lowering, so it is not inlined twice into the module.
-    #[inline(never)]
-    fn build_if_complete(&mut self) {
         self.0.build_now();
+        Ok(())
     }
 }
 
