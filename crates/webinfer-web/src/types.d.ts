@@ -63,7 +63,8 @@ export interface LoadOptions {
    * never shrinks once grown); uint8-quantized and float16 kernels stay in that form there
    * (a quarter or half of float32's memory). If the GPU device is later lost, the first `predict` after
    * it loads the model again on the CPU (from the cache when `cache` is on) and goes on.
-   * Default 1048576 (1 MiB); `Infinity` streams nothing.
+   * Default 65536 (64 KiB: a smaller kernel would take no less than the 64 KiB the
+   * streaming decoder holds for it); `Infinity` streams nothing.
    */
   gpuStreamMinBytes?: number;
 }

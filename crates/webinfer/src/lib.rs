@@ -88,7 +88,8 @@ pub struct LoadOptions {
     /// (decoded, float32) are streamed straight into GPU memory as their bytes arrive, so the host
     /// never holds them (the peak host memory of a load is then the other weights plus
     /// a 64 KiB scratch, not the whole model); uint8-quantized and float16 kernels stay in
-    /// that form there. Default 1 MiB; `u64::MAX` turns it off.
+    /// that form there. Default 64 KiB: a kernel streams through a decoding scratch of up to
+    /// 64 KiB, so a smaller one would save nothing. `u64::MAX` turns it off.
     pub gpu_stream_min_bytes: u64,
 }
 
@@ -97,7 +98,7 @@ impl Default for LoadOptions {
         LoadOptions {
             backend: BackendChoice::default(),
             limits: Limits::default(),
-            gpu_stream_min_bytes: 1 << 20,
+            gpu_stream_min_bytes: 64 << 10,
         }
     }
 }
