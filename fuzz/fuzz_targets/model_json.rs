@@ -1,18 +1,26 @@
 //! Arbitrary bytes as a `model.json`: parse it, then its topology as its format says (layers
 //! or graph), then read every layer config / node attribute through the typed accessors the
-//! lowering uses. Default limits: parsing never allocates by a declared size.
+//! lowering uses; and the weights manifest as a loader peeks at it first. Default limits:
+//! parsing never allocates by a declared size.
 #![no_main]
 
 use libfuzzer_sys::{fuzz_mutator, fuzz_target};
 use webinfer_tfjs::{
-    parse_graph_model, parse_layers_topology, parse_model_json, Limits, ModelFormat,
+    parse_graph_model, parse_layers_topology, parse_model_json, peek_weights_manifest, Limits,
+    ModelFormat,
 };
 
 fuzz_target!(|data: &[u8]| {
     let limits = Limits::default();
+    // What a loader reads first: never a panic, and never a manifest the full parse does
+    // not find (it may find none where the key is spelled with escapes).
+    let peeked = peek_weights_manifest(data, &limits);
     let Ok(mj) = parse_model_json(data, &limits) else {
         return;
     };
+    if let Ok(m) = &peeked {
+        assert!(m.is_empty() || *m == mj.weights_manifest, "peeked another manifest");
+    }
     let _ = mj.total_weight_bytes();
     let _ = mj.shard_paths().count();
     match mj.format {

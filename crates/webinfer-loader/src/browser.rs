@@ -61,6 +61,30 @@ pub(crate) fn js_message(value: &JsValue) -> String {
 #[derive(Debug, Clone, Default)]
 pub struct BrowserTransport {
     credentials: Option<RequestCredentials>,
+    /// Requests started by [`Transport::prefetch`], by URL, until a `get` takes them up.
+    prefetched: std::rc::Rc<RefCell<HashMap<String, Prefetched>>>,
+}
+
+thread_local! {
+    /// A rejection handler that does nothing (one for the module's life: a handler may run
+    /// after the transport that attached it is gone).
+    static IGNORE: wasm_bindgen::closure::Closure<dyn FnMut(JsValue)> =
+        wasm_bindgen::closure::Closure::new(|_: JsValue| {});
+}
+
+/// A `fetch()` under way that no `get` has taken up yet; dropped so, it is aborted.
+#[derive(Debug)]
+struct Prefetched {
+    promise: Promise,
+    abort: Option<AbortController>,
+}
+
+impl Drop for Prefetched {
+    fn drop(&mut self) {
+        if let Some(abort) = self.abort.take() {
+            abort.abort();
+        }
+    }
 }
 
 impl BrowserTransport {
@@ -72,6 +96,13 @@ impl BrowserTransport {
     pub fn with_credentials(mut self, credentials: RequestCredentials) -> Self {
         self.credentials = Some(credentials);
         self
+    }
+
+    /// `fetch(url)` with an AbortController of its own.
+    fn start(&self, url: &str) -> Result<(AbortController, Promise), TransportError> {
+        let abort = AbortController::new().map_err(|e| TransportError::new(js_message(&e)))?;
+        let promise = self.start_fetch(url, &abort.signal())?;
+        Ok((abort, promise))
     }
 
     fn start_fetch(&self, url: &str, signal: &AbortSignal) -> Result<Promise, TransportError> {
@@ -100,8 +131,14 @@ impl BrowserTransport {
         copy: bool,
     ) -> Result<(Response<'static>, Option<BodyCopy>), TransportError> {
         // Aborted when the body is dropped unfinished, which also stops a copy.
-        let abort = AbortController::new().map_err(|e| TransportError::new(js_message(&e)))?;
-        let promise = self.start_fetch(url, &abort.signal())?;
+        let prefetched = self.prefetched.borrow_mut().remove(url);
+        let (abort, promise) = match prefetched {
+            Some(mut p) => match p.abort.take() {
+                Some(abort) => (abort, p.promise.clone()),
+                None => self.start(url)?,
+            },
+            None => self.start(url)?,
+        };
         {
             let response: web_sys::Response = JsFuture::from(promise)
                 .await
@@ -150,6 +187,34 @@ impl BrowserTransport {
 }
 
 impl Transport for BrowserTransport {
+    fn prefetch(&self, url: &str) {
+        if self.prefetched.borrow().contains_key(url) {
+            return;
+        }
+        // A request that cannot start now is started (and its error reported) by the `get`.
+        if let Ok((abort, promise)) = self.start(url) {
+            // Handled, so that a failure (or the abort of one never taken up) before a `get`
+            // takes it up is not reported to the console as an unhandled rejection; the
+            // `get` sees the failure all the same.
+            IGNORE.with(|ignore| {
+                let _ = promise.catch(ignore);
+            });
+            self.prefetched.borrow_mut().insert(
+                url.to_owned(),
+                Prefetched {
+                    promise,
+                    abort: Some(abort),
+                },
+            );
+        }
+    }
+
+    fn cancel_prefetches(&self) {
+        // Dropped outside the borrow: each aborts its fetch.
+        let dropped = std::mem::take(&mut *self.prefetched.borrow_mut());
+        drop(dropped);
+    }
+
     fn get<'a>(&'a self, url: &'a str) -> LocalBoxFuture<'a, Result<Response<'a>, TransportError>> {
         Box::pin(async move { Ok(self.fetch_response(url, false).await?.0) })
     }

@@ -23,13 +23,13 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use futures::future::{Either, LocalBoxFuture};
-use futures::stream::{self, StreamExt};
-use webinfer_tfjs::{FormatError, Limits, ModelJson};
+use futures::stream::{self, LocalBoxStream, StreamExt};
+use webinfer_tfjs::{FormatError, Limits, ModelJson, WeightGroup};
 
 use crate::cache::{
     cache_name, group_models, CacheEntry, CacheStore, CachedModel, EntryKind, EntryMeta,
 };
-use crate::error::{CacheError, LengthSource, LoadError};
+use crate::error::{CacheError, LengthSource, LoadError, TransportError};
 use crate::progress::{LoadEvent, ProgressThrottle, Reporter, Warning, WarningKind};
 use crate::transport::{Clock, SystemClock, Transport};
 use crate::url::{cache_key, resolve_shard_url, CacheKeyQuery, ShardQuery};
@@ -279,6 +279,8 @@ struct Body<'s, 'k> {
     sha: Option<[u8; 32]>,
     /// Stream a copy into the cache under this key; `.1` is the exact length when known.
     tee: Option<(&'k str, Option<u64>)>,
+    /// The body's length, when the manifest fixes it (a single-file group).
+    exact: Option<u64>,
 }
 
 fn body_key(tee: Option<(&str, Option<u64>)>) -> &str {
@@ -293,6 +295,15 @@ struct Fetched<'x> {
     sha256: Option<[u8; 32]>,
     /// Streaming a copy into the cache, if one was.
     stored: Stored<'x>,
+}
+
+/// Reads a body to its end; how many bytes it still had.
+async fn drain(mut rest: LocalBoxStream<'_, Result<Vec<u8>, TransportError>>) -> u64 {
+    let mut extra = 0u64;
+    while let Some(Ok(chunk)) = rest.next().await {
+        extra = extra.saturating_add(chunk.len() as u64);
+    }
+    extra
 }
 
 /// A failed [`Loader::fetch`], with the copy it may have been storing.
@@ -610,11 +621,20 @@ impl Loader {
             group_seen: RefCell::new(Vec::new()),
         };
 
+        // Prefetched shard requests nothing took up end with the load.
+        struct Prefetches<'t>(&'t dyn Transport);
+        impl Drop for Prefetches<'_> {
+            fn drop(&mut self) {
+                self.0.cancel_prefetches();
+            }
+        }
+        let _prefetches = Prefetches(&*self.transport);
+
         // 1. model.json
         let (model_json, model, json_from) =
             self.model_json(&ctx, &model_url, model_json_sha).await?;
         let json_from_cache = json_from == JsonFrom::Cache;
-        let files = plan_files(&model, &model_url, options)?;
+        let files = plan_files(&model.weights_manifest, &model_url, options)?;
         let sink = make_sink(&model_json, &model)
             .map_err(LoadIntoError::Sink)?
             .map(RefCell::new);
@@ -852,6 +872,7 @@ impl Loader {
                     sink: None,
                     sha,
                     tee: None,
+                    exact: None,
                 },
                 |content_length| match content_length {
                     Some(n) if n > max => Err(too_big(n)),
@@ -868,6 +889,12 @@ impl Loader {
             .await?;
         let bytes = fetched.bytes;
         check_digest(model_url, fetched.sha256, sha)?;
+        // No shard will come from the cache: the first ones are requested now, from the
+        // manifest alone (checked against the limits as the full parse checks it), so that
+        // they are under way while the rest of model.json is parsed and the model prepared.
+        if from == JsonFrom::NetworkNoEntry || ctx.readable_cache().is_none() {
+            self.prefetch_shards(ctx, model_url, &bytes);
+        }
         let model = webinfer_tfjs::parse_model_json(&bytes, limits).map_err(|source| {
             if looks_like_html(&bytes) {
                 LoadError::Html {
@@ -881,6 +908,21 @@ impl Loader {
             }
         })?;
         Ok((bytes, model, from))
+    }
+
+    /// Starts the requests of the first shards (as many as the load downloads at once),
+    /// when the manifest of `model_json` is within the limits.
+    fn prefetch_shards(&self, ctx: &Ctx<'_>, model_url: &str, model_json: &[u8]) {
+        let Ok(manifest) = webinfer_tfjs::peek_weights_manifest(model_json, &ctx.options.limits)
+        else {
+            return;
+        };
+        let Ok(files) = plan_files(&manifest, model_url, ctx.options) else {
+            return;
+        };
+        for f in files.iter().take(ctx.options.concurrency.max(1)) {
+            self.transport.prefetch(&f.request_url);
+        }
     }
 
     /// Downloads one shard, checking it against the manifest chunk by chunk
@@ -917,6 +959,7 @@ impl Loader {
                     sink: sink.map(|s| (s, index, f.exact)),
                     sha: f.sha256,
                     tee: tee.map(|key| (key, f.exact)),
+                    exact: f.exact,
                 },
                 |content_length| match (content_length, f.exact) {
                     (Some(n), Some(exact)) if n != exact => {
@@ -1021,7 +1064,7 @@ impl Loader {
         &'x self,
         ctx: &'x Ctx<'_>,
         url: &str,
-        request_url: &str,
+        request_url: &'x str,
         body: Body<'_, 'x>,
         on_head: impl FnOnce(Option<u64>) -> Result<(), LoadError>,
         on_chunk: &mut dyn FnMut(u64, u64) -> Result<(), LoadError>,
@@ -1071,6 +1114,11 @@ impl Loader {
             }
         }
         let announced = body.sink.and_then(|(_, _, exact)| exact.or(content_length));
+        // A body whose length the manifest fixes and the server's Content-Length confirms is
+        // complete at its last byte: the end of the stream, which a browser reports up to a
+        // few milliseconds later, is not waited for (the rest is read alongside the cache's
+        // copy, which needs the stream to end normally).
+        let complete_at = body.exact.filter(|&exact| content_length == Some(exact));
         let max = body.max;
         let sink = body.sink;
         let mut hasher = body.sha.map(|_| <sha2::Sha256 as sha2::Digest>::new());
@@ -1107,7 +1155,11 @@ impl Loader {
                     bytes.extend_from_slice(&chunk);
                 }
                 received = new_len;
+                if complete_at == Some(received) {
+                    break;
+                }
             }
+            let rest = (complete_at == Some(received)).then_some(stream);
             if let Some(expected) = content_length {
                 // Longer than Content-Length is left to the manifest checks: a
                 // transport that cannot see Content-Encoding may report the
@@ -1129,7 +1181,7 @@ impl Loader {
                         .map_err(|source| sink_error(url, source))?;
                 }
             }
-            Ok((bytes, received))
+            Ok((bytes, received, rest))
         };
         let (read, stored) = match put {
             Some((cache, key, meta, copy)) => {
@@ -1143,6 +1195,23 @@ impl Loader {
                 }
             }
             None => (read.await, Stored::No),
+        };
+        // The rest of a body complete before its stream ended: nothing more may come, and a
+        // copy still being stored needs the stream to end (dropping it would abort the copy).
+        let (read, stored) = match (read, stored) {
+            (Ok((bytes, len, Some(rest))), Stored::Pending(store)) => {
+                let store: Store<'x> = Box::pin(async move {
+                    let (extra, stored) = futures::future::join(drain(rest), store).await;
+                    match extra {
+                        0 => stored,
+                        n => Err(CacheError::Other(format!(
+                            "the body went on for {n} bytes past its Content-Length"
+                        ))),
+                    }
+                });
+                (Ok((bytes, len)), Stored::Pending(store))
+            }
+            (read, stored) => (read.map(|(bytes, len, _)| (bytes, len)), stored),
         };
         // A copy stored under a length the body did not have is no good.
         let stored = match (&read, put_len) {
@@ -1238,12 +1307,12 @@ fn suggests_stale_model_json(error: &LoadError) -> bool {
 
 /// The shard files of `model`, in manifest order.
 fn plan_files(
-    model: &ModelJson,
+    manifest: &[WeightGroup],
     model_url: &str,
     options: &LoadOptions,
 ) -> Result<Vec<FilePlan>, LoadError> {
     let mut files = Vec::new();
-    for (g, group) in model.weights_manifest.iter().enumerate() {
+    for (g, group) in manifest.iter().enumerate() {
         let max = group.byte_len();
         let exact = (group.paths.len() == 1).then_some(max);
         for path in &group.paths {

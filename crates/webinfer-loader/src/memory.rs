@@ -56,6 +56,9 @@ pub enum Fault {
     NoContentLength,
     /// Serve these bytes instead of the file's.
     Body(Vec<u8>),
+    /// Send every byte, then never end the body (a connection the server keeps open),
+    /// announcing the `Content-Length` or not.
+    NeverEnds { content_length: bool },
 }
 
 #[derive(Debug, Default)]
@@ -63,6 +66,8 @@ struct TransportState {
     files: HashMap<String, Vec<u8>>,
     faults: HashMap<String, Fault>,
     requests: Vec<String>,
+    /// Requested by `prefetch` and not yet taken up by a `get`.
+    prefetched: Vec<String>,
     in_flight: usize,
     max_in_flight: usize,
 }
@@ -147,11 +152,27 @@ impl MemoryTransport {
 }
 
 impl Transport for MemoryTransport {
+    fn prefetch(&self, url: &str) {
+        let mut state = self.state.borrow_mut();
+        state.requests.push(url.to_owned());
+        state.prefetched.push(url.to_owned());
+    }
+
+    fn cancel_prefetches(&self) {
+        self.state.borrow_mut().prefetched.clear();
+    }
+
     fn get<'a>(&'a self, url: &'a str) -> LocalBoxFuture<'a, Result<Response<'a>, TransportError>> {
         Box::pin(async move {
             let (data, fault) = {
                 let mut state = self.state.borrow_mut();
-                state.requests.push(url.to_owned());
+                // A prefetched request reached the server when it was made.
+                match state.prefetched.iter().position(|u| u == url) {
+                    Some(i) => {
+                        state.prefetched.swap_remove(i);
+                    }
+                    None => state.requests.push(url.to_owned()),
+                }
                 (
                     state.files.get(url).cloned(),
                     state.faults.get(url).cloned(),
@@ -174,6 +195,7 @@ impl Transport for MemoryTransport {
             };
             let mut content_length = Some(data.len() as u64);
             let mut fail_at = None;
+            let mut never_ends = false;
             match fault {
                 Some(Fault::Truncate(n)) => data.truncate(n),
                 Some(Fault::TruncateSilently(n)) => {
@@ -183,6 +205,14 @@ impl Transport for MemoryTransport {
                 Some(Fault::FailAfter(n)) => fail_at = Some(n.min(data.len())),
                 Some(Fault::ContentLength(n)) => content_length = Some(n),
                 Some(Fault::NoContentLength) => content_length = None,
+                Some(Fault::NeverEnds {
+                    content_length: announced,
+                }) => {
+                    never_ends = true;
+                    if !announced {
+                        content_length = None;
+                    }
+                }
                 _ => {}
             }
             {
@@ -194,6 +224,7 @@ impl Transport for MemoryTransport {
                 data,
                 pos: 0,
                 fail_at,
+                never_ends,
                 chunk_size: self.chunk_size,
                 ready: false,
                 done: false,
@@ -224,6 +255,8 @@ struct Body {
     data: Vec<u8>,
     pos: usize,
     fail_at: Option<usize>,
+    /// After the last byte, stay pending (never woken).
+    never_ends: bool,
     chunk_size: usize,
     /// A Pending has been returned since the last chunk.
     ready: bool,
@@ -261,6 +294,9 @@ impl Stream for Body {
         }
         self.ready = false;
         let end = self.fail_at.unwrap_or(self.data.len());
+        if self.pos >= end && self.never_ends {
+            return Poll::Pending;
+        }
         if self.pos >= end {
             self.finish();
             if self.fail_at.is_some() {

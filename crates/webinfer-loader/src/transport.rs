@@ -81,6 +81,19 @@ pub trait Transport {
     fn canonical_url(&self, url: &str) -> String {
         url.to_owned()
     }
+
+    /// Starts a GET of `url` now, for a later [`Transport::get`] or
+    /// [`Transport::get_with_copy`] of the same URL to take up: the loader calls it for the
+    /// first shards of a model none of whose files are cached, as soon as it has read the
+    /// weights manifest, so the requests are under way while it parses the topology.
+    /// Default: nothing (the later call starts the request).
+    fn prefetch(&self, url: &str) {
+        let _ = url;
+    }
+
+    /// Drops the prefetched requests nothing took up (a load that failed before its
+    /// shards), ending their transfers. Default: nothing.
+    fn cancel_prefetches(&self) {}
 }
 
 impl<T: Transport + ?Sized> Transport for &T {
@@ -96,6 +109,12 @@ impl<T: Transport + ?Sized> Transport for &T {
     fn canonical_url(&self, url: &str) -> String {
         (**self).canonical_url(url)
     }
+    fn prefetch(&self, url: &str) {
+        (**self).prefetch(url)
+    }
+    fn cancel_prefetches(&self) {
+        (**self).cancel_prefetches()
+    }
 }
 
 impl<T: Transport + ?Sized> Transport for std::rc::Rc<T> {
@@ -110,6 +129,12 @@ impl<T: Transport + ?Sized> Transport for std::rc::Rc<T> {
     }
     fn canonical_url(&self, url: &str) -> String {
         (**self).canonical_url(url)
+    }
+    fn prefetch(&self, url: &str) {
+        (**self).prefetch(url)
+    }
+    fn cancel_prefetches(&self) {
+        (**self).cancel_prefetches()
     }
 }
 

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use futures::executor::block_on;
+use std::future::Future;
 use webinfer_loader::memory::{Fault, ManualClock, MemoryCache, MemoryTransport};
 use webinfer_loader::*;
 
@@ -1329,7 +1330,7 @@ fn streaming_a_body_longer_than_its_content_length_fails_and_caches_nothing_for_
 }
 
 #[test]
-fn a_sink_that_refuses_the_model_stops_the_load_before_any_shard() {
+fn a_sink_that_refuses_the_model_stops_the_load_before_any_shard_is_read() {
     let env = setup();
     let result = block_on(env.loader.load_into(
         &model_url(),
@@ -1343,6 +1344,87 @@ fn a_sink_that_refuses_the_model_stops_the_load_before_any_shard() {
         result,
         Err(LoadIntoError::Sink("unknown layer Foo"))
     ));
+    // The first shards were requested while model.json was parsed (below); none was read,
+    // none cached, and nothing is left in flight.
+    assert_eq!(env.net.requests().len(), 1 + 4);
+    assert_eq!(env.net.in_flight(), 0);
+    assert!(shard_keys(&env).is_empty());
+}
+
+#[test]
+fn the_first_shards_are_requested_from_the_manifest_before_the_model_is_prepared() {
+    // Nothing cached: when the sink is made (the topology parsed, the model being
+    // prepared), the first `concurrency` shards, in manifest order, are already requested.
+    let shard_urls: Vec<String> = setup()
+        .fixture
+        .shards
+        .iter()
+        .map(|(p, _)| url_of(p))
+        .collect();
+    for concurrency in [1usize, 2, 4, 16] {
+        let env = setup();
+        let options = LoadOptions {
+            concurrency,
+            ..unthrottled()
+        };
+        let mut seen = None;
+        let (_, decoder) = block_on(env.loader.load_into(
+            &model_url(),
+            &options,
+            &mut |_| {},
+            |_: &[u8], model: &webinfer_tfjs::ModelJson| {
+                seen = Some(env.net.requests());
+                webinfer_tfjs::StreamDecoder::new(&model.weights_manifest)
+                    .map_err(|e| e.to_string())
+            },
+        ))
+        .unwrap();
+        let mut want = vec![model_url()];
+        want.extend(shard_urls.iter().take(concurrency).cloned());
+        assert_eq!(seen.unwrap(), want, "concurrency {concurrency}");
+        // Each request was made once, and the load is whole.
+        let mut requests = env.net.requests();
+        requests.sort();
+        let mut all = shard_urls.clone();
+        all.push(model_url());
+        all.sort();
+        assert_eq!(requests, all, "concurrency {concurrency}");
+        assert_eq!(
+            weight_bits(decoder.finish().unwrap()),
+            reference_weights(&env.fixture)
+        );
+        assert_eq!(env.net.max_in_flight(), concurrency.min(5));
+    }
+    // model.json cached (a resumed load): the shards may be cached too, so nothing is
+    // requested before the cache is asked.
+    let env = setup();
+    load(&env, &model_url(), &unthrottled()).ok();
+    let first = url_of(&env.fixture.shards[0].0);
+    block_on(env.cache.delete(CACHE_FORMAT, &first)).unwrap();
+    env.net.clear_requests();
+    let mut seen = None;
+    block_on(env.loader.load_into(
+        &model_url(),
+        &unthrottled(),
+        &mut |_| {},
+        |_: &[u8], model: &webinfer_tfjs::ModelJson| {
+            seen = Some(env.net.requests());
+            webinfer_tfjs::StreamDecoder::new(&model.weights_manifest).map_err(|e| e.to_string())
+        },
+    ))
+    .unwrap();
+    assert_eq!(seen.unwrap(), Vec::<String>::new());
+    assert_eq!(env.net.requests(), vec![first]);
+    // A manifest over a limit: no shard is requested at all.
+    let env = setup();
+    let options = LoadOptions {
+        limits: webinfer_tfjs::Limits {
+            max_shards: 4,
+            ..Default::default()
+        },
+        ..unthrottled()
+    };
+    assert!(load(&env, &model_url(), &options).result.is_err());
     assert_eq!(env.net.requests(), vec![model_url()]);
 }
 
@@ -1548,4 +1630,57 @@ fn streaming_a_shard_grown_on_the_server_drops_the_stale_cached_model_json() {
         env.cache.entry(CACHE_FORMAT, &model_url()).is_none(),
         "the stale model.json stays cached"
     );
+}
+
+#[test]
+fn a_body_its_manifest_and_content_length_say_is_whole_is_not_waited_on_to_end() {
+    // dense_sequential: one single-file group, whose exact length the manifest gives. The
+    // server sends every byte and keeps the connection open: with a Content-Length that
+    // agrees, the load completes at the last byte; without one, only the end of the body
+    // can say the file is whole, and the load waits for it.
+    for announced in [true, false] {
+        let base = format!("https://open{announced}.example.com/");
+        let env = env_with(Fixture::read("dense_sequential"), &base);
+        let expected = reference_weights(&env.fixture);
+        for (path, _) in &env.fixture.shards {
+            env.net.set_fault(
+                format!("{base}{path}"),
+                Fault::NeverEnds {
+                    content_length: announced,
+                },
+            );
+        }
+        let url = format!("{base}model.json");
+        let options = unthrottled();
+        let mut on_event = |_: &LoadEvent| {};
+        let mut load = std::pin::pin!(env.loader.load_into(
+            &url,
+            &options,
+            &mut on_event,
+            |_: &[u8], model: &webinfer_tfjs::ModelJson| {
+                webinfer_tfjs::StreamDecoder::new(&model.weights_manifest)
+                    .map_err(|e| e.to_string())
+            },
+        ));
+        // Polled until it is done or nothing is left to wake it (the fake transport wakes
+        // its reader for every chunk, never after the last byte of a body that never ends).
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let mut result = None;
+        for _ in 0..100_000 {
+            if let std::task::Poll::Ready(r) = load.as_mut().poll(&mut cx) {
+                result = Some(r.map(|(_, decoder)| decoder));
+                break;
+            }
+        }
+        match (announced, result) {
+            (true, Some(Ok(decoder))) => {
+                assert_eq!(weight_bits(decoder.finish().unwrap()), expected)
+            }
+            (true, other) => panic!("the load waited for the end of a whole body: {other:?}"),
+            (false, None) => {}
+            (false, Some(r)) => {
+                panic!("loaded without knowing the body was whole: {:?}", r.is_ok())
+            }
+        }
+    }
 }

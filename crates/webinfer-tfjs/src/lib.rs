@@ -74,5 +74,7 @@ pub use limits::Limits;
 pub use manifest::{
     parse_weights_manifest, DType, QuantDType, Quantization, WeightEntry, WeightGroup,
 };
-pub use model_json::{parse_model_json, parse_model_json_value, ModelFormat, ModelJson};
+pub use model_json::{
+    parse_model_json, parse_model_json_value, peek_weights_manifest, ModelFormat, ModelJson,
+};
 pub use stream::{CodeFormat, KeptCodes, StoredSink, StreamDecoder, ValueSink};

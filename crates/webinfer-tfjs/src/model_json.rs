@@ -43,8 +43,9 @@ pub struct ModelJson {
     pub format: ModelFormat,
     pub generated_by: Option<String>,
     pub converted_by: Option<String>,
-    /// `modelTopology`, as written.
-    pub topology: Value,
+    /// `modelTopology`, as written; shared, so that a copy of a `ModelJson` (a loader hands
+    /// one to the model it builds) does not copy the tree.
+    pub topology: std::sync::Arc<Value>,
     /// `weightsManifest`; empty when absent (a topology-only model).
     pub weights_manifest: Vec<WeightGroup>,
     pub signature: Option<Value>,
@@ -92,6 +93,76 @@ pub fn parse_model_json(bytes: &[u8], limits: &Limits) -> Result<ModelJson> {
         }
     };
     from_object(root, limits)
+}
+
+/// The weights manifest of a `model.json`, checked against `limits` exactly as
+/// [`parse_model_json`] checks it, without parsing the rest: what a loader needs to start
+/// downloading the shards while it parses the rest. Empty when the file has no manifest.
+///
+/// The top-level `"weightsManifest"` value is found by one pass over the bytes that follows
+/// strings and nesting (the topology before it is skipped, not parsed), then parsed alone.
+/// Where the file is not valid JSON the result may differ from the full parse's; the full
+/// parse reports the error.
+pub fn peek_weights_manifest(bytes: &[u8], limits: &Limits) -> Result<Vec<WeightGroup>> {
+    if bytes.len() > limits.max_model_json_bytes {
+        return Err(FormatError::limit(
+            "model.json size in bytes",
+            bytes.len() as u64,
+            limits.max_model_json_bytes as u64,
+        ));
+    }
+    let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let Some(at) = top_level_value(text, b"weightsManifest") else {
+        return Ok(Vec::new());
+    };
+    let rest = text.get(at..).unwrap_or_default();
+    let mut de = serde_json::Deserializer::from_slice(rest);
+    let value = <Value as serde::Deserialize>::deserialize(&mut de).map_err(json_error)?;
+    match &value {
+        Value::Null => Ok(Vec::new()),
+        m => parse_weights_manifest(m, limits),
+    }
+}
+
+/// Where the value of the top-level object's last key `key` starts (a later duplicate
+/// replaces an earlier one, as in the full parse). Keys are compared as written (a key
+/// spelled with escapes is not found).
+fn top_level_value(text: &[u8], key: &[u8]) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut found = None;
+    let mut bytes = text.iter().enumerate();
+    while let Some((i, &b)) = bytes.next() {
+        match b {
+            b'{' | b'[' => depth = depth.checked_add(1)?,
+            b'}' | b']' => depth = depth.checked_sub(1)?,
+            b'"' => {
+                let start = i.checked_add(1)?;
+                let end = loop {
+                    match bytes.next()? {
+                        (_, b'\\') => {
+                            bytes.next()?;
+                        }
+                        (j, b'"') => break j,
+                        _ => {}
+                    }
+                };
+                if depth == 1 && text.get(start..end) == Some(key) {
+                    // A key when a colon follows.
+                    let after = end.checked_add(1)?;
+                    let colon = text
+                        .get(after..)?
+                        .iter()
+                        .position(|c| !c.is_ascii_whitespace())
+                        .and_then(|k| after.checked_add(k))?;
+                    if text.get(colon) == Some(&b':') {
+                        found = colon.checked_add(1);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    found
 }
 
 /// Parses an already-decoded `model.json` object (for hosts that hold the
@@ -156,7 +227,7 @@ fn from_object(mut root: Map<String, Value>, limits: &Limits) -> Result<ModelJso
         format,
         generated_by,
         converted_by,
-        topology,
+        topology: std::sync::Arc::new(topology),
         weights_manifest,
         signature,
         user_defined_metadata,
@@ -317,6 +388,63 @@ mod tests {
             "]".repeat(100_000)
         );
         assert!(matches!(parse(&deep), Err(FormatError::Json { .. })));
+    }
+
+    #[test]
+    fn the_peeked_manifest_is_the_parsed_one_with_the_same_errors() {
+        let parsed = parse(LAYERS).unwrap();
+        assert!(!parsed.weights_manifest.is_empty());
+        let peeked = peek_weights_manifest(LAYERS.as_bytes(), &Limits::default()).unwrap();
+        assert_eq!(peeked, parsed.weights_manifest);
+        // The manifest's limits, checked alike.
+        let limits = Limits {
+            max_weights: 0,
+            ..Limits::default()
+        };
+        let want = parse_model_json(LAYERS.as_bytes(), &limits)
+            .unwrap_err()
+            .to_string();
+        let got = peek_weights_manifest(LAYERS.as_bytes(), &limits)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(got, want);
+        // Only the top level's key counts (the last of duplicates, as in the full parse); a
+        // key in the topology, or the name in a string, does not.
+        let decoy = r#"{"modelTopology": {"weightsManifest": [{"paths": ["x"], "weights": []}],
+            "s": "\"weightsManifest\": [", "a": ["weightsManifest", {"weightsManifest": 1}]},
+            "weightsManifest": [{"paths": ["a"], "weights": []}],
+            "weightsManifest" : [{"paths": ["b"], "weights": []}]}"#;
+        let want = parse(decoy).unwrap().weights_manifest;
+        assert_eq!(want[0].paths, ["b"]);
+        assert_eq!(
+            peek_weights_manifest(decoy.as_bytes(), &Limits::default()).unwrap(),
+            want
+        );
+        // No manifest: empty. Deep nesting in the skipped topology: no stack overflow.
+        let bare = r#"{"modelTopology": {"class_name": "Sequential"}}"#;
+        assert_eq!(
+            peek_weights_manifest(bare.as_bytes(), &Limits::default()).unwrap(),
+            vec![]
+        );
+        let deep = format!(
+            "{{\"modelTopology\": {}{}}}",
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        // (The skip is iterative: no stack to overflow; the full parse reports the depth.)
+        assert_eq!(
+            peek_weights_manifest(deep.as_bytes(), &Limits::default()).unwrap(),
+            vec![]
+        );
+        assert!(parse(&deep).is_err());
+        // Every prefix (not JSON, which the full parse reports): no panic, and no manifest
+        // but the whole one.
+        let text = LAYERS.trim_end().as_bytes();
+        for cut in 0..text.len() {
+            if let Ok(m) = peek_weights_manifest(&text[..cut], &Limits::default()) {
+                assert!(m.is_empty() || m == parsed.weights_manifest, "{cut}");
+            }
+        }
     }
 
     #[test]

@@ -37,6 +37,12 @@ fn load(dir: &Path) -> Loaded {
     let bytes = fs::read(dir.join("model.json")).unwrap();
     let limits = Limits::default();
     let model = parse_model_json(&bytes, &limits).unwrap_or_else(|e| panic!("{name}: {e}"));
+    // What a loader reads first, to start the downloads: the same manifest.
+    assert_eq!(
+        webinfer_tfjs::peek_weights_manifest(&bytes, &limits).unwrap(),
+        model.weights_manifest,
+        "{name}: peeked manifest"
+    );
     let topology = (model.format == ModelFormat::LayersModel).then(|| {
         parse_layers_topology(&model.topology, &limits).unwrap_or_else(|e| panic!("{name}: {e}"))
     });
@@ -236,7 +242,7 @@ fn mutated_fixture_topologies_never_panic() {
         });
         for path in &paths {
             for r in &replacements {
-                let mut t = model.topology.clone();
+                let mut t = (*model.topology).clone();
                 if let Some(slot) = pointer_mut(&mut t, path) {
                     *slot = r.clone();
                 }

@@ -101,6 +101,11 @@ impl WeightStore {
 
     /// [`weight_name`] among this store's weights.
     fn resolve(&self, layer: &str, short: &str) -> Option<String> {
+        // The exact name by hash (the common case); the scan only for scoped names.
+        let exact = format!("{layer}/{short}");
+        if self.by_name.contains_key(&exact) {
+            return Some(exact);
+        }
         weight_name(self.by_name.keys().map(String::as_str), layer, short)
     }
 
