@@ -53,6 +53,11 @@ test('model files webinfer cannot use: bad JSON, not a model, unknown layers, we
     assert.ok(unknown.message.includes(word), `"${word}" missing from: ${unknown.message}`);
   }
   t.diagnostic(`unknown layers: ${unknown.message}`);
+  // Its shard was requested while model.json was parsed (at most once), never cached, and
+  // the cancelled request left no unhandled rejection behind.
+  assert.ok(env.server.count('/v/unknown/group1-shard1of1.bin') <= 1);
+  const cached = await page.evaluate(async () => (await window.wi.listCachedModels()).map((m) => m.url));
+  assert.ok(!cached.some((u) => u.includes('/v/unknown/')), `cached after the refusal: ${cached}`);
 
   const misfit = await rejection(page, load, '/v/misfit/model.json');
   assert.ok(misfit.message.includes('dense_relu'), `the layer is not named: ${misfit.message}`);
@@ -216,5 +221,5 @@ test('after all those failures the same page loads and predicts correctly, and n
     window.runModel('/fixtures/functional_two_in_two_out/model.json', ['/fixtures/functional_two_in_two_out/input_0.npy', '/fixtures/functional_two_in_two_out/input_1.npy'], { backend: 'cpu' }),
   );
   assertMatchesTfjs('functional_two_in_two_out (after failures)', r.outputs, expectedFiles(TWO));
-  env.assertNoPanics();
+  await env.assertClean();
 });
