@@ -22,3 +22,5 @@ pub use backend::Backend;
 pub use error::{CoreError, Result};
 pub use ir::{Activation, BinaryOp, Graph, Op, PoolKind, ValueId};
 pub use tensor::Tensor;
+/// The one sort every crate shares (`webinfer_tfjs::order`).
+pub use webinfer_tfjs::order;

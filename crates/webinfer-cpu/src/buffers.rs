@@ -114,7 +114,7 @@ impl RunPool {
         let mut idle = IDLE
             .with(|cell| cell.borrow_mut().take())
             .unwrap_or_default();
-        idle.sort_unstable_by_key(|v| v.capacity());
+        webinfer_core::order::sort_by_key(&mut idle, |v| v.capacity());
         let mut bytes: usize = idle.iter().map(|v| v.capacity() * 4).sum();
         while bytes > MAX_IDLE_BYTES {
             bytes -= idle.pop().map_or(0, |v| v.capacity() * 4);

@@ -124,7 +124,7 @@ pub(crate) fn transpose(x: &[f32], shape: &[usize], perm: &[usize]) -> Vec<f32> 
         }
     }
     let mut by_input: Vec<usize> = (0..groups.len()).collect();
-    by_input.sort_by_key(|&g| groups[g].0);
+    webinfer_core::order::sort_by_key(&mut by_input, |&g| groups[g].0);
     // The merged input shape (groups in input order) and the merged permutation.
     let in_shape: Vec<usize> = by_input
         .iter()

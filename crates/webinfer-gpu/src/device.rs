@@ -109,7 +109,7 @@ fn preference(a: &wgpu::Adapter) -> (u32, u32) {
 /// Every adapter wgpu can see, best first (async: works in the browser too).
 pub async fn list_adapters_async() -> Vec<AdapterInfo> {
     let mut adapters = instance().enumerate_adapters(wgpu::Backends::all()).await;
-    adapters.sort_by_key(|a| std::cmp::Reverse(preference(a)));
+    webinfer_core::order::sort_by_key(&mut adapters, |a| std::cmp::Reverse(preference(a)));
     adapters
         .iter()
         .map(|a| AdapterInfo::from_wgpu(&a.get_info()))
@@ -161,7 +161,7 @@ impl Ctx {
                 adapters.push(a);
             }
         }
-        adapters.sort_by_key(|a| std::cmp::Reverse(preference(a)));
+        webinfer_core::order::sort_by_key(&mut adapters, |a| std::cmp::Reverse(preference(a)));
         let Some(adapter) = adapters.into_iter().next() else {
             return Err(GpuError::NoAdapter(
                 "wgpu found no adapter (no Vulkan / Metal / DX12 / GL / WebGPU driver)".into(),

@@ -568,7 +568,7 @@ impl GpuPlan {
                                         _ => None,
                                     })
                                     .collect();
-                                u.sort_unstable();
+                                webinfer_core::order::sort(&mut u);
                                 u.dedup();
                                 u
                             }
@@ -611,7 +611,7 @@ impl GpuPlan {
                             .copied()
                             .filter(|&v| !sym.host[v])
                             .collect();
-                        missing.sort_unstable();
+                        webinfer_core::order::sort(&mut missing);
                         missing.dedup();
                         if !missing.is_empty() {
                             for &v in &missing {

@@ -640,7 +640,7 @@ impl CacheStore for BrowserCache {
                     out.push((request.url(), meta));
                 }
             }
-            out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            webinfer_tfjs::order::sort_by(&mut out, |a, b| a.0.cmp(&b.0));
             Ok(out)
         })
     }

@@ -289,7 +289,7 @@ pub struct CachedModel {
 
 /// Groups a cache's entries by model.
 pub(crate) fn group_models(mut entries: Vec<(String, EntryMeta)>) -> Vec<CachedModel> {
-    entries.sort_unstable_by(|a, b| {
+    webinfer_tfjs::order::sort_by(&mut entries, |a, b| {
         (&a.1.model_url, a.1.kind != EntryKind::ModelJson, &a.0).cmp(&(
             &b.1.model_url,
             b.1.kind != EntryKind::ModelJson,

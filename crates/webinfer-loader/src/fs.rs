@@ -250,7 +250,7 @@ impl DirCache {
                 out.push(item);
             }
         }
-        out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        webinfer_tfjs::order::sort_by(&mut out, |a, b| a.0.cmp(&b.0));
         Ok(out)
     }
 }

@@ -508,7 +508,7 @@ fn parse_ref_list(v: Option<&Value>, path: &str) -> Result<Vec<TensorRef>> {
         // Keras 3's dict form: Keras flattens a dict in sorted key order.
         Some(Value::Object(o)) => {
             let mut entries: Vec<(&String, &Value)> = o.iter().collect();
-            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            crate::order::sort_by(&mut entries, |a, b| a.0.cmp(b.0));
             entries
                 .into_iter()
                 .map(|(k, t)| parse_triple(t, &format!("{path}.{k}")))

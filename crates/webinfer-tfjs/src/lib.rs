@@ -64,6 +64,7 @@ pub mod layers;
 pub mod limits;
 pub mod manifest;
 pub mod model_json;
+pub mod order;
 pub mod stream;
 
 pub use decode::{decode_group, decode_weight, decode_weights, DecodedWeight, TensorData};

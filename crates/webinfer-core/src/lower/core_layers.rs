@@ -114,7 +114,7 @@ fn permute(cx: &mut LayerCtx, inputs: &[ValueId]) -> Result<Vec<ValueId>> {
         perm.push(d as usize);
     }
     let mut sorted = perm.clone();
-    sorted.sort_unstable();
+    webinfer_tfjs::order::sort(&mut sorted);
     if sorted != (0..rank).collect::<Vec<_>>() {
         return Err(cx.err(format!(
             "config.dims {dims:?} is not a permutation of 1..{}",

@@ -487,7 +487,7 @@ fn reduce(cx: &mut GraphCtx, node: &GraphNode, inputs: &[ValueId]) -> Result<Val
         .into_iter()
         .map(|a| cx.axis(node, a, rank))
         .collect::<Result<_>>()?;
-    axes.sort_unstable();
+    webinfer_tfjs::order::sort(&mut axes);
     axes.dedup();
     let kind = match node.op.as_str() {
         "Mean" => ReduceKind::Mean,
@@ -1138,7 +1138,7 @@ pub fn lower_graph_model(model: &GraphModel, weights: Vec<DecodedWeight>) -> Res
     }
     if !weights.is_empty() {
         let mut names: Vec<String> = weights.into_keys().collect();
-        names.sort_unstable();
+        webinfer_tfjs::order::sort(&mut names);
         return Err(CoreError::SurplusWeights(names));
     }
     Ok(cx.graph)

@@ -75,7 +75,7 @@ pub fn supported_layers() -> Vec<&'static str> {
     let mut v: Vec<&str> = std::iter::once("InputLayer")
         .chain(REGISTRY.iter().flat_map(|d| d.classes.iter().copied()))
         .collect();
-    v.sort_unstable();
+    webinfer_tfjs::order::sort(&mut v);
     v
 }
 
@@ -116,7 +116,7 @@ impl WeightStore {
             .filter(|k| !self.used.contains(*k))
             .cloned()
             .collect();
-        v.sort_unstable();
+        webinfer_tfjs::order::sort(&mut v);
         v
     }
 }
