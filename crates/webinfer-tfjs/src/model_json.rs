@@ -69,11 +69,9 @@ impl ModelJson {
     }
 }
 
-/// Parses a `model.json` file.
-///
-/// Rejects texts over `limits.max_model_json_bytes` before parsing. A leading
-/// UTF-8 byte-order mark is skipped (browsers' `response.json()` does too).
-pub fn parse_model_json(bytes: &[u8], limits: &Limits) -> Result<ModelJson> {
+/// The text of a `model.json` within the size limit, without a leading UTF-8 byte-order mark
+/// (browsers' `response.json()` skips one too).
+fn json_text<'b>(bytes: &'b [u8], limits: &Limits) -> Result<&'b [u8]> {
     if bytes.len() > limits.max_model_json_bytes {
         return Err(FormatError::limit(
             "model.json size in bytes",
@@ -81,7 +79,15 @@ pub fn parse_model_json(bytes: &[u8], limits: &Limits) -> Result<ModelJson> {
             limits.max_model_json_bytes as u64,
         ));
     }
-    let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    Ok(bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes))
+}
+
+/// Parses a `model.json` file.
+///
+/// Rejects texts over `limits.max_model_json_bytes` before parsing. A leading
+/// UTF-8 byte-order mark is skipped (browsers' `response.json()` does too).
+pub fn parse_model_json(bytes: &[u8], limits: &Limits) -> Result<ModelJson> {
+    let text = json_text(bytes, limits)?;
     let value: Value = serde_json::from_slice(text).map_err(json_error)?;
     let root = match value {
         Value::Object(map) => map,
@@ -104,14 +110,7 @@ pub fn parse_model_json(bytes: &[u8], limits: &Limits) -> Result<ModelJson> {
 /// Where the file is not valid JSON the result may differ from the full parse's; the full
 /// parse reports the error.
 pub fn peek_weights_manifest(bytes: &[u8], limits: &Limits) -> Result<Vec<WeightGroup>> {
-    if bytes.len() > limits.max_model_json_bytes {
-        return Err(FormatError::limit(
-            "model.json size in bytes",
-            bytes.len() as u64,
-            limits.max_model_json_bytes as u64,
-        ));
-    }
-    let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let text = json_text(bytes, limits)?;
     let Some(at) = top_level_value(text, b"weightsManifest") else {
         return Ok(Vec::new());
     };
