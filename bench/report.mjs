@@ -165,7 +165,7 @@ p();
 
 p('## Loading');
 p();
-p(`Command: \`${command}\`. webinfer \`loadLayersModel(url, {backend: 'cpu'})\` against tfjs \`tf.loadLayersModel(url)\` on the wasm backend, same files, same local server (127.0.0.1, no compression; every response carries \`Cache-Control: ${b.server.cacheControl}\`, \`Last-Modified\` and an \`ETag\`). A load is timed until the model can predict: download, parse, dequantization and weights handed to the engine (webinfer: packed into its CPU engine; tfjs: tensors written into the wasm heap). Cold: a fresh URL each time (empty HTTP cache; webinfer's Cache API entry deleted first). webinfer's load resolves once the model can predict, with its shards already streamed into the Cache API; the browser may still be committing the entries, which \`whenCached()\` waits for (the benchmark waits for it between loads, untimed). "raw fetch" is plain \`fetch()\` of the same files at a fresh URL (model.json, then every shard at once, each read to the end with \`arrayBuffer()\`), timed in the same page between the cold loads. Warm: the same URL after one priming load; webinfer reads its Cache API entry, tfjs relies on the browser's HTTP cache (max-age, so no revalidation). "requests" counts the requests that reached the server during the warm loads (0 = all served from a cache). MB/s = model bytes / median time. ${b.loads[0]?.cold?.n ?? ''} cold loads (each followed by a raw fetch) and as many warm loads per row, after the page's first cold load and raw fetch, which are not in the medians: the first load of a page also compiles the engine's code (WebAssembly and JS functions are compiled and optimised as they are first called) and opens the connection; it is the "first" column.`);
+p(`Command: \`${command}\`. webinfer \`loadLayersModel(url, {backend: 'cpu'})\` against tfjs \`tf.loadLayersModel(url)\` on the wasm backend, same files, same local server (127.0.0.1, no compression; every response carries \`Cache-Control: ${b.server.cacheControl}\`, \`Last-Modified\` and an \`ETag\`). A load is timed until the model can predict: download, parse, dequantization and weights handed to the engine (webinfer: packed into its CPU engine; tfjs: tensors written into the wasm heap). Cold: a fresh URL each time (empty HTTP cache; webinfer's Cache API entry deleted first). webinfer's load resolves once the model can predict, with its shards already streamed into the Cache API; the browser may still be committing the entries, which \`whenCached()\` waits for (the benchmark waits for it between loads, untimed). "raw fetch" is plain \`fetch()\` of the same files at a fresh URL (model.json, then every shard at once, each read to the end with \`arrayBuffer()\`), timed in the same page between the cold loads, each followed by the same webinfer load with \`cache: false\` (nothing written into the Cache API; a raw fetch writes nothing either). Warm: the same URL after one priming load; webinfer reads its Cache API entry, tfjs relies on the browser's HTTP cache (max-age, so no revalidation). "requests" counts the requests that reached the server during the warm loads (0 = all served from a cache). MB/s = model bytes / median time. ${b.loads[0]?.cold?.n ?? ''} cold loads (each followed by a raw fetch) and as many warm loads per row, after the page's first cold load and raw fetch, which are not in the medians: the first load of a page also compiles the engine's code (WebAssembly and JS functions are compiled and optimised as they are first called) and opens the connection; it is the "first" column.`);
 p();
 p('| model | MB | engine | first cold load of the page ms | cold median (min - max) ms | cold MB/s | warm median (min - max) ms | warm MB/s | requests during warm loads |');
 p('|---|---|---|---|---|---|---|---|---|');
@@ -175,15 +175,16 @@ for (const l of b.loads) {
 }
 const loadModels = [...new Set(b.loads.map((l) => l.model))];
 p();
-p('| model | cold webinfer / tfjs | warm webinfer / tfjs | raw fetch median (min - max) ms | cold webinfer / raw fetch | the same, paired: median of each cold load / the raw fetch after it |');
-p('|---|---|---|---|---|---|');
+p('| model | cold webinfer / tfjs | warm webinfer / tfjs | raw fetch median (min - max) ms | cold webinfer / raw fetch | the same, paired: median of each cold load / the raw fetch after it | webinfer cold load with `cache: false`, median ms | that / raw fetch |');
+p('|---|---|---|---|---|---|---|---|');
 for (const m of loadModels) {
   const a = load(m, 'webinfer-cpu'); const t = load(m, 'tfjs-wasm');
   const raw = a?.raw ? `${ms(a.raw.median)} (${ms(a.raw.min)} - ${ms(a.raw.max)})` : 'n/a';
   // Each cold load and the raw fetch right after it see the machine in the same state.
   const pairs = a?.raw ? a.cold.runs.map((c, i) => c / a.raw.runs[i]).filter((x) => Number.isFinite(x)) : [];
   const paired = pairs.length ? [...pairs].sort((x, y) => x - y)[Math.floor(pairs.length / 2)] : null;
-  p(`| ${m} | ${rx(ratio(a?.cold.median, t?.cold.median))} | ${rx(ratio(a?.warm.median, t?.warm.median))} | ${raw} | ${rx(ratio(a?.cold.median, a?.raw?.median))} | ${rx(paired)} |`);
+  const uncached = a?.uncached ? `${ms(a.uncached.median)} (${ms(a.uncached.min)} - ${ms(a.uncached.max)})` : 'n/a';
+  p(`| ${m} | ${rx(ratio(a?.cold.median, t?.cold.median))} | ${rx(ratio(a?.warm.median, t?.warm.median))} | ${raw} | ${rx(ratio(a?.cold.median, a?.raw?.median))} | ${rx(paired)} | ${uncached} | ${rx(ratio(a?.uncached?.median, a?.raw?.median))} |`);
 }
 p();
 
@@ -271,7 +272,7 @@ p('- No hardware GPU: WebGPU in Chromium is SwiftShader and native wgpu is lavap
 p('- GPU memory (webinfer on WebGPU) has no API to read; tfjs\'s figure is its own bookkeeping.');
 p('- Peak memory is sampled at four points, not traced; a transient peak inside `load` or `predict` can be missed.');
 p('- tfjs-backend-wasm multi-threading needs a cross-origin-isolated page (COOP/COEP); not tested here (2 cores; webinfer\'s WASM engine is single-threaded as well).');
-p('- webinfer\'s cold load includes writing every file into the Cache API (its default, `cache: true`); tfjs\'s cold load writes nothing (the HTTP cache fills in the background). A cold load with `cache: false` is not measured.');
+p('- webinfer\'s cold load includes writing every file into the Cache API (its default, `cache: true`); tfjs\'s cold load writes nothing (the HTTP cache fills in the background). The same load with `cache: false` is in the loading table beside it.');
 p('- The package and the CLI are built from the working tree at the time of the run (see "webinfer <commit>" above; "+ uncommitted changes" means the tree differed from the commit).');
 p('- Loads are from 127.0.0.1: cold loads measure parse / upload more than network; no compression, no throttling.');
 p('- tfjs-webgpu uploads weights lazily (at the first predict), so its "load" is cheaper and its "first" dearer than webinfer\'s; compare load + first for the whole cost.');

@@ -79,6 +79,7 @@ async function setupEngine({ engine, backend }) {
       wi,
       wasmBytes: () => exports.memory.buffer.byteLength,
       async load(url) { return wi.loadLayersModel(url, { backend, onWarning: () => {} }); },
+      async loadUncached(url) { return wi.loadLayersModel(url, { backend, cache: false, onWarning: () => {} }); },
       async predict(m, x, shape) {
         const y = await m.predict(x, shape);
         return Array.isArray(y) ? y : [y];
@@ -220,6 +221,7 @@ async function runLoads({ url, warmUrl, n, raw }) {
   const now = () => performance.now();
   const cold = [];
   const rawMs = [];
+  const uncached = [];
   // Iteration -1 is the page's first cold load (and raw fetch), reported apart: it also
   // compiles the engine's code and opens the connection.
   let first = null;
@@ -238,6 +240,12 @@ async function runLoads({ url, warmUrl, n, raw }) {
       const t1 = now();
       await rawFetch(r);
       if (i < 0) rawFirst = now() - t1; else rawMs.push(now() - t1);
+      // The same load without the Cache API (what writing every file into it costs).
+      const c = url.replace('/TAG/', `/t/nc${i}-${Math.random().toString(36).slice(2)}/`);
+      const t2 = now();
+      const m2 = await E.loadUncached(c);
+      if (i >= 0) uncached.push(now() - t2);
+      E.dispose(m2);
     }
   }
   // Prime: one load that fills the Cache API (webinfer) / the HTTP cache (tfjs).
@@ -245,7 +253,7 @@ async function runLoads({ url, warmUrl, n, raw }) {
   E.dispose(m);
   await E.settle();
   window.primed = true;
-  return { cold, raw: rawMs, first, rawFirst };
+  return { cold, raw: rawMs, uncached, first, rawFirst };
 }
 
 async function runWarm({ warmUrl, n }) {
@@ -369,6 +377,7 @@ async function main() {
         const loads = await ctx.page.evaluate((a) => window.runLoads(a), { url: `/TAG${model.url}`, warmUrl, n: LOAD_RUNS, raw: eng.engine === 'webinfer' });
         const cold = loads.cold;
         if (loads.raw.length) entry.raw = stats(loads.raw);
+        if (loads.uncached.length) entry.uncached = stats(loads.uncached);
         const before = server.counts(warmTag);
         const warm = await ctx.page.evaluate((a) => window.runWarm(a), { warmUrl, n: LOAD_RUNS });
         const requests = server.counts(warmTag) - before;
