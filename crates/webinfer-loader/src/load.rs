@@ -416,9 +416,44 @@ struct Ctx<'a> {
     group_len: Vec<u64>,
     /// Bytes of each group received or taken from the cache so far.
     group_seen: RefCell<Vec<u64>>,
+    /// The group of each shard file.
+    file_group: Vec<usize>,
+    /// Per file: its response head has been seen, or it came from the cache. A streamed body
+    /// is read once every earlier file of its group is so: its place in the group then comes
+    /// from their lengths, instead of its bytes being held until it does (downloads run
+    /// together, and a later file's response may come first).
+    headed: RefCell<Vec<bool>>,
+    head_wakers: RefCell<Vec<std::task::Waker>>,
 }
 
 impl Ctx<'_> {
+    fn mark_headed(&self, file: usize) {
+        if let Some(h) = self.headed.borrow_mut().get_mut(file) {
+            *h = true;
+        }
+        for waker in self.head_wakers.borrow_mut().drain(..) {
+            waker.wake();
+        }
+    }
+
+    /// Resolves once every file before `file` in its group has been headed.
+    async fn earlier_headed(&self, file: usize) {
+        futures::future::poll_fn(move |cx| {
+            let group = self.file_group.get(file).copied();
+            let headed = self.headed.borrow();
+            let ready = (0..file).all(|j| {
+                self.file_group.get(j).copied() != group || headed.get(j).copied().unwrap_or(true)
+            });
+            if ready {
+                std::task::Poll::Ready(())
+            } else {
+                self.head_wakers.borrow_mut().push(cx.waker().clone());
+                std::task::Poll::Pending
+            }
+        })
+        .await
+    }
+
     fn readable_cache(&self) -> Option<&dyn CacheStore> {
         if self.options.cache.force_reload {
             None
@@ -619,6 +654,9 @@ impl Loader {
             model_key,
             group_len: Vec::new(),
             group_seen: RefCell::new(Vec::new()),
+            file_group: Vec::new(),
+            headed: RefCell::new(Vec::new()),
+            head_wakers: RefCell::new(Vec::new()),
         };
 
         // Prefetched shard requests nothing took up end with the load.
@@ -645,6 +683,8 @@ impl Loader {
                 .map(|g| g.byte_len())
                 .collect(),
             group_seen: RefCell::new(vec![0; model.weights_manifest.len()]),
+            file_group: files.iter().map(|f| f.group).collect(),
+            headed: RefCell::new(vec![false; files.len()]),
             ..ctx
         };
         // A fresh model.json is stored while the shards load.
@@ -777,6 +817,11 @@ impl Loader {
         }
 
         // 4. The network.
+        for (i, slot) in slots.iter().enumerate() {
+            if slot.is_some() {
+                ctx.mark_headed(i);
+            }
+        }
         let missing: Vec<usize> = (0..files.len()).filter(|&i| slots[i].is_none()).collect();
         let mut downloads = stream::iter(missing)
             .map(|i| async move {
@@ -1112,6 +1157,10 @@ impl Loader {
                     .set_length(file, length)
                     .map_err(|source| sink_error(url, source))?;
             }
+        }
+        if let Some((_, file, _)) = body.sink {
+            ctx.mark_headed(file);
+            ctx.earlier_headed(file).await;
         }
         let announced = body.sink.and_then(|(_, _, exact)| exact.or(content_length));
         // A body whose length the manifest fixes and the server's Content-Length confirms is

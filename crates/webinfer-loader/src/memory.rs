@@ -59,6 +59,8 @@ pub enum Fault {
     /// Send every byte, then never end the body (a connection the server keeps open),
     /// announcing the `Content-Length` or not.
     NeverEnds { content_length: bool },
+    /// Answer only after this many polls of the request (a response head that comes late).
+    SlowHead(u32),
 }
 
 #[derive(Debug, Default)]
@@ -184,6 +186,21 @@ impl Transport for MemoryTransport {
                 content_length: Some(0),
                 body: Box::pin(futures::stream::empty()),
             };
+            if let Some(Fault::SlowHead(polls)) = fault {
+                for _ in 0..polls {
+                    let mut yielded = false;
+                    futures::future::poll_fn(|cx| {
+                        if yielded {
+                            Poll::Ready(())
+                        } else {
+                            yielded = true;
+                            cx.waker().wake_by_ref();
+                            Poll::Pending
+                        }
+                    })
+                    .await;
+                }
+            }
             let mut data = match (fault.clone(), data) {
                 (Some(Fault::Unreachable), _) => {
                     return Err(TransportError::new(format!("cannot connect to {url}")))

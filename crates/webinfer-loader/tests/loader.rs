@@ -1684,3 +1684,68 @@ fn a_body_its_manifest_and_content_length_say_is_whole_is_not_waited_on_to_end()
         }
     }
 }
+
+/// A decoder that counts the bytes written for a file before the length of every earlier
+/// file of its group was given (bytes it can only hold until it can place them).
+struct Ordered {
+    decoder: webinfer_tfjs::StreamDecoder,
+    group_of: Vec<usize>,
+    length_given: Vec<bool>,
+    early: usize,
+}
+
+impl ShardSink for Ordered {
+    fn write(
+        &mut self,
+        file: usize,
+        offset: u64,
+        bytes: &[u8],
+    ) -> Result<(), webinfer_tfjs::FormatError> {
+        let g = self.group_of[file];
+        if (0..file).any(|j| self.group_of[j] == g && !self.length_given[j]) {
+            self.early += bytes.len();
+        }
+        self.decoder.write(file, offset, bytes)
+    }
+    fn set_length(&mut self, file: usize, length: u64) -> Result<(), webinfer_tfjs::FormatError> {
+        self.length_given[file] = true;
+        self.decoder.set_file_length(file, length)
+    }
+}
+
+#[test]
+fn a_streamed_body_is_read_once_the_earlier_files_of_its_group_have_answered() {
+    // group1-shard1of3's response comes late: the bodies of shards 2 and 3 of its group wait
+    // for its head (Content-Length) instead of arriving where the decoder cannot yet place
+    // them. (Without the wait, this test sees bytes written early.)
+    let env = setup();
+    env.net
+        .set_fault(url_of("group1-shard1of3.bin"), Fault::SlowHead(200));
+    let (_, sink) = block_on(env.loader.load_into(
+        &model_url(),
+        &unthrottled(),
+        &mut |_| {},
+        |_: &[u8], model: &webinfer_tfjs::ModelJson| {
+            let group_of: Vec<usize> = model
+                .weights_manifest
+                .iter()
+                .enumerate()
+                .flat_map(|(g, group)| group.paths.iter().map(move |_| g))
+                .collect();
+            webinfer_tfjs::StreamDecoder::new(&model.weights_manifest)
+                .map(|decoder| Ordered {
+                    decoder,
+                    length_given: vec![false; group_of.len()],
+                    group_of,
+                    early: 0,
+                })
+                .map_err(|e| e.to_string())
+        },
+    ))
+    .unwrap();
+    assert_eq!(sink.early, 0, "bytes written before their place was known");
+    assert_eq!(
+        weight_bits(sink.decoder.finish().unwrap()),
+        reference_weights(&env.fixture)
+    );
+}
