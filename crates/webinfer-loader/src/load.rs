@@ -1354,7 +1354,7 @@ fn suggests_stale_model_json(error: &LoadError) -> bool {
     )
 }
 
-/// The shard files of `model`, in manifest order.
+/// The shard files of a weights manifest, in its order.
 fn plan_files(
     manifest: &[WeightGroup],
     model_url: &str,
