@@ -681,7 +681,7 @@ def({
 
 def({
   name: 'dense_wide_uint8',
-  description: 'A wide MLP with uint8-quantized weights: its Dense 256 -> 1024 kernel decodes to 1 MiB of float32, the size at which webinfer streams a Dense kernel straight into GPU memory while it downloads (gpuStreamMinBytes); expected outputs computed by tfjs from the quantized files.',
+  description: 'A wide MLP with uint8-quantized weights: its Dense 256 -> 1024 kernel decodes to 1 MiB of float32, well over the size (gpuStreamMinBytes, 64 KiB) from which webinfer streams a Dense kernel straight into GPU memory while it downloads; expected outputs computed by tfjs from the quantized files.',
   options: ['quantization=uint8', 'units=1024', 'activation=relu', 'activation=softmax'],
   weightDtype: 'uint8',
   batch: 2,

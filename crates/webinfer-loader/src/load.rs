@@ -273,18 +273,14 @@ struct Body<'s, 'k> {
     max: u64,
     /// Keep the bytes.
     keep: bool,
-    /// Hand every chunk to the sink as file `.1`; `.2` is its exact length when known.
-    sink: Option<(&'s RefCell<dyn ShardSink + 's>, usize, Option<u64>)>,
+    /// Hand every chunk to the sink as file `.1`.
+    sink: Option<(&'s RefCell<dyn ShardSink + 's>, usize)>,
     /// Compute the SHA-256 (compared by the caller).
     sha: Option<[u8; 32]>,
-    /// Stream a copy into the cache under this key; `.1` is the exact length when known.
-    tee: Option<(&'k str, Option<u64>)>,
+    /// Stream a copy into the cache under this key.
+    tee: Option<&'k str>,
     /// The body's length, when the manifest fixes it (a single-file group).
     exact: Option<u64>,
-}
-
-fn body_key(tee: Option<(&str, Option<u64>)>) -> &str {
-    tee.map_or("", |t| t.0)
 }
 
 /// A body read by [`Loader::fetch`].
@@ -1001,9 +997,9 @@ impl Loader {
                     max: f.max,
                     // Kept for the caller, or for a cache that cannot stream.
                     keep: sink.is_none() || (cache.is_some() && tee.is_none()),
-                    sink: sink.map(|s| (s, index, f.exact)),
+                    sink: sink.map(|s| (s, index)),
                     sha: f.sha256,
-                    tee: tee.map(|key| (key, f.exact)),
+                    tee,
                     exact: f.exact,
                 },
                 |content_length| match (content_length, f.exact) {
@@ -1139,9 +1135,9 @@ impl Loader {
         // The length the cache entry will record: known before the body only
         // from the manifest (a single-shard group) or a trusted Content-Length.
         let put = match (body.tee, copy, ctx.cache.get()) {
-            (Some((key, exact)), Some(copy), Some(cache)) => {
+            (Some(key), Some(copy), Some(cache)) => {
                 // Without a length `copy` is dropped: cancelled.
-                exact
+                body.exact
                     .or(content_length)
                     .map(|length| (cache, key, ctx.shard_meta(length), copy))
             }
@@ -1149,20 +1145,18 @@ impl Loader {
         };
         let put_len = put.as_ref().map(|p| p.2.length);
         let keep = body.keep || (put.is_none() && body.tee.is_some());
-        if let Some((sink, file, exact)) = body.sink {
+        let announced = body.exact.or(content_length);
+        if let Some((sink, file)) = body.sink {
             // A trusted Content-Length places a later shard of a group before
             // the earlier ones complete (a body longer than it is then an error).
-            if let Some(length) = exact.or(content_length) {
+            if let Some(length) = announced {
                 sink.borrow_mut()
                     .set_length(file, length)
                     .map_err(|source| sink_error(url, source))?;
             }
-        }
-        if let Some((_, file, _)) = body.sink {
             ctx.mark_headed(file);
             ctx.earlier_headed(file).await;
         }
-        let announced = body.sink.and_then(|(_, _, exact)| exact.or(content_length));
         // A body whose length the manifest fixes and the server's Content-Length confirms is
         // complete at its last byte: the end of the stream, which a browser reports up to a
         // few milliseconds later, is not waited for (the rest is read alongside the cache's
@@ -1192,7 +1186,7 @@ impl Loader {
                 }
                 let new_len = received.saturating_add(chunk.len() as u64);
                 on_chunk(new_len, chunk.len() as u64)?;
-                if let Some((sink, file, _)) = sink {
+                if let Some((sink, file)) = sink {
                     sink.borrow_mut()
                         .write(file, received, &chunk)
                         .map_err(|source| sink_error(url, source))?;
@@ -1223,7 +1217,7 @@ impl Loader {
             }
             // The final length, unless it contradicts the announced one: the
             // caller's checks then name the problem (truncation, a wrong length).
-            if let Some((sink, file, _)) = sink {
+            if let Some((sink, file)) = sink {
                 if announced.is_none_or(|a| a == received) {
                     sink.borrow_mut()
                         .set_length(file, received)
@@ -1267,7 +1261,9 @@ impl Loader {
             (Ok((_, len)), Some(announced)) if *len != announced => {
                 if let Some(Ok(())) = stored.settle().await {
                     if let Some(cache) = ctx.cache.get() {
-                        let _ = cache.delete(&ctx.cache_name, body_key(body.tee)).await;
+                        let _ = cache
+                            .delete(&ctx.cache_name, body.tee.unwrap_or_default())
+                            .await;
                     }
                 }
                 Stored::Done(Err(CacheError::Other(format!(

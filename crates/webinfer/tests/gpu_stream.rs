@@ -171,7 +171,7 @@ fn by_default_a_1_mib_uint8_kernel_streams_and_predicts_what_tfjs_predicts() {
         backend: BackendChoice::Gpu,
         ..LoadOptions::default()
     };
-    // wide/kernel: [256, 1024] uint8, 1 MiB decoded (the default threshold), streams as its
+    // wide/kernel: [256, 1024] uint8, 1 MiB decoded (over the 64 KiB default), streams as its
     // codes (256 KiB) plus their 256 values and a factor per output channel; head/kernel
     // [1024, 4] (16 KiB decoded) stays on the host.
     for chunk in [1000usize, 65536] {
@@ -190,7 +190,7 @@ fn by_default_a_1_mib_uint8_kernel_streams_and_predicts_what_tfjs_predicts() {
 fn below_the_threshold_or_on_the_cpu_nothing_streams() {
     let options = LoadOptions {
         backend: BackendChoice::Gpu,
-        ..LoadOptions::default() // 1 MiB: the fixtures' kernels are far smaller
+        ..LoadOptions::default() // 64 KiB: dense_sequential's kernels are far smaller
     };
     if let Some(backend) = gpu() {
         let (model, streamed) = build("dense_sequential", backend, &options, 4096);
