@@ -1,25 +1,29 @@
 //! Arbitrary bytes as a `model.json`: parse it, then its topology as its format says (layers
 //! or graph), then read every layer config / node attribute through the typed accessors the
-//! lowering uses; and the weights manifest as a loader peeks at it first. Default limits:
+//! lowering uses; and the shard paths as a loader peeks at them first. Default limits:
 //! parsing never allocates by a declared size.
 #![no_main]
 
 use libfuzzer_sys::{fuzz_mutator, fuzz_target};
 use webinfer_tfjs::{
-    parse_graph_model, parse_layers_topology, parse_model_json, peek_weights_manifest, Limits,
+    parse_graph_model, parse_layers_topology, parse_model_json, peek_shard_paths, Limits,
     ModelFormat,
 };
 
 fuzz_target!(|data: &[u8]| {
     let limits = Limits::default();
-    // What a loader reads first: never a panic, and never a manifest the full parse does
-    // not find (it may find none where the key is spelled with escapes).
-    let peeked = peek_weights_manifest(data, &limits);
+    // What a loader reads first: never a panic, and never a path the full parse does not
+    // find in that place (it may find none where it is unsure).
+    let peeked = peek_shard_paths(data, &limits, 4);
     let Ok(mj) = parse_model_json(data, &limits) else {
         return;
     };
-    if let Ok(m) = &peeked {
-        assert!(m.is_empty() || *m == mj.weights_manifest, "peeked another manifest");
+    if let Ok(p) = &peeked {
+        let all: Vec<&str> = mj.shard_paths().collect();
+        assert!(
+            p.len() <= all.len() && p.iter().zip(&all).all(|(a, b)| a == b),
+            "peeked other paths: {p:?} of {all:?}"
+        );
     }
     let _ = mj.total_weight_bytes();
     let _ = mj.shard_paths().count();

@@ -901,7 +901,7 @@ impl Loader {
                 limit: max,
             },
         };
-        let request_url = self.request_url(model_url, ctx.options);
+        let request_url = request_url(model_url, ctx.options);
         let fetched = self
             .fetch(
                 ctx,
@@ -930,9 +930,8 @@ impl Loader {
             .await?;
         let bytes = fetched.bytes;
         check_digest(model_url, fetched.sha256, sha)?;
-        // No shard will come from the cache: the first ones are requested now, from the
-        // manifest alone (checked against the limits as the full parse checks it), so that
-        // they are under way while the rest of model.json is parsed and the model prepared.
+        // No shard will come from the cache: the first ones are requested now, so that they
+        // are under way while model.json is parsed and the model prepared.
         if from == JsonFrom::NetworkNoEntry || ctx.readable_cache().is_none() {
             self.prefetch_shards(ctx, model_url, &bytes);
         }
@@ -951,18 +950,21 @@ impl Loader {
         Ok((bytes, model, from))
     }
 
-    /// Starts the requests of the first shards (as many as the load downloads at once),
-    /// when the manifest of `model_json` is within the limits.
+    /// Starts the requests of the first shards (as many as the load downloads at once), their
+    /// paths read from `model_json` without parsing it (`peek_shard_paths`). The full parse
+    /// follows at once; if it refuses the file (a manifest over a limit, say), the requests
+    /// are aborted unread with the load (`Prefetches` in `run`).
     fn prefetch_shards(&self, ctx: &Ctx<'_>, model_url: &str, model_json: &[u8]) {
-        let Ok(manifest) = webinfer_tfjs::peek_weights_manifest(model_json, &ctx.options.limits)
+        let max = ctx.options.concurrency.max(1);
+        let Ok(paths) = webinfer_tfjs::peek_shard_paths(model_json, &ctx.options.limits, max)
         else {
             return;
         };
-        let Ok(files) = plan_files(&manifest, model_url, ctx.options) else {
-            return;
-        };
-        for f in files.iter().take(ctx.options.concurrency.max(1)) {
-            self.transport.prefetch(&f.request_url);
+        for path in &paths {
+            self.transport.prefetch(&request_url(
+                &shard_url(model_url, path, ctx.options),
+                ctx.options,
+            ));
         }
     }
 
@@ -1283,13 +1285,6 @@ impl Loader {
         }
     }
 
-    fn request_url(&self, url: &str, options: &LoadOptions) -> String {
-        match &options.rewrite_url {
-            Some(rewrite) => rewrite(url),
-            None => url.to_owned(),
-        }
-    }
-
     /// Every model with entries in the policy's cache. Empty without a cache.
     pub async fn list_cached(&self, policy: &CachePolicy) -> Result<Vec<CachedModel>, CacheError> {
         let Some(cache) = self.cache.as_deref() else {
@@ -1361,12 +1356,7 @@ fn plan_files(
         let max = group.byte_len();
         let exact = (group.paths.len() == 1).then_some(max);
         for path in &group.paths {
-            let url = resolve_shard_url(
-                model_url,
-                path,
-                options.weight_path_prefix.as_deref(),
-                options.shard_query,
-            );
+            let url = shard_url(model_url, path, options);
             let sha256 = options
                 .sha256
                 .shards
@@ -1375,10 +1365,7 @@ fn plan_files(
                 .transpose()?;
             files.push(FilePlan {
                 path: path.clone(),
-                request_url: match &options.rewrite_url {
-                    Some(rewrite) => rewrite(&url),
-                    None => url.clone(),
-                },
+                request_url: request_url(&url, options),
                 key: cache_key(&url, options.cache.key_query),
                 url,
                 group: g,
@@ -1389,6 +1376,24 @@ fn plan_files(
         }
     }
     Ok(files)
+}
+
+/// Where the shard at `path` (as the manifest writes it) is, for the cache's key and messages.
+fn shard_url(model_url: &str, path: &str, options: &LoadOptions) -> String {
+    resolve_shard_url(
+        model_url,
+        path,
+        options.weight_path_prefix.as_deref(),
+        options.shard_query,
+    )
+}
+
+/// What is requested for `url` (`rewrite_url` applied).
+fn request_url(url: &str, options: &LoadOptions) -> String {
+    match &options.rewrite_url {
+        Some(rewrite) => rewrite(url),
+        None => url.to_owned(),
+    }
 }
 
 /// A sink's refusal of shard bytes, as a load error naming the file: bytes

@@ -76,6 +76,6 @@ pub use manifest::{
     parse_weights_manifest, DType, QuantDType, Quantization, WeightEntry, WeightGroup,
 };
 pub use model_json::{
-    parse_model_json, parse_model_json_value, peek_weights_manifest, ModelFormat, ModelJson,
+    parse_model_json, parse_model_json_value, peek_shard_paths, ModelFormat, ModelJson,
 };
 pub use stream::{CodeFormat, KeptCodes, StoredSink, StreamDecoder, ValueSink};

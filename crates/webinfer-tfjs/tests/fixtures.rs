@@ -37,11 +37,11 @@ fn load(dir: &Path) -> Loaded {
     let bytes = fs::read(dir.join("model.json")).unwrap();
     let limits = Limits::default();
     let model = parse_model_json(&bytes, &limits).unwrap_or_else(|e| panic!("{name}: {e}"));
-    // What a loader reads first, to start the downloads: the same manifest.
+    // What a loader reads first, to start the downloads: the same paths.
     assert_eq!(
-        webinfer_tfjs::peek_weights_manifest(&bytes, &limits).unwrap(),
-        model.weights_manifest,
-        "{name}: peeked manifest"
+        webinfer_tfjs::peek_shard_paths(&bytes, &limits, usize::MAX).unwrap(),
+        model.shard_paths().collect::<Vec<_>>(),
+        "{name}: peeked shard paths"
     );
     let topology = (model.format == ModelFormat::LayersModel).then(|| {
         parse_layers_topology(&model.topology, &limits).unwrap_or_else(|e| panic!("{name}: {e}"))
