@@ -706,6 +706,9 @@ enum Topology {
 pub struct ModelBuilder {
     /// Set by [`ModelBuilder::build_now`]: the graph built before `finish`.
     built: Option<Result<(Graph, ModelStats)>>,
+    /// A layers-model's graph, lowered from `model.json` alone while the shards download;
+    /// the values go in once every byte is in.
+    lowered: Option<webinfer_core::lower::Lowered>,
     parsed: ModelJson,
     topology: Topology,
     decoder: webinfer_tfjs::StreamDecoder,
@@ -784,8 +787,23 @@ impl ModelBuilder {
         }
         let decoder =
             webinfer_tfjs::StreamDecoder::new(&parsed.weights_manifest).map_err(fmt_err)?;
+        // Lowered now (what fails to lower is refused before any shard is read), so that
+        // once the last byte is in only the values are left to put in. A graph-model's
+        // lowering reads constants' values throughout: it waits for them.
+        let lowered = match &topology {
+            Topology::Layers(m) => {
+                let shapes = parsed
+                    .weights_manifest
+                    .iter()
+                    .flat_map(|g| &g.weights)
+                    .map(|w| (w.name.clone(), w.shape.clone()));
+                Some(webinfer_core::lower::lower_layers_structure(m, shapes)?)
+            }
+            Topology::Graph(_) => None,
+        };
         Ok(ModelBuilder {
             built: None,
+            lowered,
             parsed,
             topology,
             decoder,
@@ -989,7 +1007,7 @@ impl ModelBuilder {
     }
 
     fn build_graph_from(
-        &self,
+        &mut self,
         weights: std::result::Result<Vec<webinfer_tfjs::DecodedWeight>, webinfer_tfjs::FormatError>,
         resident: HashMap<String, usize>,
     ) -> Result<(Graph, ModelStats)> {
@@ -997,6 +1015,7 @@ impl ModelBuilder {
             [] => self.base.clone(),
             _ => self.group_where(0),
         };
+        let lowered = self.lowered.take();
         let ModelBuilder {
             parsed,
             topology,
@@ -1063,9 +1082,10 @@ impl ModelBuilder {
         };
 
         let mut graph = match &topology {
-            Topology::Layers(t) => {
-                webinfer_core::lower::lower_layers_model_with(t, weights, resident)?
-            }
+            Topology::Layers(t) => match lowered {
+                Some(lowered) => lowered.fill(weights, &resident)?,
+                None => webinfer_core::lower::lower_layers_model_with(t, weights, resident)?,
+            },
             Topology::Graph(g) => webinfer_core::lower::graph::lower_graph_model(g, weights)?,
         };
         // Every value the declared inputs (batch 1) and the constants imply must fit the

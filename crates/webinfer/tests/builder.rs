@@ -51,3 +51,36 @@ fn chunked_interleaved_bytes_predict_what_tfjs_predicts() {
         }
     }
 }
+
+#[test]
+fn a_model_whose_weights_do_not_fit_its_layers_is_refused_before_any_shard_byte() {
+    // The graph is lowered from model.json alone: a manifest shape that does not fit the
+    // layer's config, or a weight no layer uses, is refused by `ModelBuilder::new`, before a
+    // loader downloads anything.
+    let json = std::fs::read(fixture("cnn_rich").join("model.json")).unwrap();
+    let options = LoadOptions::default();
+    assert!(ModelBuilder::new(&json, &options).is_ok());
+    let mut bad: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    let weights = &mut bad["weightsManifest"][0]["weights"];
+    let kernel = weights
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|w| w["name"].as_str().unwrap().ends_with("/kernel"))
+        .unwrap();
+    let name = kernel["name"].as_str().unwrap().to_string();
+    let last = kernel["shape"].as_array().unwrap().len() - 1;
+    kernel["shape"][last] = serde_json::json!(kernel["shape"][last].as_u64().unwrap() + 1);
+    let err = ModelBuilder::new(&serde_json::to_vec(&bad).unwrap(), &options).unwrap_err();
+    assert!(
+        matches!(&err, webinfer::Error::Core(webinfer_core::CoreError::WeightShape { weight, .. }) if *weight == name),
+        "{err}"
+    );
+    let mut surplus: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    surplus["weightsManifest"][0]["weights"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"name": "nobody/kernel", "shape": [2], "dtype": "float32"}));
+    let err = ModelBuilder::new(&serde_json::to_vec(&surplus).unwrap(), &options).unwrap_err();
+    assert!(err.to_string().contains("nobody/kernel"), "{err}");
+}

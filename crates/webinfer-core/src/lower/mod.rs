@@ -79,23 +79,44 @@ pub fn supported_layers() -> Vec<&'static str> {
     v
 }
 
-/// Weights by name, tracking which ones some layer used.
+/// The manifest's weights by name (their shapes: lowering needs no values), tracking which
+/// ones some layer used and what each placeholder node gets once the values are in.
 pub struct WeightStore {
-    by_name: HashMap<String, DecodedWeight>,
-    /// Weights whose values live in a backend: manifest name -> key ([`Op::Resident`]).
-    resident: HashMap<String, usize>,
+    by_name: HashMap<String, Vec<usize>>,
     used: HashSet<String>,
-    /// Already-created constant nodes, so a shared layer does not duplicate its weights.
+    /// Already-created weight nodes, so a shared layer does not duplicate its weights.
     nodes: HashMap<String, ValueId>,
+    pending: Vec<Pending>,
+}
+
+/// The key of a placeholder [`Op::Resident`]: a weight node of a [`Lowered`] graph whose
+/// values [`Lowered::fill`] puts in.
+const PENDING: usize = usize::MAX;
+
+/// What a placeholder node of a [`Lowered`] graph becomes.
+enum Pending {
+    /// The weight `name`: a constant, or an [`Op::Resident`] where a backend holds it.
+    Weight { node: ValueId, name: String },
+    /// A BatchNormalization's per-channel `x * scale + shift`, computed from its weights.
+    BatchNorm {
+        layer: String,
+        scale: ValueId,
+        shift: ValueId,
+        mean: String,
+        var: String,
+        gamma: Option<String>,
+        beta: Option<String>,
+        epsilon: f32,
+    },
 }
 
 impl WeightStore {
-    pub fn new(weights: Vec<DecodedWeight>) -> Self {
+    pub fn new(shapes: impl IntoIterator<Item = (String, Vec<usize>)>) -> Self {
         WeightStore {
-            by_name: weights.into_iter().map(|w| (w.name.clone(), w)).collect(),
-            resident: HashMap::new(),
+            by_name: shapes.into_iter().collect(),
             used: HashSet::new(),
             nodes: HashMap::new(),
+            pending: Vec::new(),
         }
     }
 
@@ -317,11 +338,78 @@ impl<'a> LayerCtx<'a> {
         if let Some(&v) = self.weights.nodes.get(&full) {
             return Ok(Some(v));
         }
-        let Some(w) = self.weights.by_name.get_mut(&full) else {
+        let Some((full, shape)) = self.weight_shape(short, expected)? else {
             return Ok(None);
         };
-        let fits = w.shape.len() == expected.len()
-            && w.shape
+        let v = self.push(
+            Op::Resident {
+                shape,
+                key: PENDING,
+            },
+            vec![],
+        );
+        self.weights.pending.push(Pending::Weight {
+            node: v,
+            name: full.clone(),
+        });
+        self.weights.nodes.insert(full, v);
+        Ok(Some(v))
+    }
+
+    /// Placeholders for a BatchNormalization's `(scale, shift)` of `c` channels, computed
+    /// from the named weights at [`Lowered::fill`].
+    fn batch_norm_params(
+        &mut self,
+        c: usize,
+        mean: String,
+        var: String,
+        gamma: Option<String>,
+        beta: Option<String>,
+        epsilon: f32,
+    ) -> (ValueId, ValueId) {
+        let scale = self.push(
+            Op::Resident {
+                shape: vec![c],
+                key: PENDING,
+            },
+            vec![],
+        );
+        let shift = self.push(
+            Op::Resident {
+                shape: vec![c],
+                key: PENDING,
+            },
+            vec![],
+        );
+        self.weights.pending.push(Pending::BatchNorm {
+            layer: self.layer.name.clone(),
+            scale,
+            shift,
+            mean,
+            var,
+            gamma,
+            beta,
+            epsilon,
+        });
+        (scale, shift)
+    }
+
+    /// The manifest name and shape of weight `short`, checked against `expected` and
+    /// counted as used, for a lowering that reads its values at [`Lowered::fill`] rather than
+    /// taking it as a node.
+    fn weight_shape(
+        &mut self,
+        short: &str,
+        expected: &[Option<usize>],
+    ) -> Result<Option<(String, Vec<usize>)>> {
+        let Some(full) = self.weights.resolve(&self.layer.name, short) else {
+            return Ok(None);
+        };
+        let Some(shape) = self.weights.by_name.get(&full) else {
+            return Ok(None);
+        };
+        let fits = shape.len() == expected.len()
+            && shape
                 .iter()
                 .zip(expected)
                 .all(|(a, e)| e.is_none_or(|e| e == *a));
@@ -330,40 +418,113 @@ impl<'a> LayerCtx<'a> {
                 layer: self.layer.name.clone(),
                 weight: full,
                 expected: expected.to_vec(),
-                actual: w.shape.clone(),
+                actual: shape.clone(),
             });
         }
-        let v = match self.weights.resident.get(&full) {
-            Some(&key) => {
-                let shape = w.shape.clone();
-                self.push(Op::Resident { shape, key }, vec![])
-            }
-            None => {
-                let t = take_tensor(w)?;
-                self.constant(t)
-            }
-        };
+        let shape = shape.clone();
         self.weights.used.insert(full.clone());
-        self.weights.nodes.insert(full, v);
-        Ok(Some(v))
+        Ok(Some((full, shape)))
     }
+}
 
-    /// Take weight `short` (if present) as a tensor rather than a graph node.
-    pub fn weight_tensor(
-        &mut self,
-        short: &str,
-        expected: &[Option<usize>],
-    ) -> Result<Option<Tensor>> {
-        match self.weight_opt(short, expected)? {
-            Some(v) => match self.graph.as_constant(v) {
-                Some(t) => Ok(Some(t.clone())),
-                None => Err(self.err(format!(
-                    "weight \"{short}\" is needed on the host, but its values were streamed \
-                     to the GPU"
-                ))),
-            },
-            None => Ok(None),
+/// A layers-model lowered before its weights' values are in: every weight is a placeholder
+/// node with its shape, so the graph's structure, shapes and every check that needs no value
+/// are done. A loader lowers the model as soon as `model.json` is read, while the shards
+/// download, and fills in the values once the last byte is in.
+pub struct Lowered {
+    graph: Graph,
+    pending: Vec<Pending>,
+}
+
+impl std::fmt::Debug for Lowered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lowered")
+            .field("nodes", &self.graph.nodes.len())
+            .field("pending", &self.pending.len())
+            .finish()
+    }
+}
+
+impl Lowered {
+    /// The graph with the decoded `weights` put in: a weight named in `resident` (its values
+    /// live in a backend, streamed there while loading: manifest name -> key) becomes an
+    /// [`Op::Resident`] node (its entry in `weights` has its shape and no data), every other
+    /// one a constant, moved out of `weights` without a copy.
+    pub fn fill(
+        self,
+        weights: Vec<DecodedWeight>,
+        resident: &HashMap<String, usize>,
+    ) -> Result<Graph> {
+        let Lowered { mut graph, pending } = self;
+        let mut by_name: HashMap<String, DecodedWeight> =
+            weights.into_iter().map(|w| (w.name.clone(), w)).collect();
+        // Values read in place first; then the weights taken as nodes.
+        for p in &pending {
+            if let Pending::BatchNorm {
+                layer,
+                scale,
+                shift,
+                mean,
+                var,
+                gamma,
+                beta,
+                epsilon,
+            } = p
+            {
+                let host = |name: &str| -> Result<Vec<f32>> {
+                    if resident.contains_key(name) {
+                        return Err(CoreError::layer(
+                            layer,
+                            "BatchNormalization",
+                            format!(
+                                "weight \"{name}\" is needed on the host, but its values were \
+                                 streamed to the GPU"
+                            ),
+                        ));
+                    }
+                    let w = by_name.get(name).ok_or_else(|| missing(layer, name))?;
+                    Ok(to_tensor(w)?.into_data())
+                };
+                let (mean, var) = (host(mean)?, host(var)?);
+                let gamma = gamma.as_deref().map(host).transpose()?;
+                let beta = beta.as_deref().map(host).transpose()?;
+                let (s, t) = norm::affine(&mean, &var, gamma.as_deref(), beta.as_deref(), *epsilon);
+                let c = s.len();
+                graph.nodes[*scale].op = Op::Constant(Tensor::new(vec![c], s)?);
+                graph.nodes[*shift].op = Op::Constant(Tensor::new(vec![c], t)?);
+            }
         }
+        for p in pending {
+            let Pending::Weight { node, name } = p else {
+                continue;
+            };
+            graph.nodes[node].op = match resident.get(&name) {
+                Some(&key) => {
+                    let Op::Resident { shape, .. } = &graph.nodes[node].op else {
+                        unreachable!("a pending weight is a placeholder")
+                    };
+                    Op::Resident {
+                        shape: shape.clone(),
+                        key,
+                    }
+                }
+                None => {
+                    let origin = graph.nodes[node].origin.clone();
+                    let w = by_name
+                        .get_mut(&name)
+                        .ok_or_else(|| missing(&origin, &name))?;
+                    Op::Constant(take_tensor(w)?)
+                }
+            };
+        }
+        Ok(graph)
+    }
+}
+
+fn missing(layer: &str, weight: &str) -> CoreError {
+    CoreError::MissingWeight {
+        layer: layer.to_string(),
+        weight: weight.to_string(),
     }
 }
 
@@ -414,6 +575,16 @@ pub fn lower_layers_model_with(
     weights: Vec<DecodedWeight>,
     resident: HashMap<String, usize>,
 ) -> Result<Graph> {
+    let shapes = weights.iter().map(|w| (w.name.clone(), w.shape.clone()));
+    lower_layers_structure(model, shapes)?.fill(weights, &resident)
+}
+
+/// Lower a parsed layers-model knowing only its weights' names and shapes (the manifest's):
+/// every check of [`lower_layers_model`] but the values'. [`Lowered::fill`] puts the values in.
+pub fn lower_layers_structure(
+    model: &LayersModel,
+    weights: impl IntoIterator<Item = (String, Vec<usize>)>,
+) -> Result<Lowered> {
     let unknown = unsupported_layers(model);
     if !unknown.is_empty() {
         return Err(CoreError::UnknownLayers(unknown));
@@ -422,7 +593,6 @@ pub fn lower_layers_model_with(
     let mut graph = Graph::default();
     let mut ranks = Vec::new();
     let mut store = WeightStore::new(weights);
-    store.resident = resident;
     // (layer, node index) -> output values of that call.
     let mut values: HashMap<(String, usize), Vec<ValueId>> = HashMap::new();
 
@@ -515,7 +685,10 @@ pub fn lower_layers_model_with(
     if let Some(shapes) = static_input_shapes(&graph.inputs, 1) {
         graph.infer_shapes(&shapes)?;
     }
-    Ok(graph)
+    Ok(Lowered {
+        graph,
+        pending: store.pending,
+    })
 }
 
 fn lookup(values: &HashMap<(String, usize), Vec<ValueId>>, r: &TensorRef) -> Option<ValueId> {

@@ -3,7 +3,6 @@
 use super::{LayerCtx, LayerDef};
 use crate::error::Result;
 use crate::ir::{Op, ValueId};
-use crate::tensor::Tensor;
 
 pub const BATCH_NORMALIZATION: LayerDef = LayerDef {
     classes: &["BatchNormalization"],
@@ -24,42 +23,53 @@ fn batch_norm(cx: &mut LayerCtx, inputs: &[ValueId]) -> Result<Vec<ValueId>> {
     if cx.axis(axis, rank)? + 1 != rank {
         return Err(cx.err(format!("axis {axis} is not the last axis of a rank-{rank} input (only channels_last is supported)")));
     }
-    let eps = cx.f32_or("epsilon", 1e-3)?;
-    let mean = cx
-        .weight_tensor("moving_mean", &[None])?
+    let epsilon = cx.f32_or("epsilon", 1e-3)?;
+    let (mean, shape) = cx
+        .weight_shape("moving_mean", &[None])?
         .ok_or_else(|| missing(cx, "moving_mean"))?;
-    let c = mean.len();
-    let var = cx
-        .weight_tensor("moving_variance", &[Some(c)])?
+    let c = shape[0];
+    let (var, _) = cx
+        .weight_shape("moving_variance", &[Some(c)])?
         .ok_or_else(|| missing(cx, "moving_variance"))?;
     let gamma = if cx.bool_or("scale", true)? {
-        Some(
-            cx.weight_tensor("gamma", &[Some(c)])?
-                .ok_or_else(|| missing(cx, "gamma"))?,
-        )
+        let (g, _) = cx
+            .weight_shape("gamma", &[Some(c)])?
+            .ok_or_else(|| missing(cx, "gamma"))?;
+        Some(g)
     } else {
         None
     };
     let beta = if cx.bool_or("center", true)? {
-        Some(
-            cx.weight_tensor("beta", &[Some(c)])?
-                .ok_or_else(|| missing(cx, "beta"))?,
-        )
+        let (b, _) = cx
+            .weight_shape("beta", &[Some(c)])?
+            .ok_or_else(|| missing(cx, "beta"))?;
+        Some(b)
     } else {
         None
     };
+    // Computed from the values once they are in (`Lowered::fill`, with `affine`).
+    let (scale, shift) = cx.batch_norm_params(c, mean, var, gamma, beta, epsilon);
+    Ok(vec![cx.push(Op::ChannelAffine, vec![x, scale, shift])])
+}
 
+/// `(x - mean) / sqrt(var + epsilon) * gamma + beta` as `x * scale + shift`: `(scale, shift)`.
+pub(super) fn affine(
+    mean: &[f32],
+    var: &[f32],
+    gamma: Option<&[f32]>,
+    beta: Option<&[f32]>,
+    epsilon: f32,
+) -> (Vec<f32>, Vec<f32>) {
+    let c = mean.len();
     let mut scale = Vec::with_capacity(c);
     let mut shift = Vec::with_capacity(c);
     for i in 0..c {
-        let inv = 1.0 / (var.data()[i] + eps).sqrt();
-        let s = inv * gamma.as_ref().map_or(1.0, |g| g.data()[i]);
+        let inv = 1.0 / (var[i] + epsilon).sqrt();
+        let s = inv * gamma.map_or(1.0, |g| g[i]);
         scale.push(s);
-        shift.push(beta.as_ref().map_or(0.0, |b| b.data()[i]) - mean.data()[i] * s);
+        shift.push(beta.map_or(0.0, |b| b[i]) - mean[i] * s);
     }
-    let scale = cx.constant(Tensor::new(vec![c], scale)?);
-    let shift = cx.constant(Tensor::new(vec![c], shift)?);
-    Ok(vec![cx.push(Op::ChannelAffine, vec![x, scale, shift])])
+    (scale, shift)
 }
 
 fn missing(cx: &LayerCtx, w: &str) -> crate::error::CoreError {
