@@ -15,6 +15,24 @@ fuzz_target!(|data: &[u8]| {
     // What a loader reads first: never a panic, and never a path the full parse does not
     // find in that place (it may find none where it is unsure).
     let peeked = peek_shard_paths(data, &limits, 4);
+    // With tight limits: paths only for a manifest the full parse finds within them (a
+    // model over a limit is refused before any shard is requested).
+    let tight = Limits {
+        max_shards: 2,
+        max_weights: 4,
+        max_rank: 3,
+        max_tensor_elements: 64,
+        max_total_weight_bytes: 256,
+        ..Limits::default()
+    };
+    if peek_shard_paths(data, &tight, 4).is_ok_and(|p| !p.is_empty()) {
+        let full = parse_model_json(data, &tight);
+        assert!(
+            !matches!(full, Err(webinfer_tfjs::FormatError::Limit { .. })),
+            "paths peeked from a manifest over a limit: {:?}",
+            full.err()
+        );
+    }
     let Ok(mj) = parse_model_json(data, &limits) else {
         return;
     };

@@ -951,9 +951,9 @@ impl Loader {
     }
 
     /// Starts the requests of the first shards (as many as the load downloads at once), their
-    /// paths read from `model_json` without parsing it (`peek_shard_paths`). The full parse
-    /// follows at once; if it refuses the file (a manifest over a limit, say), the requests
-    /// are aborted unread with the load (`Prefetches` in `run`).
+    /// paths read from `model_json` without parsing it (`peek_shard_paths`, which finds none
+    /// in a manifest over a limit). The full parse follows at once; if it refuses the file,
+    /// the requests are aborted unread with the load (`Prefetches` in `run`).
     fn prefetch_shards(&self, ctx: &Ctx<'_>, model_url: &str, model_json: &[u8]) {
         let max = ctx.options.concurrency.max(1);
         let Ok(paths) = webinfer_tfjs::peek_shard_paths(model_json, &ctx.options.limits, max)

@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 use crate::error::{FormatError, Result};
 use crate::json::{get_non_null, type_name};
 use crate::limits::Limits;
-use crate::manifest::{parse_weights_manifest, WeightGroup};
+use crate::manifest::{parse_weights_manifest, DType, QuantDType, WeightGroup};
 
 /// Which kind of model a `model.json` describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -102,76 +102,219 @@ pub fn parse_model_json(bytes: &[u8], limits: &Limits) -> Result<ModelJson> {
 }
 
 /// The first `max` shard paths of a `model.json`'s weights manifest, in the order
-/// [`ModelJson::shard_paths`] lists them, found without parsing the file: what a loader needs
-/// to start downloading the shards while it parses the rest (a MobileNetV2 `model.json` of
-/// 118 KB is scanned in ~0.05 ms; parsing its manifest alone took ~1 ms in Chromium).
+/// [`ModelJson::shard_paths`] lists them, found without parsing the file into values: what a
+/// loader needs to start downloading the shards while it parses the rest (MobileNetV2's
+/// 118 KB `model.json` is scanned in well under a millisecond; parsing its manifest alone took
+/// ~1 ms in Chromium).
 ///
 /// One pass over the bytes that follows strings and nesting finds the top-level
-/// `"weightsManifest"`; within it, each group's `"paths"` (the last, where a group repeats the
-/// key, as the full parse reads it). Nothing is checked but `limits.max_model_json_bytes`:
-/// the caller parses the whole file next, with every check, before it reads any shard byte.
-/// Empty wherever the scan is unsure what the full parse would find: a path spelled with
-/// escapes, a group without `"paths"`, anything not shaped as a manifest. Where the file is
-/// not valid JSON the paths may be ones the full parse never reaches; it reports the error.
+/// `"weightsManifest"`; within it, each group's `"paths"` and each weight's `"shape"`,
+/// `"dtype"` and quantization `"dtype"` (the last of a repeated key, as the full parse reads
+/// them). Paths come back only when the manifest is within `limits` (shard and weight counts,
+/// rank, elements per tensor, total bytes: a model over a limit is refused before any shard is
+/// requested). Empty wherever the scan is unsure what the full parse would find: a string
+/// spelled with escapes, a dimension not written as plain digits, anything not shaped as a
+/// manifest. Nothing else is checked: the caller parses the whole file next, with every
+/// check, before it reads any shard byte. Where the file is not valid JSON the paths may be
+/// ones the full parse never reaches; it reports the error.
 pub fn peek_shard_paths(bytes: &[u8], limits: &Limits, max: usize) -> Result<Vec<String>> {
     let text = json_text(bytes, limits)?;
-    let mut paths = Vec::new();
+    let mut scan = Scan {
+        text,
+        limits,
+        max,
+        paths: Vec::new(),
+        shards: 0,
+        weights: 0,
+        bytes: 0,
+    };
     if let Some(at) = top_level_value(text, b"weightsManifest") {
-        if manifest_paths(text, at, max, &mut paths).is_none() {
-            paths.clear();
+        if scan.manifest(at).is_none() {
+            scan.paths.clear();
         }
     }
-    Ok(paths)
+    Ok(scan.paths)
 }
 
-/// The shard paths of the manifest array at `at` into `out`, up to `max`. `None`: not a
-/// manifest as the scan can read one.
-fn manifest_paths(text: &[u8], at: usize, max: usize, out: &mut Vec<String>) -> Option<()> {
-    let mut i = skip_ws(text, at);
+/// [`peek_shard_paths`]' walk: `None` wherever it is unsure or a limit is exceeded.
+struct Scan<'t> {
+    text: &'t [u8],
+    limits: &'t Limits,
+    max: usize,
+    paths: Vec<String>,
+    shards: usize,
+    weights: usize,
+    bytes: u64,
+}
+
+impl Scan<'_> {
+    /// The manifest array at `at`.
+    fn manifest(&mut self, at: usize) -> Option<()> {
+        let text = self.text;
+        array(text, at, |i| {
+            // A group: the last "paths" (plain strings) and "weights" of an object.
+            let mut paths = None;
+            let mut weights = None;
+            let end = object(text, i, |key, v| match key {
+                b"paths" => {
+                    let (list, end) = plain_strings(text, v)?;
+                    paths = Some(list);
+                    Some(end)
+                }
+                b"weights" => {
+                    let mut entries = Vec::new();
+                    let end = array(text, v, |e| {
+                        let (entry, end) = entry(text, e, self.limits)?;
+                        entries.push(entry);
+                        Some(end)
+                    })?;
+                    weights = Some(entries);
+                    Some(end)
+                }
+                _ => skip_value(text, v),
+            })?;
+            self.group(paths?, weights?)?;
+            Some(end)
+        })?;
+        Some(())
+    }
+
+    /// One group's paths and weights `(rank, elements, stored bytes)`, against the limits.
+    fn group(&mut self, paths: Vec<String>, weights: Vec<(usize, u64, u64)>) -> Option<()> {
+        let limits = self.limits;
+        self.shards = self.shards.checked_add(paths.len())?;
+        self.weights = self.weights.checked_add(weights.len())?;
+        if self.shards > limits.max_shards || self.weights > limits.max_weights {
+            return None;
+        }
+        for (rank, elements, bytes) in weights {
+            self.bytes = self.bytes.checked_add(bytes)?;
+            if rank > limits.max_rank
+                || elements > limits.max_tensor_elements
+                || self.bytes > limits.max_total_weight_bytes
+            {
+                return None;
+            }
+        }
+        let room = self.max.saturating_sub(self.paths.len());
+        self.paths.extend(paths.into_iter().take(room));
+        Some(())
+    }
+}
+
+/// A weight entry at `i`: `(rank, elements, stored bytes)` from its last "shape" (plain
+/// digits, none over the element limit), "dtype" and quantization "dtype", and the index
+/// after it.
+fn entry(text: &[u8], i: usize, limits: &Limits) -> Option<((usize, u64, u64), usize)> {
+    let mut shape: Option<(usize, u64)> = None;
+    let mut dtype = None;
+    let mut quantized = None;
+    let end = object(text, i, |key, v| match key {
+        b"shape" => {
+            let mut rank = 0usize;
+            let mut elements = 1u64;
+            let end = array(text, v, |d| {
+                let digits = text
+                    .get(d..)?
+                    .iter()
+                    .take_while(|c| c.is_ascii_digit())
+                    .count();
+                let n: u64 = std::str::from_utf8(text.get(d..d.checked_add(digits)?)?)
+                    .ok()?
+                    .parse()
+                    .ok()
+                    .filter(|&n| n <= limits.max_tensor_elements)?;
+                rank = rank.checked_add(1)?;
+                elements = elements.checked_mul(n)?;
+                d.checked_add(digits)
+            })?;
+            shape = Some((rank, elements));
+            Some(end)
+        }
+        b"dtype" => {
+            let (raw, end) = string_at(text, v)?;
+            dtype = Some(DType::parse(std::str::from_utf8(raw).ok()?)?);
+            Some(end)
+        }
+        b"quantization" if text.get(v..)?.starts_with(b"null") => {
+            quantized = None;
+            v.checked_add(4)
+        }
+        b"quantization" => {
+            let mut q = None;
+            let end = object(text, v, |key, v| match key {
+                b"dtype" => {
+                    let (raw, end) = string_at(text, v)?;
+                    q = Some(QuantDType::parse(std::str::from_utf8(raw).ok()?)?);
+                    Some(end)
+                }
+                _ => skip_value(text, v),
+            })?;
+            quantized = Some(q?);
+            Some(end)
+        }
+        _ => skip_value(text, v),
+    })?;
+    let (rank, elements) = shape?;
+    let size = match quantized {
+        Some(q) => q.byte_size(),
+        None => dtype?.byte_size(),
+    };
+    dtype?;
+    Some(((rank, elements, elements.checked_mul(size)?), end))
+}
+
+/// The array at `i`: `item` is called at each element's first byte and returns the index
+/// after it. Returns the index after the array.
+fn array(text: &[u8], i: usize, mut item: impl FnMut(usize) -> Option<usize>) -> Option<usize> {
+    let mut i = skip_ws(text, i);
     if text.get(i) != Some(&b'[') {
         return None;
     }
-    i = i.checked_add(1)?;
+    i = skip_ws(text, i.checked_add(1)?);
+    if text.get(i) == Some(&b']') {
+        return i.checked_add(1);
+    }
     loop {
-        i = skip_ws(text, i);
+        i = skip_ws(text, item(i)?);
         match text.get(i)? {
-            b']' => return Some(()),
             b',' => i = skip_ws(text, i.checked_add(1)?),
-            _ => {}
+            b']' => return i.checked_add(1),
+            _ => return None,
         }
-        // A group: an object whose last "paths" is an array of plain strings.
-        if text.get(i) != Some(&b'{') {
+    }
+}
+
+/// The object at `i`: `member` is called with each raw key and its value's first byte and
+/// returns the index after the value. Returns the index after the object.
+fn object(
+    text: &[u8],
+    i: usize,
+    mut member: impl FnMut(&[u8], usize) -> Option<usize>,
+) -> Option<usize> {
+    let mut i = skip_ws(text, i);
+    if text.get(i) != Some(&b'{') {
+        return None;
+    }
+    i = skip_ws(text, i.checked_add(1)?);
+    if text.get(i) == Some(&b'}') {
+        return i.checked_add(1);
+    }
+    loop {
+        let (key, after) = string_at(text, i)?;
+        if key.contains(&b'\\') {
+            // A key spelled with escapes: the scan cannot tell which it is.
             return None;
         }
-        i = i.checked_add(1)?;
-        let mut group: Option<Vec<String>> = None;
-        loop {
-            i = skip_ws(text, i);
-            match text.get(i)? {
-                b'}' => break,
-                b',' => i = skip_ws(text, i.checked_add(1)?),
-                _ => {}
-            }
-            let (key, after) = string_at(text, i)?;
-            i = skip_ws(text, after);
-            if text.get(i) != Some(&b':') {
-                return None;
-            }
-            i = skip_ws(text, i.checked_add(1)?);
-            if key == b"paths" {
-                let (list, after) = plain_strings(text, i)?;
-                group = Some(list);
-                i = after;
-            } else {
-                i = skip_value(text, i)?;
-            }
+        i = skip_ws(text, after);
+        if text.get(i) != Some(&b':') {
+            return None;
         }
-        i = i.checked_add(1)?;
-        for path in group? {
-            if out.len() >= max {
-                return Some(());
-            }
-            out.push(path);
+        i = skip_ws(text, member(key, skip_ws(text, i.checked_add(1)?))?);
+        match text.get(i)? {
+            b',' => i = skip_ws(text, i.checked_add(1)?),
+            b'}' => return i.checked_add(1),
+            _ => return None,
         }
     }
 }
@@ -201,26 +344,17 @@ fn string_at(text: &[u8], i: usize) -> Option<(&[u8], usize)> {
 }
 
 /// The array of strings at `i`, each without escapes and valid UTF-8, and the index after it.
-fn plain_strings(text: &[u8], mut i: usize) -> Option<(Vec<String>, usize)> {
-    if text.get(i) != Some(&b'[') {
-        return None;
-    }
+fn plain_strings(text: &[u8], i: usize) -> Option<(Vec<String>, usize)> {
     let mut list = Vec::new();
-    i = i.checked_add(1)?;
-    loop {
-        i = skip_ws(text, i);
-        match text.get(i)? {
-            b']' => return Some((list, i.checked_add(1)?)),
-            b',' => i = skip_ws(text, i.checked_add(1)?),
-            _ => {}
-        }
+    let end = array(text, i, |i| {
         let (raw, after) = string_at(text, i)?;
         if raw.contains(&b'\\') {
             return None;
         }
         list.push(std::str::from_utf8(raw).ok()?.to_owned());
-        i = after;
-    }
+        Some(after)
+    })?;
+    Some((list, end))
 }
 
 /// The index after the JSON value at `i` (nesting followed without recursion).
@@ -537,7 +671,7 @@ mod tests {
         let groups = r#"{"modelTopology": {},
             "weightsManifest" : [ {"weights": [{"name": "w", "shape": [1], "dtype": "float32"}],
               "paths" : [ "g1-a" , "g1-b" ] },
-             {"paths": ["g2-a"], "weights": [{"name": "v", "shape": [1, {"x": "]"}], "dtype": "float32"}]},
+             {"paths": ["g2-a"], "weights": [{"name": "v", "x": [1, {"y": "]"}], "shape": [], "dtype": "int32"}]},
              {"paths": ["g3-a", "g3-b", "g3-c"], "weights": []}]}"#;
         let want = ["g1-a", "g1-b", "g2-a", "g3-a", "g3-b", "g3-c"];
         assert_eq!(peek(groups, 100), want);
@@ -580,8 +714,69 @@ mod tests {
             peek_shard_paths(LAYERS.as_bytes(), &limits, 4),
             Err(FormatError::Limit { limit: 10, .. })
         ));
+    }
+
+    #[test]
+    fn no_path_is_peeked_from_a_manifest_over_a_limit() {
+        // Two groups: 3 shards, 3 weights; the largest tensor has 6 elements and rank 2;
+        // stored bytes 24 (float32) + 6 (uint8-quantized) + 8 (float16) = 38.
+        let text = r#"{"modelTopology": {}, "weightsManifest": [
+            {"paths": ["a", "b"], "weights": [
+                {"name": "w", "shape": [2, 3], "dtype": "float32", "quantization": null},
+                {"name": "q", "shape": [6], "dtype": "float32",
+                 "quantization": {"min": -1.5, "scale": 0.01, "dtype": "uint8"}}]},
+            {"paths": ["c"], "weights": [
+                {"name": "h", "shape": [4], "dtype": "float32", "quantization": {"dtype": "float16"}}]}]}"#;
+        let parsed = parse(text).unwrap();
+        assert_eq!(parsed.total_weight_bytes(), 38);
+        let peek_with = |limits: Limits| peek_shard_paths(text.as_bytes(), &limits, 8).unwrap();
+        assert_eq!(peek_with(Limits::default()), ["a", "b", "c"]);
+        // Each limit at the manifest's own figure lets it through; one less, neither the
+        // full parse nor the peek does.
+        let at = |f: &dyn Fn(&mut Limits, u64), n: u64| {
+            let mut l = Limits::default();
+            f(&mut l, n);
+            l
+        };
+        let limits: [(&dyn Fn(&mut Limits, u64), u64); 5] = [
+            (&|l, n| l.max_shards = n as usize, 3),
+            (&|l, n| l.max_weights = n as usize, 3),
+            (&|l, n| l.max_rank = n as usize, 2),
+            (&|l, n| l.max_tensor_elements = n, 6),
+            (&|l, n| l.max_total_weight_bytes = n, 38),
+        ];
+        for (k, (f, n)) in limits.iter().enumerate() {
+            assert_eq!(peek_with(at(f, *n)), ["a", "b", "c"], "limit {k} at {n}");
+            assert!(
+                parse_model_json(text.as_bytes(), &at(f, n - 1)).is_err(),
+                "limit {k}"
+            );
+            assert!(peek_with(at(f, n - 1)).is_empty(), "limit {k} at {}", n - 1);
+        }
+        // A dimension over the element limit although the tensor is empty.
+        let empty = text.replace("[2, 3]", "[0, 7]");
+        let l = at(&|l, n| l.max_tensor_elements = n, 6);
+        assert!(parse_model_json(empty.as_bytes(), &l).is_err());
+        assert!(peek_shard_paths(empty.as_bytes(), &l, 8)
+            .unwrap()
+            .is_empty());
+        // What the scan does not read with certainty: a dimension written as a float, an
+        // unknown dtype, a quantization without a dtype.
+        for unsure in [
+            text.replace("[2, 3]", "[2.0, 3]"),
+            text.replace("\"float32\", \"quantization\": null", "\"float64\""),
+            text.replace("\"dtype\": \"float16\"", "\"scale\": 1"),
+        ] {
+            assert!(
+                peek_shard_paths(unsure.as_bytes(), &Limits::default(), 8)
+                    .unwrap()
+                    .is_empty(),
+                "{unsure}"
+            );
+        }
         // Every prefix (not JSON, which the full parse reports): no panic, and no path that
         // is not the whole file's, in its place.
+        let all = all_paths(LAYERS);
         let text = LAYERS.trim_end().as_bytes();
         for cut in 0..text.len() {
             let got = peek_shard_paths(&text[..cut], &Limits::default(), 100).unwrap();
