@@ -716,6 +716,9 @@ mod tests {
         ));
     }
 
+    /// Sets one limit.
+    type SetLimit = fn(&mut Limits, u64);
+
     #[test]
     fn no_path_is_peeked_from_a_manifest_over_a_limit() {
         // Two groups: 3 shards, 3 weights; the largest tensor has 6 elements and rank 2;
@@ -733,20 +736,20 @@ mod tests {
         assert_eq!(peek_with(Limits::default()), ["a", "b", "c"]);
         // Each limit at the manifest's own figure lets it through; one less, neither the
         // full parse nor the peek does.
-        let at = |f: &dyn Fn(&mut Limits, u64), n: u64| {
+        let at = |f: SetLimit, n: u64| {
             let mut l = Limits::default();
             f(&mut l, n);
             l
         };
-        let limits: [(&dyn Fn(&mut Limits, u64), u64); 5] = [
-            (&|l, n| l.max_shards = n as usize, 3),
-            (&|l, n| l.max_weights = n as usize, 3),
-            (&|l, n| l.max_rank = n as usize, 2),
-            (&|l, n| l.max_tensor_elements = n, 6),
-            (&|l, n| l.max_total_weight_bytes = n, 38),
+        let limits: [(SetLimit, u64); 5] = [
+            (|l, n| l.max_shards = n as usize, 3),
+            (|l, n| l.max_weights = n as usize, 3),
+            (|l, n| l.max_rank = n as usize, 2),
+            (|l, n| l.max_tensor_elements = n, 6),
+            (|l, n| l.max_total_weight_bytes = n, 38),
         ];
-        for (k, (f, n)) in limits.iter().enumerate() {
-            assert_eq!(peek_with(at(f, *n)), ["a", "b", "c"], "limit {k} at {n}");
+        for (k, &(f, n)) in limits.iter().enumerate() {
+            assert_eq!(peek_with(at(f, n)), ["a", "b", "c"], "limit {k} at {n}");
             assert!(
                 parse_model_json(text.as_bytes(), &at(f, n - 1)).is_err(),
                 "limit {k}"
@@ -755,7 +758,7 @@ mod tests {
         }
         // A dimension over the element limit although the tensor is empty.
         let empty = text.replace("[2, 3]", "[0, 7]");
-        let l = at(&|l, n| l.max_tensor_elements = n, 6);
+        let l = at(|l, n| l.max_tensor_elements = n, 6);
         assert!(parse_model_json(empty.as_bytes(), &l).is_err());
         assert!(peek_shard_paths(empty.as_bytes(), &l, 8)
             .unwrap()
