@@ -420,6 +420,9 @@ struct Ctx<'a> {
     /// together, and a later file's response may come first).
     headed: RefCell<Vec<bool>>,
     head_wakers: RefCell<Vec<std::task::Waker>>,
+    /// Per file: the length its response announced (the manifest's or a Content-Length the
+    /// sink took), once headed.
+    announced: RefCell<Vec<Option<u64>>>,
 }
 
 impl Ctx<'_> {
@@ -430,6 +433,26 @@ impl Ctx<'_> {
         for waker in self.head_wakers.borrow_mut().drain(..) {
             waker.wake();
         }
+    }
+
+    /// Whether every file of `file`'s group has announced its length and together they make
+    /// the group's length, which the manifest fixes: each file's length is then certain from
+    /// two sources, as a single-file group's is from the manifest and the Content-Length.
+    fn group_announced(&self, file: usize) -> bool {
+        let Some(&group) = self.file_group.get(file) else {
+            return false;
+        };
+        let announced = self.announced.borrow();
+        let mut sum = 0u64;
+        for (j, &g) in self.file_group.iter().enumerate() {
+            if g == group {
+                match announced.get(j).copied().flatten() {
+                    Some(n) => sum = sum.saturating_add(n),
+                    None => return false,
+                }
+            }
+        }
+        self.group_len.get(group) == Some(&sum)
     }
 
     /// Resolves once every file before `file` in its group has been headed.
@@ -653,6 +676,7 @@ impl Loader {
             file_group: Vec::new(),
             headed: RefCell::new(Vec::new()),
             head_wakers: RefCell::new(Vec::new()),
+            announced: RefCell::new(Vec::new()),
         };
 
         // Prefetched shard requests nothing took up end with the load.
@@ -681,6 +705,7 @@ impl Loader {
             group_seen: RefCell::new(vec![0; model.weights_manifest.len()]),
             file_group: files.iter().map(|f| f.group).collect(),
             headed: RefCell::new(vec![false; files.len()]),
+            announced: RefCell::new(vec![None; files.len()]),
             ..ctx
         };
         // A fresh model.json is stored while the shards load.
@@ -1155,6 +1180,9 @@ impl Loader {
                 sink.borrow_mut()
                     .set_length(file, length)
                     .map_err(|source| sink_error(url, source))?;
+                if let Some(a) = ctx.announced.borrow_mut().get_mut(file) {
+                    *a = Some(length);
+                }
             }
             ctx.mark_headed(file);
             ctx.earlier_headed(file).await;
@@ -1162,8 +1190,17 @@ impl Loader {
         // A body whose length the manifest fixes and the server's Content-Length confirms is
         // complete at its last byte: the end of the stream, which a browser reports up to a
         // few milliseconds later, is not waited for (the rest is read alongside the cache's
-        // copy, which needs the stream to end normally).
+        // copy, which needs the stream to end normally). In a group of several files, the
+        // manifest fixes their sum: a file is complete at its Content-Length once every file
+        // of the group has announced one and they add up to it (asked at that byte, when
+        // the later files have usually answered).
         let complete_at = body.exact.filter(|&exact| content_length == Some(exact));
+        let group_file = body.sink.map(|(_, file)| file);
+        let whole = |received: u64| {
+            complete_at == Some(received)
+                || (content_length == Some(received)
+                    && group_file.is_some_and(|file| ctx.group_announced(file)))
+        };
         let max = body.max;
         let sink = body.sink;
         let mut hasher = body.sha.map(|_| <sha2::Sha256 as sha2::Digest>::new());
@@ -1200,11 +1237,11 @@ impl Loader {
                     bytes.extend_from_slice(&chunk);
                 }
                 received = new_len;
-                if complete_at == Some(received) {
+                if whole(received) {
                     break;
                 }
             }
-            let rest = (complete_at == Some(received)).then_some(stream);
+            let rest = whole(received).then_some(stream);
             if let Some(expected) = content_length {
                 // Longer than Content-Length is left to the manifest checks: a
                 // transport that cannot see Content-Encoding may report the

@@ -1638,9 +1638,16 @@ fn a_body_its_manifest_and_content_length_say_is_whole_is_not_waited_on_to_end()
     // server sends every byte and keeps the connection open: with a Content-Length that
     // agrees, the load completes at the last byte; without one, only the end of the body
     // can say the file is whole, and the load waits for it.
-    for announced in [true, false] {
-        let base = format!("https://open{announced}.example.com/");
-        let env = env_with(Fixture::read("dense_sequential"), &base);
+    // multi_shard: groups of several files, whose sum the manifest fixes: a file is whole at
+    // its Content-Length once every file of its group has announced one and they add up.
+    for (fixture, announced) in [
+        ("dense_sequential", true),
+        ("dense_sequential", false),
+        ("multi_shard", true),
+        ("multi_shard", false),
+    ] {
+        let base = format!("https://open{announced}.{fixture}.example.com/");
+        let env = env_with(Fixture::read(fixture), &base);
         let expected = reference_weights(&env.fixture);
         for (path, _) in &env.fixture.shards {
             env.net.set_fault(
@@ -1651,7 +1658,10 @@ fn a_body_its_manifest_and_content_length_say_is_whole_is_not_waited_on_to_end()
             );
         }
         let url = format!("{base}model.json");
-        let options = unthrottled();
+        let options = LoadOptions {
+            concurrency: 16,
+            ..unthrottled()
+        };
         let mut on_event = |_: &LoadEvent| {};
         let mut load = std::pin::pin!(env.loader.load_into(
             &url,
@@ -1676,10 +1686,15 @@ fn a_body_its_manifest_and_content_length_say_is_whole_is_not_waited_on_to_end()
             (true, Some(Ok(decoder))) => {
                 assert_eq!(weight_bits(decoder.finish().unwrap()), expected)
             }
-            (true, other) => panic!("the load waited for the end of a whole body: {other:?}"),
+            (true, other) => {
+                panic!("{fixture}: the load waited for the end of a whole body: {other:?}")
+            }
             (false, None) => {}
             (false, Some(r)) => {
-                panic!("loaded without knowing the body was whole: {:?}", r.is_ok())
+                panic!(
+                    "{fixture}: loaded without knowing the body was whole: {:?}",
+                    r.is_ok()
+                )
             }
         }
     }
