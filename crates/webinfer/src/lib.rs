@@ -1082,10 +1082,10 @@ impl ModelBuilder {
         };
 
         let mut graph = match &topology {
-            Topology::Layers(t) => match lowered {
-                Some(lowered) => lowered.fill(weights, &resident)?,
-                None => webinfer_core::lower::lower_layers_model_with(t, weights, resident)?,
-            },
+            // Lowered by `from_parsed`; taken once (a builder builds one graph).
+            Topology::Layers(_) => lowered
+                .ok_or_else(|| Error::Unsupported("this model was built already".into()))?
+                .fill(weights, &resident)?,
             Topology::Graph(g) => webinfer_core::lower::graph::lower_graph_model(g, weights)?,
         };
         // Every value the declared inputs (batch 1) and the constants imply must fit the
