@@ -498,23 +498,16 @@ impl Lowered {
             let Pending::Weight { node, name } = p else {
                 continue;
             };
+            let w = match by_name.get_mut(&name) {
+                Some(w) => w,
+                None => return Err(missing(&graph.nodes[node].origin, &name)),
+            };
             graph.nodes[node].op = match resident.get(&name) {
-                Some(&key) => {
-                    let Op::Resident { shape, .. } = &graph.nodes[node].op else {
-                        unreachable!("a pending weight is a placeholder")
-                    };
-                    Op::Resident {
-                        shape: shape.clone(),
-                        key,
-                    }
-                }
-                None => {
-                    let origin = graph.nodes[node].origin.clone();
-                    let w = by_name
-                        .get_mut(&name)
-                        .ok_or_else(|| missing(&origin, &name))?;
-                    Op::Constant(take_tensor(w)?)
-                }
+                Some(&key) => Op::Resident {
+                    shape: w.shape.clone(),
+                    key,
+                },
+                None => Op::Constant(take_tensor(w)?),
             };
         }
         Ok(graph)
