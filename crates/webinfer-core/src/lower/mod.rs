@@ -102,12 +102,17 @@ enum Pending {
         layer: String,
         scale: ValueId,
         shift: ValueId,
-        mean: String,
-        var: String,
-        gamma: Option<String>,
-        beta: Option<String>,
-        epsilon: f32,
+        params: BatchNormParams,
     },
+}
+
+/// The weights (manifest names) and epsilon of a BatchNormalization.
+pub(crate) struct BatchNormParams {
+    pub mean: String,
+    pub var: String,
+    pub gamma: Option<String>,
+    pub beta: Option<String>,
+    pub epsilon: f32,
 }
 
 impl WeightStore {
@@ -341,13 +346,7 @@ impl<'a> LayerCtx<'a> {
         let Some((full, shape)) = self.weight_shape(short, expected)? else {
             return Ok(None);
         };
-        let v = self.push(
-            Op::Resident {
-                shape,
-                key: PENDING,
-            },
-            vec![],
-        );
+        let v = self.placeholder(shape);
         self.weights.pending.push(Pending::Weight {
             node: v,
             name: full.clone(),
@@ -356,40 +355,27 @@ impl<'a> LayerCtx<'a> {
         Ok(Some(v))
     }
 
+    /// A node of `shape` whose values [`Lowered::fill`] puts in.
+    fn placeholder(&mut self, shape: Vec<usize>) -> ValueId {
+        self.push(
+            Op::Resident {
+                shape,
+                key: PENDING,
+            },
+            vec![],
+        )
+    }
+
     /// Placeholders for a BatchNormalization's `(scale, shift)` of `c` channels, computed
-    /// from the named weights at [`Lowered::fill`].
-    fn batch_norm_params(
-        &mut self,
-        c: usize,
-        mean: String,
-        var: String,
-        gamma: Option<String>,
-        beta: Option<String>,
-        epsilon: f32,
-    ) -> (ValueId, ValueId) {
-        let scale = self.push(
-            Op::Resident {
-                shape: vec![c],
-                key: PENDING,
-            },
-            vec![],
-        );
-        let shift = self.push(
-            Op::Resident {
-                shape: vec![c],
-                key: PENDING,
-            },
-            vec![],
-        );
+    /// from `params` at [`Lowered::fill`].
+    fn batch_norm_params(&mut self, c: usize, params: BatchNormParams) -> (ValueId, ValueId) {
+        let scale = self.placeholder(vec![c]);
+        let shift = self.placeholder(vec![c]);
         self.weights.pending.push(Pending::BatchNorm {
             layer: self.layer.name.clone(),
             scale,
             shift,
-            mean,
-            var,
-            gamma,
-            beta,
-            epsilon,
+            params,
         });
         (scale, shift)
     }
@@ -464,11 +450,7 @@ impl Lowered {
                 layer,
                 scale,
                 shift,
-                mean,
-                var,
-                gamma,
-                beta,
-                epsilon,
+                params,
             } = p
             {
                 let host = |name: &str| -> Result<Vec<f32>> {
@@ -485,10 +467,16 @@ impl Lowered {
                     let w = by_name.get(name).ok_or_else(|| missing(layer, name))?;
                     Ok(to_tensor(w)?.into_data())
                 };
-                let (mean, var) = (host(mean)?, host(var)?);
-                let gamma = gamma.as_deref().map(host).transpose()?;
-                let beta = beta.as_deref().map(host).transpose()?;
-                let (s, t) = norm::affine(&mean, &var, gamma.as_deref(), beta.as_deref(), *epsilon);
+                let (mean, var) = (host(&params.mean)?, host(&params.var)?);
+                let gamma = params.gamma.as_deref().map(host).transpose()?;
+                let beta = params.beta.as_deref().map(host).transpose()?;
+                let (s, t) = norm::affine(
+                    &mean,
+                    &var,
+                    gamma.as_deref(),
+                    beta.as_deref(),
+                    params.epsilon,
+                );
                 let c = s.len();
                 graph.nodes[*scale].op = Op::Constant(Tensor::new(vec![c], s)?);
                 graph.nodes[*shift].op = Op::Constant(Tensor::new(vec![c], t)?);

@@ -1,6 +1,6 @@
 //! BatchNormalization (inference form).
 
-use super::{LayerCtx, LayerDef};
+use super::{BatchNormParams, LayerCtx, LayerDef};
 use crate::error::Result;
 use crate::ir::{Op, ValueId};
 
@@ -48,7 +48,14 @@ fn batch_norm(cx: &mut LayerCtx, inputs: &[ValueId]) -> Result<Vec<ValueId>> {
         None
     };
     // Computed from the values once they are in (`Lowered::fill`, with `affine`).
-    let (scale, shift) = cx.batch_norm_params(c, mean, var, gamma, beta, epsilon);
+    let params = BatchNormParams {
+        mean,
+        var,
+        gamma,
+        beta,
+        epsilon,
+    };
+    let (scale, shift) = cx.batch_norm_params(c, params);
     Ok(vec![cx.push(Op::ChannelAffine, vec![x, scale, shift])])
 }
 
