@@ -637,10 +637,14 @@ impl CacheStore for BrowserCache {
             )
             .map_err(cache_error)?;
             // Resolves once the browser has stored the whole body; rejects (storing
-            // nothing) when the transfer breaks off or is aborted.
-            JsFuture::from(cache.put_with_str(key, &response))
-                .await
-                .map_err(cache_error)?;
+            // nothing) when the transfer breaks off or is aborted. Handled here too, so that
+            // a copy given up with its load (the future dropped) never reaches the console
+            // as an unhandled rejection.
+            let put = cache.put_with_str(key, &response);
+            IGNORE.with(|ignore| {
+                let _ = put.catch(ignore);
+            });
+            JsFuture::from(put).await.map_err(cache_error)?;
             Ok(())
         })
     }

@@ -851,11 +851,25 @@ impl Loader {
                     .map(|slot| (i, slot))
             })
             .buffer_unordered(concurrency);
-        let mut deferred = Vec::new();
+        let mut deferred: Vec<Deferred<'_>> = Vec::new();
         while let Some(done) = downloads.next().await {
-            let (i, (slot, store)) = done?;
-            slots[i] = Some(slot);
-            deferred.extend(store);
+            match done {
+                Ok((i, (slot, store))) => {
+                    slots[i] = Some(slot);
+                    deferred.extend(store);
+                }
+                Err(error) => {
+                    // The downloads under way end here; the copies of the shards already
+                    // whole are finished first (a body complete at its last byte is still
+                    // being read to its end for its copy, which dropping it would abort), so
+                    // that the next load resumes from them.
+                    drop(downloads);
+                    for d in deferred {
+                        let _ = d.store.await;
+                    }
+                    return Err(error);
+                }
+            }
         }
         drop(downloads);
 
