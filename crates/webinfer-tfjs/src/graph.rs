@@ -213,7 +213,8 @@ impl GraphNode {
         match self.attr(key).and_then(|a| a.get("f")) {
             None => Ok(None),
             Some(v) => v
-                .as_f64()
+                .as_number()
+                .and_then(crate::json::number_f64)
                 .map(|f| Some(f as f32))
                 .ok_or_else(|| self.bad(key, "expected a number")),
         }

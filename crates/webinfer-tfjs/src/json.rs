@@ -1,6 +1,6 @@
 //! Small helpers for reading untyped JSON without panicking.
 
-use serde_json::Value;
+use serde_json::{Number, Value};
 
 /// Largest integer a JSON number can carry exactly once JavaScript has parsed
 /// it (2^53). Integral floats above it are not trusted as integers.
@@ -36,6 +36,17 @@ pub(crate) fn preview(v: &Value) -> String {
     s
 }
 
+/// A JSON number as JavaScript's `JSON.parse` reads it: the nearest `f64` to the decimal as
+/// written (`None` beyond the `f64` range). In the browser module (feature `js-numbers`) the JS
+/// engine's own parser reads it; elsewhere Rust's, which rounds alike.
+pub fn number_f64(n: &Number) -> Option<f64> {
+    #[cfg(all(feature = "js-numbers", target_arch = "wasm32"))]
+    let f = js_sys::parse_float(n.as_str());
+    #[cfg(not(all(feature = "js-numbers", target_arch = "wasm32")))]
+    let f = n.as_str().parse::<f64>().ok()?;
+    Some(f).filter(|f| f.is_finite())
+}
+
 /// `v` as a non-negative integer. Integral floats (`3.0`) are accepted, as
 /// JavaScript makes no difference between them.
 pub(crate) fn as_uint(v: &Value) -> Option<u64> {
@@ -46,7 +57,7 @@ pub(crate) fn as_uint(v: &Value) -> Option<u64> {
     if let Some(u) = n.as_u64() {
         return Some(u);
     }
-    let f = n.as_f64()?;
+    let f = number_f64(n)?;
     if f.fract() == 0.0 && (0.0..=MAX_SAFE_INTEGER).contains(&f) {
         // Exact: f is integral and below 2^53.
         Some(f as u64)
@@ -69,7 +80,7 @@ pub(crate) fn as_int(v: &Value) -> Option<i64> {
     if let Some(i) = n.as_i64() {
         return Some(i);
     }
-    let f = n.as_f64()?;
+    let f = number_f64(n)?;
     if f.fract() == 0.0 && (-MAX_SAFE_INTEGER..=MAX_SAFE_INTEGER).contains(&f) {
         Some(f as i64)
     } else {

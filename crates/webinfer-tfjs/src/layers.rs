@@ -747,7 +747,11 @@ impl LayerSpec {
     /// A number, at full precision (`null` is `None`).
     pub fn get_f64(&self, key: &str) -> Result<Option<f64>> {
         self.get(key)
-            .map(|v| v.as_f64().ok_or_else(|| self.expected(key, "a number", v)))
+            .map(|v| {
+                v.as_number()
+                    .and_then(crate::json::number_f64)
+                    .ok_or_else(|| self.expected(key, "a number", v))
+            })
             .transpose()
     }
 

@@ -510,9 +510,7 @@ fn parse_quantization(q: &Value, name: &str, dtype: DType) -> Result<Quantizatio
             }
             let number = |key: &str| -> Result<f64> {
                 match obj.get(key) {
-                    Some(Value::Number(n)) => n
-                        .as_f64()
-                        .filter(|f| f.is_finite())
+                    Some(Value::Number(n)) => crate::json::number_f64(n)
                         .ok_or_else(|| qerr(format!("`{key}` is not a finite number"))),
                     Some(other) => Err(qerr(format!(
                         "`{key}`: expected a number, got {}",
@@ -578,9 +576,11 @@ mod tests {
 
     #[test]
     fn scale_and_min_are_parsed_correctly_rounded() {
-        // Values from the nsfwjs mobilenet_v2 / inception_v3 manifests that serde_json
-        // reads 1 ULP off without its `float_roundtrip` feature; tfjs (JSON.parse) reads
-        // them correctly rounded, and de-quantized weights would differ.
+        // Values from the nsfwjs mobilenet_v2 / inception_v3 manifests that serde_json's own
+        // number parsing reads 1 ULP off; tfjs (JSON.parse) reads them correctly rounded, and
+        // de-quantized weights would differ. Numbers are kept as written and read by
+        // `json::number_f64` (in the browser module by the JS engine's parser, which the
+        // browser suite's real-model comparisons cover).
         for text in [
             "0.40248510241508484",
             "0.023198612531026206",
