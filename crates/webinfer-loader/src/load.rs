@@ -273,8 +273,10 @@ struct Body<'s, 'k> {
     max: u64,
     /// Keep the bytes.
     keep: bool,
-    /// Hand every chunk to the sink as file `.1`.
-    sink: Option<(&'s RefCell<dyn ShardSink + 's>, usize)>,
+    /// Hand every chunk to the sink (as file `file`).
+    sink: Option<&'s RefCell<dyn ShardSink + 's>>,
+    /// The shard file this body is (none for model.json).
+    file: Option<usize>,
     /// Compute the SHA-256 (compared by the caller).
     sha: Option<[u8; 32]>,
     /// Stream a copy into the cache under this key.
@@ -950,6 +952,7 @@ impl Loader {
                     max,
                     keep: true,
                     sink: None,
+                    file: None,
                     sha,
                     tee: None,
                     exact: None,
@@ -1038,7 +1041,8 @@ impl Loader {
                     max: f.max,
                     // Kept for the caller, or for a cache that cannot stream.
                     keep: sink.is_none() || (cache.is_some() && tee.is_none()),
-                    sink: sink.map(|s| (s, index)),
+                    sink,
+                    file: Some(index),
                     sha: f.sha256,
                     tee,
                     exact: f.exact,
@@ -1187,36 +1191,35 @@ impl Loader {
         let put_len = put.as_ref().map(|p| p.2.length);
         let keep = body.keep || (put.is_none() && body.tee.is_some());
         let announced = body.exact.or(content_length);
-        if let Some((sink, file)) = body.sink {
+        if let (Some(file), Some(length)) = (body.file, announced) {
+            if let Some(a) = ctx.announced.borrow_mut().get_mut(file) {
+                *a = Some(length);
+            }
+        }
+        if let (Some(sink), Some(file)) = (body.sink, body.file) {
             // A trusted Content-Length places a later shard of a group before
             // the earlier ones complete (a body longer than it is then an error).
             if let Some(length) = announced {
                 sink.borrow_mut()
                     .set_length(file, length)
                     .map_err(|source| sink_error(url, source))?;
-                if let Some(a) = ctx.announced.borrow_mut().get_mut(file) {
-                    *a = Some(length);
-                }
             }
             ctx.mark_headed(file);
             ctx.earlier_headed(file).await;
         }
-        // A body whose length the manifest fixes and the server's Content-Length confirms is
-        // complete at its last byte: the end of the stream, which a browser reports up to a
-        // few milliseconds later, is not waited for (the rest is read alongside the cache's
-        // copy, which needs the stream to end normally). In a group of several files, the
-        // manifest fixes their sum: a file is complete at its Content-Length once every file
-        // of the group has announced one and they add up to it (asked at that byte, when
-        // the later files have usually answered).
-        let complete_at = body.exact.filter(|&exact| content_length == Some(exact));
-        let group_file = body.sink.map(|(_, file)| file);
+        // A shard is complete at its Content-Length once every file of its group has announced
+        // a length and together they make the group's length, which the manifest fixes (for a
+        // one-file group: the manifest's length, which the Content-Length matches): each
+        // file's length is then certain from two sources. The end of the stream, which a
+        // browser reports up to a few milliseconds later, is not waited for (the rest is read
+        // alongside the cache's copy, which needs the stream to end normally). Asked at that
+        // byte, when the later files of the group have usually answered.
         let whole = |received: u64| {
-            complete_at == Some(received)
-                || (content_length == Some(received)
-                    && group_file.is_some_and(|file| ctx.group_announced(file)))
+            content_length == Some(received)
+                && body.file.is_some_and(|file| ctx.group_announced(file))
         };
         let max = body.max;
-        let sink = body.sink;
+        let (sink, file) = (body.sink, body.file);
         let mut hasher = body.sha.map(|_| <sha2::Sha256 as sha2::Digest>::new());
         let read = async {
             // Pre-allocate what the server announced, never more than the manifest allows.
@@ -1239,7 +1242,7 @@ impl Loader {
                 }
                 let new_len = received.saturating_add(chunk.len() as u64);
                 on_chunk(new_len, chunk.len() as u64)?;
-                if let Some((sink, file)) = sink {
+                if let (Some(sink), Some(file)) = (sink, file) {
                     sink.borrow_mut()
                         .write(file, received, &chunk)
                         .map_err(|source| sink_error(url, source))?;
@@ -1270,7 +1273,7 @@ impl Loader {
             }
             // The final length, unless it contradicts the announced one: the
             // caller's checks then name the problem (truncation, a wrong length).
-            if let Some((sink, file)) = sink {
+            if let (Some(sink), Some(file)) = (sink, file) {
                 if announced.is_none_or(|a| a == received) {
                     sink.borrow_mut()
                         .set_length(file, received)
