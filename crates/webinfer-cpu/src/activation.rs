@@ -56,6 +56,7 @@ pub(crate) fn activation_cost(a: Activation) -> usize {
 }
 
 /// [`apply_activation`] split over threads when `data` is large.
+#[inline(never)]
 pub(crate) fn apply_activation_par(ctx: Ctx, a: Activation, data: &mut [f32]) {
     const ROW: usize = 4096;
     if !a.is_linear() {
@@ -65,7 +66,13 @@ pub(crate) fn apply_activation_par(ctx: Ctx, a: Activation, data: &mut [f32]) {
     }
 }
 
-#[inline(always)]
+/// `data[i] = f(data[i])`. In WebAssembly one function per activation, not inlined into
+/// [`apply_activation`]'s `match`: the engine compiles a function to optimised code once it
+/// runs hot, and a function holding every activation's loop took as long to compile as a
+/// MobileNetV2 predict; natively inlined, so that the AVX2 variant of a dispatched body
+/// vectorizes it with its features.
+#[cfg_attr(target_arch = "wasm32", inline(never))]
+#[cfg_attr(not(target_arch = "wasm32"), inline(always))]
 fn map(data: &mut [f32], f: impl Fn(f32) -> f32) {
     for v in data {
         *v = f(*v);

@@ -87,6 +87,9 @@ fn for_each_run(outer: &[Axis], inner: usize, mut f: impl FnMut(usize, usize, us
 }
 
 /// `out = f(a, b)` with `a` and `b` broadcast to `out_shape`.
+// One function per op (not inlined into the dispatching `match`): a page compiles only the
+// loops its model uses to optimised code (see `activation::map`).
+#[inline(never)]
 fn broadcast_with<F: Fn(f32, f32) -> f32 + Copy>(
     a: &[f32],
     ash: &[usize],
@@ -129,6 +132,7 @@ fn broadcast_with<F: Fn(f32, f32) -> f32 + Copy>(
 }
 
 /// `acc = f(acc, other)` in place, `acc` having the output shape and `other` broadcasting to it.
+#[inline(never)]
 fn assign_with<F: Fn(f32, f32) -> f32 + Copy>(
     acc: &mut [f32],
     acc_shape: &[usize],
@@ -190,6 +194,7 @@ macro_rules! with_op {
 }
 
 /// `Op::Binary`: `a op b` broadcast to `out_shape`.
+#[inline(never)]
 pub(crate) fn binary(
     op: BinaryOp,
     a: &[f32],
@@ -203,6 +208,7 @@ pub(crate) fn binary(
 
 /// `Op::Binary` in place: `acc` holds the left operand (`acc_is_lhs`) or the right one and
 /// has the output's shape; `other` is the remaining operand.
+#[inline(never)]
 pub(crate) fn binary_assign(
     op: BinaryOp,
     acc: &mut [f32],
@@ -234,16 +240,19 @@ fn prelu1(x: f32, alpha: f32) -> f32 {
 }
 
 /// `Op::Prelu`: `x >= 0 ? x : alpha * x`, `alpha` broadcast to `x`.
+#[inline(never)]
 pub(crate) fn prelu(x: &[f32], xsh: &[usize], alpha: &[f32], ash: &[usize]) -> Vec<f32> {
     broadcast_with(x, xsh, alpha, ash, xsh, prelu1)
 }
 
 /// `Op::Prelu` in place on `x`.
+#[inline(never)]
 pub(crate) fn prelu_assign(x: &mut [f32], xsh: &[usize], alpha: &[f32], ash: &[usize]) {
     assign_with(x, xsh, alpha, ash, prelu1)
 }
 
 /// `Op::ChannelAffine` in place: `x * scale[c] + shift[c]` over the last axis.
+#[inline(never)]
 pub(crate) fn channel_affine_assign(x: &mut [f32], scale: &[f32], shift: &[f32]) {
     let c = scale.len();
     if c == 0 {

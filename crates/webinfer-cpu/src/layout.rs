@@ -64,6 +64,7 @@ pub(crate) fn copy_box(
 }
 
 /// `Op::Concat` of `inputs` (data, shape) along `axis` into `out_shape`.
+#[inline(never)]
 pub(crate) fn concat(inputs: &[(&[f32], &[usize])], axis: usize, out_shape: &[usize]) -> Vec<f32> {
     let mut out = buffer(out_shape.iter().product(), 0.0);
     let mut start = vec![0usize; out_shape.len()];
@@ -76,6 +77,7 @@ pub(crate) fn concat(inputs: &[(&[f32], &[usize])], axis: usize, out_shape: &[us
 }
 
 /// `Op::Pad` with a constant `value`: `pads[axis] = [before, after]`.
+#[inline(never)]
 pub(crate) fn pad(
     x: &[f32],
     shape: &[usize],
@@ -91,6 +93,7 @@ pub(crate) fn pad(
 }
 
 /// `Op::Slice`: the box starting at `begin` with the output's extent.
+#[inline(never)]
 pub(crate) fn slice(x: &[f32], shape: &[usize], begin: &[usize], out_shape: &[usize]) -> Vec<f32> {
     let mut out = buffer(out_shape.iter().product(), 0.0);
     let zeros = vec![0usize; shape.len()];
@@ -99,6 +102,7 @@ pub(crate) fn slice(x: &[f32], shape: &[usize], begin: &[usize], out_shape: &[us
 }
 
 /// `Op::Transpose`: output axis `i` is input axis `perm[i]`.
+#[inline(never)]
 pub(crate) fn transpose(x: &[f32], shape: &[usize], perm: &[usize]) -> Vec<f32> {
     let total: usize = shape.iter().product();
     if total == 0 {

@@ -12,6 +12,7 @@ use webinfer_core::ir::{Padding, PoolKind};
 use webinfer_core::Tensor;
 
 /// `Op::Pool2d` on `x [n,h,w,c]`.
+#[inline(never)]
 pub(crate) fn pool2d(
     ctx: Ctx,
     kind: PoolKind,
@@ -91,6 +92,7 @@ dispatch! {
 }
 
 /// `Op::GlobalPool`: `x [n,h,w,c]` → `[n,c]`. Averages accumulate in `f64`.
+#[inline(never)]
 pub(crate) fn global_pool(
     kind: PoolKind,
     x: &Tensor,

@@ -10,6 +10,7 @@ use webinfer_core::ir::ReduceKind;
 const LANES: usize = 8;
 
 /// `Op::Softmax` (or `Op::LogSoftmax` when `log`) along `axis`, in place.
+#[inline(never)]
 pub(crate) fn softmax_assign(x: &mut [f32], shape: &[usize], axis: usize, log: bool) {
     let len = shape[axis];
     let inner: usize = shape[axis + 1..].iter().product();
@@ -121,6 +122,7 @@ dispatch! {
 }
 
 /// `Op::Reduce` of `x` (shape `shape`) over `axes`; the output is row-major over the kept axes.
+#[inline(never)]
 pub(crate) fn reduce(kind: ReduceKind, x: &[f32], shape: &[usize], axes: &[usize]) -> Vec<f32> {
     // Axes as (size, output stride or 0 when reduced); size-1 axes dropped, like ones merged.
     let mut dims: Vec<(usize, usize)> = Vec::new();

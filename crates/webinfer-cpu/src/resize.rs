@@ -56,6 +56,7 @@ fn bilinear_taps(o: usize, input: usize, ratio: f64, half_pixel: bool) -> (usize
 }
 
 /// `Op::Resize` on `x [n,h,w,c]` to `out_shape [n,H,W,c]`.
+#[inline(never)]
 pub(crate) fn resize(
     ctx: Ctx,
     mode: ResizeMode,
