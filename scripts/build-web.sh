@@ -77,3 +77,9 @@ for f in webinfer.js webinfer_web.js webinfer_web_bg.wasm webinfer_web_bg.relaxe
   webinfer_cpu_bg.wasm webinfer_cpu_bg.relaxed.wasm; do
   printf '%-30s %9d bytes raw, %9d gzip\n' "$f" "$(stat -c %s "$OUT/$f")" "$(gzip -9c "$OUT/$f" | wc -c)"
 done
+# No function body over 24 KiB (the largest is ~17 KiB; wasm-opt's default inlining made two of
+# 52 KiB, which the browser's optimising compiler took ~200 ms each to compile during a page's
+# first load and predict): scripts/wasm-functions.mjs says why and fails when one is larger.
+node "$ROOT/scripts/wasm-functions.mjs" --max-body 24576 --top 3 \
+  "$OUT/webinfer_web_bg.wasm" "$OUT/webinfer_web_bg.relaxed.wasm" \
+  "$OUT/webinfer_cpu_bg.wasm" "$OUT/webinfer_cpu_bg.relaxed.wasm"
