@@ -36,15 +36,67 @@ pub(crate) fn preview(v: &Value) -> String {
     s
 }
 
-/// A JSON number as JavaScript's `JSON.parse` reads it: the nearest `f64` to the decimal as
-/// written (`None` beyond the `f64` range). In the browser module (feature `js-numbers`) the JS
-/// engine's own parser reads it; elsewhere Rust's, which rounds alike.
+/// A JSON number as an `f64` (`None` if not finite). A number of model.json holds what
+/// JavaScript's `JSON.parse` reads, the nearest `f64` to the decimal as written: the parser
+/// reads it with [`parse_f64`].
 pub fn number_f64(n: &Number) -> Option<f64> {
+    n.as_f64().filter(|f| f.is_finite())
+}
+
+/// The nearest `f64` to the decimal `text` (a JSON number), `None` beyond the `f64` range. In
+/// the browser module (feature `js-numbers`) the JS engine's own parser reads it (no float
+/// parsing tables in the module); elsewhere Rust's, which rounds alike.
+pub(crate) fn parse_f64(text: &str) -> Option<f64> {
     #[cfg(all(feature = "js-numbers", target_arch = "wasm32"))]
-    let f = js_sys::parse_float(n.as_str());
+    let f = js_sys::parse_float(text);
     #[cfg(not(all(feature = "js-numbers", target_arch = "wasm32")))]
-    let f = n.as_str().parse::<f64>().ok()?;
+    let f = text.parse::<f64>().ok()?;
     Some(f).filter(|f| f.is_finite())
+}
+
+/// A number in a message, written as JavaScript writes it (`String(x)`; an `f32` with the
+/// fewest digits that read back as the same `f32`, as Rust's `{}` writes one). In the browser
+/// module (feature `js-numbers`) the JS engine writes it: formatting floats in Rust would put
+/// its float-printing tables and algorithms (~18 KB) in the module for messages alone.
+/// Elsewhere Rust's `{}` writes it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Num {
+    F64(f64),
+    F32(f32),
+}
+
+impl std::fmt::Display for Num {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        #[cfg(all(feature = "js-numbers", target_arch = "wasm32"))]
+        {
+            f.write_str(&js_number(*self))
+        }
+        #[cfg(not(all(feature = "js-numbers", target_arch = "wasm32")))]
+        match self {
+            Num::F64(x) => write!(f, "{x}"),
+            Num::F32(x) => write!(f, "{x}"),
+        }
+    }
+}
+
+/// [`Num`] as the JS engine writes it.
+#[cfg(all(feature = "js-numbers", target_arch = "wasm32"))]
+fn js_number(n: Num) -> String {
+    let text = |s: Result<js_sys::JsString, _>| s.map(String::from).unwrap_or_default();
+    let write = |x: f64| text(js_sys::Number::from(x).to_string_with_radix(10));
+    match n {
+        Num::F64(x) => write(x),
+        Num::F32(x) if !x.is_finite() => write(f64::from(x)),
+        Num::F32(x) => {
+            let wide = js_sys::Number::from(f64::from(x));
+            // The fewest significant digits that read back as `x` (9 always do).
+            (1..=9u8)
+                .map(|p| js_sys::parse_float(&text(wide.to_precision(p))))
+                .find(|&v| v as f32 == x)
+                .map(write)
+                .unwrap_or_default()
+        }
+    }
 }
 
 /// `v` as a non-negative integer. Integral floats (`3.0`) are accepted, as

@@ -60,6 +60,7 @@ pub mod decode;
 pub mod error;
 pub mod graph;
 mod json;
+mod json_parser;
 pub mod layers;
 pub mod limits;
 pub mod manifest;
@@ -70,6 +71,7 @@ pub mod stream;
 pub use decode::{decode_group, decode_weight, decode_weights, DecodedWeight, TensorData};
 pub use error::{FormatError, Result};
 pub use graph::{parse_graph_model, GraphModel, GraphNode, GraphTensor};
+pub use json::Num;
 pub use layers::{parse_layers_topology, LayerSpec, LayersModel, TensorRef};
 pub use limits::Limits;
 pub use manifest::{

@@ -578,9 +578,9 @@ mod tests {
     fn scale_and_min_are_parsed_correctly_rounded() {
         // Values from the nsfwjs mobilenet_v2 / inception_v3 manifests that serde_json's own
         // number parsing reads 1 ULP off; tfjs (JSON.parse) reads them correctly rounded, and
-        // de-quantized weights would differ. Numbers are kept as written and read by
-        // `json::number_f64` (in the browser module by the JS engine's parser, which the
-        // browser suite's real-model comparisons cover).
+        // de-quantized weights would differ. model.json's parser reads them correctly rounded
+        // (in the browser module the JS engine's parser does, which the browser suite's
+        // real-model comparisons cover).
         for text in [
             "0.40248510241508484",
             "0.023198612531026206",
@@ -591,7 +591,7 @@ mod tests {
                 r#"[{{"paths": [], "weights": [{{"name": "w", "shape": [1], "dtype": "float32",
                     "quantization": {{"dtype": "uint8", "scale": {text}, "min": {text}}}}}]}}]"#
             );
-            let m = parse(serde_json::from_str(&json).unwrap()).unwrap();
+            let m = parse(crate::json_parser::parse(json.as_bytes()).unwrap()).unwrap();
             let q = m[0].weights[0].quantization.unwrap();
             let want: f64 = text.parse().unwrap();
             assert_eq!(

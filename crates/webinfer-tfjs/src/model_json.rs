@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{FormatError, Result};
 use crate::json::{get_non_null, type_name};
+use crate::json_parser;
 use crate::limits::Limits;
 use crate::manifest::{parse_weights_manifest, DType, QuantDType, WeightGroup};
 
@@ -88,7 +89,11 @@ fn json_text<'b>(bytes: &'b [u8], limits: &Limits) -> Result<&'b [u8]> {
 /// UTF-8 byte-order mark is skipped (browsers' `response.json()` does too).
 pub fn parse_model_json(bytes: &[u8], limits: &Limits) -> Result<ModelJson> {
     let text = json_text(bytes, limits)?;
-    let value: Value = serde_json::from_slice(text).map_err(json_error)?;
+    let value = json_parser::parse(text).map_err(|e| FormatError::Json {
+        line: e.line,
+        column: e.column,
+        message: e.message.into(),
+    })?;
     let root = match value {
         Value::Object(map) => map,
         other => {
@@ -501,20 +506,6 @@ fn detect_format(topology: &Value) -> ModelFormat {
         ModelFormat::GraphModel
     } else {
         ModelFormat::LayersModel
-    }
-}
-
-fn json_error(e: serde_json::Error) -> FormatError {
-    // serde_json appends " at line L column C"; we report those as fields.
-    let mut message = e.to_string();
-    let suffix = format!(" at line {} column {}", e.line(), e.column());
-    if message.ends_with(&suffix) {
-        message.truncate(message.len().saturating_sub(suffix.len()));
-    }
-    FormatError::Json {
-        line: e.line(),
-        column: e.column(),
-        message,
     }
 }
 

@@ -4,6 +4,7 @@
 
 use js_sys::{Array, Object, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
+use webinfer_tfjs::Num;
 
 /// A JavaScript `Error` with `message`.
 pub(crate) fn error(message: impl AsRef<str>) -> JsValue {
@@ -128,7 +129,7 @@ pub(crate) fn describe(value: &JsValue) -> String {
         return format!("the string \"{short}{more}\"");
     }
     if let Some(n) = value.as_f64() {
-        return format!("the number {n}");
+        return format!("the number {}", Num::F64(n));
     }
     if let Some(b) = value.as_bool() {
         return format!("{b}");

@@ -2,7 +2,7 @@
 //! fields, reading them, and naming the option to raise in a limit error.
 //! Platform-independent (no JavaScript types), so it is unit-tested natively.
 
-use webinfer_tfjs::Limits;
+use webinfer_tfjs::{Limits, Num};
 
 /// One field of [`Limits`] as JavaScript sees it.
 pub struct LimitField {
@@ -92,7 +92,8 @@ pub fn set(limits: &mut Limits, key: &str, value: f64) -> Result<(), String> {
         value as u64
     } else {
         return Err(format!(
-            "options.limits.{key} must be a non-negative integer (or Infinity), got {value}"
+            "options.limits.{key} must be a non-negative integer (or Infinity), got {}",
+            Num::F64(value)
         ));
     };
     (field.set)(limits, v);

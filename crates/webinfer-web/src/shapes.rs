@@ -42,8 +42,9 @@ pub fn dims_from_numbers(slot: &InputSlot<'_>, numbers: &[f64]) -> Result<Vec<us
                 Ok(d as usize)
             } else {
                 Err(format!(
-                    "{}: shape[{axis}] is {d}, but dimensions must be non-negative integers",
-                    slot.label()
+                    "{}: shape[{axis}] is {}, but dimensions must be non-negative integers",
+                    slot.label(),
+                    webinfer_tfjs::Num::F64(d)
                 ))
             }
         })

@@ -30,6 +30,11 @@ before(async () => {
   variant('misfit', (layers) => {
     layers[0].config.units = 9; // the stored kernel is [10, 8]
   });
+  // ReLU settings webinfer refuses: the message shows the numbers as written (float32 values
+  // in their shortest form, written by the JS engine).
+  const relu = (name, config) => (layers) => layers.push({ class_name: 'ReLU', config: { name, ...config } });
+  variant('threshold', relu('relu_t', { threshold: 0.1 }));
+  variant('slope', relu('relu_s', { max_value: 6.5, negative_slope: 0.3 }));
   env.server.addFile('/v/badjson/model.json', '{"modelTopology": {"class_name": "Sequential", ');
   env.server.addFile('/v/notamodel/model.json', '{"hello": "world"}');
   page = await env.openPage();
@@ -42,6 +47,7 @@ test('model files webinfer cannot use: bad JSON, not a model, unknown layers, we
   const load = (wi, url) => wi.loadLayersModel(url, { backend: 'cpu' });
   const bad = await rejection(page, load, '/v/badjson/model.json');
   assert.ok(bad.message.includes(`${env.server.url}/v/badjson/model.json`), bad.message);
+  assert.match(bad.message, /not valid JSON \(line 1, column 47\): EOF while parsing an object/);
   t.diagnostic(`bad JSON: ${bad.message}`);
 
   const notModel = await rejection(page, load, '/v/notamodel/model.json');
@@ -62,6 +68,12 @@ test('model files webinfer cannot use: bad JSON, not a model, unknown layers, we
   const misfit = await rejection(page, load, '/v/misfit/model.json');
   assert.ok(misfit.message.includes('dense_relu'), `the layer is not named: ${misfit.message}`);
   t.diagnostic(`misfit weights: ${misfit.message}`);
+
+  const threshold = await rejection(page, load, '/v/threshold/model.json');
+  assert.match(threshold.message, /relu_t.*threshold 0\.1 is not supported/, threshold.message);
+  const slope = await rejection(page, load, '/v/slope/model.json');
+  assert.match(slope.message, /relu_s.*max_value 6\.5 together with negative_slope 0\.3 is not supported/, slope.message);
+  t.diagnostic(`ReLU settings: ${threshold.message} / ${slope.message}`);
 });
 
 test('bad arguments reject (never throw) with messages', async () => {

@@ -3,6 +3,7 @@
 use super::{Act, LayerCtx, LayerDef};
 use crate::error::Result;
 use crate::ir::{Activation, Op, ValueId};
+use webinfer_tfjs::Num;
 
 pub const ACTIVATION: LayerDef = LayerDef {
     classes: &["Activation"],
@@ -79,7 +80,10 @@ fn relu(cx: &mut LayerCtx, inputs: &[ValueId]) -> Result<Vec<ValueId>> {
     let slope = cx.f32_or("negative_slope", 0.0)?;
     let threshold = cx.f32_or("threshold", 0.0)?;
     if threshold != 0.0 {
-        return Err(cx.err(format!("threshold {threshold} is not supported (only 0)")));
+        return Err(cx.err(format!(
+            "threshold {} is not supported (only 0)",
+            Num::F32(threshold)
+        )));
     }
     let a = match (max, slope) {
         (None, 0.0) => Activation::Relu,
@@ -88,7 +92,9 @@ fn relu(cx: &mut LayerCtx, inputs: &[ValueId]) -> Result<Vec<ValueId>> {
         (None, s) => Activation::LeakyRelu(s),
         (Some(m), s) => {
             return Err(cx.err(format!(
-                "max_value {m} together with negative_slope {s} is not supported"
+                "max_value {} together with negative_slope {} is not supported",
+                Num::F32(m),
+                Num::F32(s)
             )))
         }
     };
