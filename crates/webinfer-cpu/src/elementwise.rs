@@ -6,9 +6,10 @@
 //! scalar and trailing-vector operands (a bias over channels) all become long simple runs.
 //!
 //! Each op has an in-place form used by the backend when an operand that already has the
-//! output's shape is not needed afterwards.
+//! output's shape is not needed afterwards; the other form broadcasts the left operand into a
+//! new buffer and runs the same in-place loop (one loop per op in the module).
 
-use crate::buffers::buffer;
+use crate::buffers::{buffer, copied};
 use webinfer_core::ir::BinaryOp;
 
 /// One axis of a broadcast loop: its size and each operand's stride on it (0 = broadcast).
@@ -86,52 +87,10 @@ fn for_each_run(outer: &[Axis], inner: usize, mut f: impl FnMut(usize, usize, us
     }
 }
 
-/// `out = f(a, b)` with `a` and `b` broadcast to `out_shape`.
-// One function per op (not inlined into the dispatching `match`): a page compiles only the
-// loops its model uses to optimised code (see `activation::map`).
-#[inline(never)]
-fn broadcast_with<F: Fn(f32, f32) -> f32 + Copy>(
-    a: &[f32],
-    ash: &[usize],
-    b: &[f32],
-    bsh: &[usize],
-    out_shape: &[usize],
-    f: F,
-) -> Vec<f32> {
-    let len: usize = out_shape.iter().product();
-    let mut out = buffer(len, 0.0);
-    if len == 0 {
-        return out;
-    }
-    let (outer, inner) = plan(out_shape, ash, bsh);
-    let n = inner.size;
-    for_each_run(&outer, n, |o, oa, ob| {
-        let dst = &mut out[o..o + n];
-        match (inner.sa != 0, inner.sb != 0) {
-            (true, true) => {
-                for ((d, &x), &y) in dst.iter_mut().zip(&a[oa..oa + n]).zip(&b[ob..ob + n]) {
-                    *d = f(x, y);
-                }
-            }
-            (true, false) => {
-                let y = b[ob];
-                for (d, &x) in dst.iter_mut().zip(&a[oa..oa + n]) {
-                    *d = f(x, y);
-                }
-            }
-            (false, true) => {
-                let x = a[oa];
-                for (d, &y) in dst.iter_mut().zip(&b[ob..ob + n]) {
-                    *d = f(x, y);
-                }
-            }
-            (false, false) => dst.fill(f(a[oa], b[ob])),
-        }
-    });
-    out
-}
-
 /// `acc = f(acc, other)` in place, `acc` having the output shape and `other` broadcasting to it.
+/// Every element-wise op runs through here, one function per op (not inlined into the
+/// dispatching `match`: a page compiles only the loops its model uses to optimised code, see
+/// `activation::map`).
 #[inline(never)]
 fn assign_with<F: Fn(f32, f32) -> f32 + Copy>(
     acc: &mut [f32],
@@ -160,40 +119,58 @@ fn assign_with<F: Fn(f32, f32) -> f32 + Copy>(
     });
 }
 
-/// Expands to a `match` on a [`BinaryOp`] that calls `$call` with the op's closure, so each
-/// op gets its own monomorphized (vectorizable) loop.
-macro_rules! with_op {
-    ($op:expr, |$f:ident| $call:expr) => {
-        match $op {
-            BinaryOp::Add => {
-                let $f = |x: f32, y: f32| x + y;
-                $call
-            }
-            BinaryOp::Sub => {
-                let $f = |x: f32, y: f32| x - y;
-                $call
-            }
-            BinaryOp::Mul => {
-                let $f = |x: f32, y: f32| x * y;
-                $call
-            }
-            BinaryOp::Div => {
-                let $f = |x: f32, y: f32| x / y;
-                $call
-            }
-            BinaryOp::Max => {
-                let $f = |x: f32, y: f32| if x.is_nan() || x > y { x } else { y };
-                $call
-            }
-            BinaryOp::Min => {
-                let $f = |x: f32, y: f32| if x.is_nan() || x < y { x } else { y };
-                $call
-            }
-        }
-    };
+#[inline(always)]
+fn add(x: f32, y: f32) -> f32 {
+    x + y
 }
 
-/// `Op::Binary`: `a op b` broadcast to `out_shape`.
+#[inline(always)]
+fn sub(x: f32, y: f32) -> f32 {
+    x - y
+}
+
+#[inline(always)]
+fn mul(x: f32, y: f32) -> f32 {
+    x * y
+}
+
+#[inline(always)]
+fn div(x: f32, y: f32) -> f32 {
+    x / y
+}
+
+/// tfjs's maximum: NaN if either is NaN.
+#[inline(always)]
+fn max(x: f32, y: f32) -> f32 {
+    if x.is_nan() || x > y {
+        x
+    } else {
+        y
+    }
+}
+
+/// tfjs's minimum: NaN if either is NaN.
+#[inline(always)]
+fn min(x: f32, y: f32) -> f32 {
+    if x.is_nan() || x < y {
+        x
+    } else {
+        y
+    }
+}
+
+/// `x` broadcast to `out_shape`, in a new buffer.
+fn broadcast_to(x: &[f32], xsh: &[usize], out_shape: &[usize]) -> Vec<f32> {
+    if xsh == out_shape {
+        return copied(x);
+    }
+    let mut out = buffer(out_shape.iter().product(), 0.0);
+    assign_with(&mut out, out_shape, x, xsh, |_, v| v);
+    out
+}
+
+/// `Op::Binary`: `a op b` broadcast to `out_shape`: `a` broadcast into a new buffer, then
+/// combined with `b` there by the in-place loop (one loop per op serves both forms).
 #[inline(never)]
 pub(crate) fn binary(
     op: BinaryOp,
@@ -203,11 +180,14 @@ pub(crate) fn binary(
     bsh: &[usize],
     out_shape: &[usize],
 ) -> Vec<f32> {
-    with_op!(op, |f| broadcast_with(a, ash, b, bsh, out_shape, f))
+    let mut out = broadcast_to(a, ash, out_shape);
+    binary_assign(op, &mut out, out_shape, b, bsh, true);
+    out
 }
 
 /// `Op::Binary` in place: `acc` holds the left operand (`acc_is_lhs`) or the right one and
-/// has the output's shape; `other` is the remaining operand.
+/// has the output's shape; `other` is the remaining operand. Addition and multiplication are
+/// commutative in IEEE arithmetic (to the bit), so one loop serves both sides.
 #[inline(never)]
 pub(crate) fn binary_assign(
     op: BinaryOp,
@@ -217,16 +197,18 @@ pub(crate) fn binary_assign(
     osh: &[usize],
     acc_is_lhs: bool,
 ) {
-    if acc_is_lhs {
-        with_op!(op, |f| assign_with(acc, acc_shape, other, osh, f))
-    } else {
-        with_op!(op, |f| assign_with(
-            acc,
-            acc_shape,
-            other,
-            osh,
-            move |y, x| f(x, y)
-        ))
+    let (a, sh, o, osh) = (acc, acc_shape, other, osh);
+    match (op, acc_is_lhs) {
+        (BinaryOp::Add, _) => assign_with(a, sh, o, osh, add),
+        (BinaryOp::Mul, _) => assign_with(a, sh, o, osh, mul),
+        (BinaryOp::Sub, true) => assign_with(a, sh, o, osh, sub),
+        (BinaryOp::Sub, false) => assign_with(a, sh, o, osh, |y, x| sub(x, y)),
+        (BinaryOp::Div, true) => assign_with(a, sh, o, osh, div),
+        (BinaryOp::Div, false) => assign_with(a, sh, o, osh, |y, x| div(x, y)),
+        (BinaryOp::Max, true) => assign_with(a, sh, o, osh, max),
+        (BinaryOp::Max, false) => assign_with(a, sh, o, osh, |y, x| max(x, y)),
+        (BinaryOp::Min, true) => assign_with(a, sh, o, osh, min),
+        (BinaryOp::Min, false) => assign_with(a, sh, o, osh, |y, x| min(x, y)),
     }
 }
 
@@ -242,7 +224,9 @@ fn prelu1(x: f32, alpha: f32) -> f32 {
 /// `Op::Prelu`: `x >= 0 ? x : alpha * x`, `alpha` broadcast to `x`.
 #[inline(never)]
 pub(crate) fn prelu(x: &[f32], xsh: &[usize], alpha: &[f32], ash: &[usize]) -> Vec<f32> {
-    broadcast_with(x, xsh, alpha, ash, xsh, prelu1)
+    let mut out = copied(x);
+    prelu_assign(&mut out, xsh, alpha, ash);
+    out
 }
 
 /// `Op::Prelu` in place on `x`.
