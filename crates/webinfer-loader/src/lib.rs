@@ -99,6 +99,7 @@
 )]
 #![warn(missing_debug_implementations)]
 
+mod bounded;
 pub mod cache;
 pub mod error;
 mod load;

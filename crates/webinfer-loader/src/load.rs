@@ -23,9 +23,10 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use futures::future::{Either, LocalBoxFuture};
-use futures::stream::{self, LocalBoxStream, StreamExt};
+use futures::stream::{LocalBoxStream, StreamExt};
 use webinfer_tfjs::{FormatError, Limits, ModelJson, WeightGroup};
 
+use crate::bounded::bounded;
 use crate::cache::{
     cache_name, group_models, CacheEntry, CacheStore, CachedModel, EntryKind, EntryMeta,
 };
@@ -846,13 +847,11 @@ impl Loader {
             }
         }
         let missing: Vec<usize> = (0..files.len()).filter(|&i| slots[i].is_none()).collect();
-        let mut downloads = stream::iter(missing)
-            .map(|i| async move {
-                self.fetch_shard(ctx, i, &files[i], sink)
-                    .await
-                    .map(|slot| (i, slot))
-            })
-            .buffer_unordered(concurrency);
+        let mut downloads = bounded(missing, concurrency, |i| async move {
+            self.fetch_shard(ctx, i, &files[i], sink)
+                .await
+                .map(|slot| (i, slot))
+        });
         let mut deferred: Vec<Deferred<'_>> = Vec::new();
         while let Some(done) = downloads.next().await {
             match done {
@@ -1492,9 +1491,10 @@ async fn read_cached_group(
     slots: &mut [Option<Slot>],
 ) {
     let concurrency = ctx.options.concurrency.max(1);
-    let found: Vec<(usize, Option<Vec<u8>>)> = stream::iter(members.iter().copied())
-        .map(|i| async move { (i, cached_shard(ctx, &files[i]).await) })
-        .buffer_unordered(concurrency)
+    let found: Vec<(usize, Option<Vec<u8>>)> =
+        bounded(members.iter().copied(), concurrency, |i| async move {
+            (i, cached_shard(ctx, &files[i]).await)
+        })
         .collect()
         .await;
     for (i, bytes) in found {
