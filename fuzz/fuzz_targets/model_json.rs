@@ -1,7 +1,7 @@
 //! Arbitrary bytes as a `model.json`: parse it, then its topology as its format says (layers
 //! or graph), then read every layer config / node attribute through the typed accessors the
 //! lowering uses; and the shard paths as a loader peeks at them first. Default limits:
-//! parsing never allocates by a declared size.
+//! parsing never allocates by a declared size. The JSON parser refuses what serde_json refuses.
 #![no_main]
 
 use libfuzzer_sys::{fuzz_mutator, fuzz_target};
@@ -33,7 +33,14 @@ fuzz_target!(|data: &[u8]| {
             full.err()
         );
     }
-    let Ok(mj) = parse_model_json(data, &limits) else {
+    let parsed = parse_model_json(data, &limits);
+    // model.json's JSON parser refuses exactly what serde_json refuses (its unit tests compare
+    // the values too), a leading byte-order mark aside.
+    let text = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
+    let serde_ok = serde_json::from_slice::<serde_json::Value>(text).is_ok();
+    let refused = matches!(parsed, Err(webinfer_tfjs::FormatError::Json { .. }));
+    assert_eq!(serde_ok, !refused, "serde_json accepts: {serde_ok}, parse: {parsed:?}");
+    let Ok(mj) = parsed else {
         return;
     };
     if let Ok(p) = &peeked {
