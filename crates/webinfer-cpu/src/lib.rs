@@ -434,6 +434,11 @@ pub fn eval_op(op: &Op, inputs: &[&Tensor], out_shape: &[usize]) -> Result<Tenso
 
 /// Evaluate `op` into a new tensor; operands and `out_shape` are already checked. `packs`
 /// keeps the packed weights of a Conv2d / MatMul whose weight operand is a graph constant.
+///
+/// Every op's kernel entry point is `#[inline(never)]`: inlined here they made this one
+/// function of every kernel, which a browser compiles to optimised code whole once it runs hot
+/// (~200 ms on a 2-core machine, during a page's first predicts); apart, only the kernels a
+/// model runs are compiled, each quickly.
 fn eval(
     ctx: Ctx,
     packs: Option<&packed::PackCache>,
