@@ -52,9 +52,10 @@ VK_ICD_FILENAMES=/nonexistent.json __EGL_VENDOR_LIBRARY_FILENAMES=/nonexistent.j
 step "fuzzing: each cargo-fuzz target for 60 s (scripts/fuzz.sh; any crash fails the run)"
 scripts/fuzz.sh 60
 
-step "wasm32 build of the engine; the engine without GPU support (webinfer-gpu without \`device\`)"
+step "wasm32 build of the engine; the engine without GPU support (webinfer-gpu without \`device\`) and without graph-models"
 cargo build --release --target wasm32-unknown-unknown -p webinfer
 cargo check --release -p webinfer --no-default-features --all-targets 2>&1
+cargo test --release -p webinfer --no-default-features --lib 2>&1
 
 step "browser: the JS API in headless Chromium (WebGPU on SwiftShader, CPU fallback, Cache API, faults)"
 tests/browser/run.sh

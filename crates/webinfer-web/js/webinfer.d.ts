@@ -11,10 +11,11 @@ export function relaxedSimdSupported(): boolean;
 export function moduleVariant(): 'relaxed-simd' | 'simd';
 
 /**
- * Which module is loaded: 'full' (WebGPU and CPU) or 'cpu' (CPU-only, no WebGPU code); before
- * `init()`, the one it would load by default ('full' where the page has `navigator.gpu`).
+ * Which module is loaded: 'full' (WebGPU and CPU), 'cpu' (CPU-only, no WebGPU code) or
+ * 'cpu-layers' (CPU-only, layers-models only); before `init()`, the one it would load by
+ * default ('full' where the page has `navigator.gpu`).
  */
-export function moduleKind(): 'full' | 'cpu';
+export function moduleKind(): 'full' | 'cpu' | 'cpu-layers';
 
 /** The file of the module `init()` loaded (e.g. `webinfer_web_bg.relaxed.wasm`); null before. */
 export function moduleFile(): string | null;
@@ -26,6 +27,12 @@ export interface InitOptions {
    * `'auto'` (the default): the full one where the page has WebGPU.
    */
   backend?: 'auto' | 'webgpu' | 'cpu';
+  /**
+   * `false`: where the CPU-only module is chosen, the one without graph-model code (~22 KB of
+   * gzip smaller): `loadLayersModel` works as always, and loading a graph-model rejects with
+   * an Error that says so. Default `true`. The full module always loads both formats.
+   */
+  graphModels?: boolean;
 }
 
 /**

@@ -3,6 +3,9 @@
 //   webinfer_web_bg*.wasm (+ webinfer_web.js)   WebGPU and the WASM CPU engine;
 //   webinfer_cpu_bg*.wasm (+ webinfer_cpu.js)   the WASM CPU engine only: no WebGPU code, a
 //                                               quarter smaller; for pages without WebGPU;
+//   webinfer_cpu_layers_bg*.wasm (+ webinfer_cpu_layers.js)
+//                                               the same for layers-models only (no
+//                                               graph-model code): the smallest download;
 // each built twice from the same sources: `.relaxed.wasm` with relaxed-SIMD fused
 // multiply-add (Chrome 114+, Edge 114+, Firefox 145+ ...), used when WebAssembly.validate
 // accepts relaxed-SIMD, and plain 128-bit SIMD everywhere else.
@@ -58,11 +61,11 @@ function webgpuInBrowser() {
   return typeof navigator === 'object' && navigator !== null && !!navigator.gpu;
 }
 
-let loaded = null; // { kind: 'full' | 'cpu', file, output }
+let loaded = null; // { kind: 'full' | 'cpu' | 'cpu-layers', file, output }
 
 /**
- * Which module is loaded: 'full' (WebGPU and CPU) or 'cpu' (CPU-only); before `init()`, the one
- * it would load by default.
+ * Which module is loaded: 'full' (WebGPU and CPU), 'cpu' (CPU-only) or 'cpu-layers' (CPU-only,
+ * layers-models only); before `init()`, the one it would load by default.
  */
 export function moduleKind() {
   return loaded ? loaded.kind : webgpuInBrowser() ? 'full' : 'cpu';
@@ -79,9 +82,14 @@ export function moduleFile() {
  *                             CPU-only one where it has not;
  *   init({backend: 'cpu'})    the CPU-only module (a page that never uses WebGPU downloads
  *                             less); {backend: 'webgpu'} or 'auto': the full one;
+ *   init({graphModels: false})
+ *                             with the CPU-only module (backend 'cpu', or 'auto' without
+ *                             WebGPU): the one that loads layers-models only, ~22 KB of gzip
+ *                             smaller; a graph-model's load then rejects, saying so. The full
+ *                             module always loads both formats;
  *   init(moduleOrPath)        that module (a URL, a Response, bytes or a compiled module, as
- *                             wasm-bindgen's init takes them): the CPU-only one's glue when
- *                             its URL names a webinfer_cpu file, the full one's otherwise.
+ *                             wasm-bindgen's init takes them): the glue of the module its URL
+ *                             names (webinfer_cpu_layers, webinfer_cpu), the full one's otherwise.
  */
 export default async function init(arg) {
   if (loaded) return loaded.output;
@@ -93,24 +101,31 @@ export default async function init(arg) {
     if (!['auto', 'webgpu', 'gpu', 'cpu'].includes(backend)) {
       throw new Error(`init: options.backend must be "auto", "webgpu" or "cpu", got ${JSON.stringify(backend)}`);
     }
+    const graphModels = options.graphModels ?? true;
+    if (typeof graphModels !== 'boolean') {
+      throw new Error(`init: options.graphModels must be true or false, got ${JSON.stringify(graphModels)}`);
+    }
     kind = backend === 'cpu' || (backend === 'auto' && !webgpuInBrowser()) ? 'cpu' : 'full';
+    if (kind === 'cpu' && !graphModels) kind = 'cpu-layers';
   } else if (arg !== undefined) {
     input = arg;
     const url = String(arg?.module_or_path ?? arg?.url ?? arg);
-    kind = /webinfer_cpu/.test(url) ? 'cpu' : 'full';
+    kind = /webinfer_cpu_layers/.test(url) ? 'cpu-layers' : /webinfer_cpu/.test(url) ? 'cpu' : 'full';
   } else {
     kind = webgpuInBrowser() ? 'full' : 'cpu';
   }
-  const stem = kind === 'cpu' ? 'webinfer_cpu_bg' : 'webinfer_web_bg';
+  const stem = { full: 'webinfer_web_bg', cpu: 'webinfer_cpu_bg', 'cpu-layers': 'webinfer_cpu_layers_bg' }[kind];
   const file = `${stem}${relaxedSimdSupported() ? '.relaxed' : ''}.wasm`;
-  const glue = kind === 'cpu' ? await import('./webinfer_cpu.js') : await import('./webinfer_web.js');
+  // Literal import()s, one per module, so that bundlers see each glue file.
+  const glue = kind === 'cpu-layers' ? await import('./webinfer_cpu_layers.js')
+    : kind === 'cpu' ? await import('./webinfer_cpu.js') : await import('./webinfer_web.js');
   const output = await glue.default(input ?? { module_or_path: new URL(file, import.meta.url) });
   bind(glue);
   loaded = { kind, file: input === undefined ? file : String(input?.module_or_path ?? input), output };
   return output;
 }
 
-/** `{backend}` (init's options), as opposed to what wasm-bindgen's init takes. */
+/** `{backend, graphModels}` (init's options), as opposed to what wasm-bindgen's init takes. */
 function isOptions(arg) {
   if (arg === null || typeof arg !== 'object') return false;
   if ('module_or_path' in arg) return false;

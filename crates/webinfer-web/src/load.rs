@@ -467,6 +467,10 @@ fn model_error(model_url: &str, e: &webinfer::Error, limits: &Limits) -> JsValue
             };
             format!("{model_url}: backend \"{name}\" is not available: {reason}")
         }
+        webinfer::Error::GraphModelsNotBuilt { .. } => format!(
+            "{model_url}: a graph-model, and the module init({{graphModels: false}}) loaded runs \
+             layers-models only: call init() without graphModels: false to load graph-models"
+        ),
         other => format!("{model_url}: {other}"),
     };
     js::error_at(message, Some(model_url), None)

@@ -29,6 +29,10 @@ pub enum Error {
     #[error("{0}")]
     Unsupported(String),
 
+    /// A graph-model, and this build has no graph-model support (the `graph-models` feature is off).
+    #[error("{path}: a graph-model, and this build of webinfer loads layers-models only (built without its `graph-models` feature)")]
+    GraphModelsNotBuilt { path: String },
+
     /// The GPU device was lost, and some of the model's weights lived in GPU memory only
     /// (streamed there while loading): the model must be loaded again to run on the CPU.
     #[error("{reason}, and this model's large weights were streamed to GPU memory only: load it again to run it on the CPU")]

@@ -31,6 +31,7 @@
 )]
 
 mod error;
+mod graph_models;
 pub mod npy;
 
 use std::collections::HashMap;
@@ -695,7 +696,7 @@ pub fn shape_text(shape: &[Option<usize>]) -> String {
 
 enum Topology {
     Layers(webinfer_tfjs::LayersModel),
-    Graph(webinfer_tfjs::GraphModel),
+    Graph(graph_models::Model),
 }
 
 /// A model being loaded from bytes that arrive piece by piece (the browser's streaming
@@ -774,13 +775,13 @@ impl ModelBuilder {
                 webinfer_tfjs::parse_layers_topology(&parsed.topology, &options.limits)
                     .map_err(fmt_err)?,
             ),
-            ModelFormat::GraphModel => Topology::Graph(
-                webinfer_tfjs::parse_graph_model(&parsed, &options.limits).map_err(fmt_err)?,
-            ),
+            ModelFormat::GraphModel => {
+                Topology::Graph(graph_models::parse(&parsed, json_name, &options.limits)?)
+            }
         };
         let unknown = match &topology {
             Topology::Layers(m) => webinfer_core::lower::unsupported_layers(m),
-            Topology::Graph(m) => webinfer_core::lower::graph::unsupported_ops(m),
+            Topology::Graph(m) => graph_models::unsupported_ops(m),
         };
         if !unknown.is_empty() {
             return Err(CoreError::UnknownLayers(unknown).into());
@@ -1060,11 +1061,7 @@ impl ModelBuilder {
                 "graph-model",
                 "GraphDef".to_string(),
                 None,
-                g.nodes
-                    .iter()
-                    .filter(|n| n.op != "Const")
-                    .map(|n| (n.name.clone(), n.op.clone()))
-                    .collect(),
+                graph_models::nodes(g),
             ),
         };
         let mut stats = ModelStats {
@@ -1086,7 +1083,7 @@ impl ModelBuilder {
             Topology::Layers(_) => lowered
                 .ok_or_else(|| Error::Unsupported("this model was built already".into()))?
                 .fill(weights, &resident)?,
-            Topology::Graph(g) => webinfer_core::lower::graph::lower_graph_model(g, weights)?,
+            Topology::Graph(g) => graph_models::lower(g, weights)?,
         };
         // Every value the declared inputs (batch 1) and the constants imply must fit the
         // limit before constants are folded or a backend allocates anything.

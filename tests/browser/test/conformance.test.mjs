@@ -217,6 +217,45 @@ test("the CPU-only module (init({backend: 'cpu'})): every model matches tfjs on 
   assert.deepEqual([st.gpuBufferBytes, st.gpuDevices], [0, 0]);
 });
 
+test("the layers-only CPU module (init({backend: 'cpu', graphModels: false})): every layers-model matches tfjs; a graph-model rejects naming the option", async (t) => {
+  const page = await env.openPage(undefined, '?module=cpu-layers');
+  assert.deepEqual(
+    await page.evaluate(() => [window.wi.moduleKind(), window.moduleFile]),
+    ['cpu-layers', 'webinfer_cpu_layers_bg.relaxed.wasm'],
+  );
+  const layers = models.filter((m) => !m.graph);
+  const graphs = models.filter((m) => m.graph);
+  assert.ok(layers.length > 0 && graphs.length > 0, `${layers.length} layers-models, ${graphs.length} graph-models`);
+  let worst = 0;
+  for (const m of layers) {
+    requireRealModel(m);
+    const r = await page.evaluate(
+      async ({ url, inputs }) => {
+        try {
+          return { ok: true, ...(await window.runModel(url, inputs, { backend: 'cpu', cache: false })) };
+        } catch (e) {
+          return { ok: false, message: String(e?.message ?? e) };
+        }
+      },
+      { url: m.url, inputs: m.inputs },
+    );
+    assert.ok(r.ok, `${m.name} [cpu, layers-only module]: ${r.message}`);
+    worst = Math.max(worst, assertMatchesTfjs(`${m.name} [cpu, layers-only module]`, r.outputs, m.expected));
+  }
+  t.diagnostic(`${layers.length} layers-models, max |d| = ${worst.toExponential(2)}`);
+  for (const m of graphs) {
+    requireRealModel(m);
+    for (const fn of ['loadGraphModel', 'loadLayersModel']) {
+      const e = await rejection(page, (wi, { url, fn }) => wi[fn](url, { backend: 'cpu', cache: false }), { url: m.url, fn });
+      assert.ok(e.message.includes(`${m.url}: a graph-model, and the module init({graphModels: false}) loaded runs layers-models only: call init() without graphModels: false`), `${m.name} [${fn}]: ${e.message}`);
+    }
+  }
+  t.diagnostic(`${graphs.length} graph-models refused, e.g. ${graphs[0].url}`);
+  // The page is still usable after the refusals.
+  const again = await page.evaluate(async ({ url, inputs }) => (await window.runModel(url, inputs, { backend: 'cpu', cache: false })).backend, { url: layers[0].url, inputs: layers[0].inputs });
+  assert.equal(again, 'cpu');
+});
+
 test('no panic or uncaught error reached the page', () => {
   env.assertNoPanics();
 });

@@ -23,3 +23,8 @@ test('before init(): each function of the API throws an Error that says to await
 test("init({backend}) accepts only 'auto', 'webgpu' and 'cpu'", async () => {
   await assert.rejects(wi.default({ backend: 'wasm' }), /init: options.backend must be "auto", "webgpu" or "cpu", got "wasm"/);
 });
+
+test('init({graphModels}) accepts only true or false', async () => {
+  await assert.rejects(wi.default({ backend: 'cpu', graphModels: 'no' }), /init: options.graphModels must be true or false, got "no"/);
+  assert.equal(wi.moduleFile(), null);
+});

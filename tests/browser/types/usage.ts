@@ -26,7 +26,10 @@ export async function usage(): Promise<void> {
   // Or the CPU-only module; which one is loaded, and its file.
   const options: InitOptions = { backend: 'cpu' };
   await init(options);
-  const kind: 'full' | 'cpu' = moduleKind();
+  // Or the smallest: CPU-only, layers-models only.
+  const layersOnly: InitOptions = { backend: 'cpu', graphModels: false };
+  await init(layersOnly);
+  const kind: 'full' | 'cpu' | 'cpu-layers' = moduleKind();
   const file: string | null = moduleFile();
   console.log(kind, file); // (a wrong backend is refused at run time: InitInput admits any object)
   const model: LayersModel = await loadLayersModel('https://example.com/model.json', {
