@@ -34,6 +34,8 @@ if ! cmp -s "$TMP/pkg/webinfer_web.js" "$OUT/webinfer_web.js"; then
   exit 1
 fi
 cp "$TMP/pkg/webinfer_web_bg.wasm" "$OUT/webinfer_web_bg.relaxed.wasm"
+# Short import names (scripts/minify-imports.mjs: ~4 KB of gzip), in both builds and their glue.
+node "$ROOT/scripts/minify-imports.mjs" "$OUT/webinfer_web.js" "$OUT/webinfer_web_bg.wasm" "$OUT/webinfer_web_bg.relaxed.wasm"
 
 # The CPU-only modules, plain and relaxed-SIMD, each with its own JS glue (wasm-bindgen output):
 # webinfer_cpu (both model formats) and webinfer_cpu_layers (layers-models only).
@@ -48,6 +50,7 @@ cpu_module() { # <name> <cargo feature arguments...>
   fi
   cp "$TMP/$name/$name.js" "$TMP/$name/${name}_bg.wasm" "$OUT/"
   cp "$TMP/$name-relaxed/${name}_bg.wasm" "$OUT/${name}_bg.relaxed.wasm"
+  node "$ROOT/scripts/minify-imports.mjs" "$OUT/$name.js" "$OUT/${name}_bg.wasm" "$OUT/${name}_bg.relaxed.wasm"
   cp -r "$TMP/$name/snippets/." "$OUT/snippets/"
 }
 cpu_module webinfer_cpu --features graph-models
