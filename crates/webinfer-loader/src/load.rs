@@ -19,7 +19,7 @@
 //! 6. The final event, then the bytes in manifest order.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt;
 
 use futures::future::{Either, LocalBoxFuture};
@@ -714,7 +714,10 @@ impl Loader {
         // A fresh model.json is stored while the shards load.
         let store_json: LocalBoxFuture<'_, ()> = Box::pin(async {
             if !json_from_cache {
-                let distinct: HashSet<&str> = files.iter().map(|f| f.key.as_str()).collect();
+                // Sorted, not hashed: one hash-map type less in the browser module.
+                let mut distinct: Vec<&str> = files.iter().map(|f| f.key.as_str()).collect();
+                webinfer_tfjs::order::sort(&mut distinct);
+                distinct.dedup();
                 let meta = EntryMeta {
                     model_url: ctx.model_key.clone(),
                     kind: EntryKind::ModelJson,

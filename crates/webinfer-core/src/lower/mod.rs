@@ -15,7 +15,7 @@ mod norm;
 mod pooling;
 mod reshaping;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use webinfer_tfjs::{DecodedWeight, LayerSpec, LayersModel, TensorData, TensorRef};
 
@@ -83,7 +83,9 @@ pub fn supported_layers() -> Vec<&'static str> {
 /// ones some layer used and what each placeholder node gets once the values are in.
 pub struct WeightStore {
     by_name: HashMap<String, Vec<usize>>,
-    used: HashSet<String>,
+    /// Names of the weights some layer used (repeats possible; sorted once, by [`Self::unused`]:
+    /// a hash set of names here was one more hash-map type in the browser module).
+    used: Vec<String>,
     /// Already-created weight nodes, so a shared layer does not duplicate its weights.
     nodes: HashMap<String, ValueId>,
     pending: Vec<Pending>,
@@ -119,7 +121,7 @@ impl WeightStore {
     pub fn new(shapes: impl IntoIterator<Item = (String, Vec<usize>)>) -> Self {
         WeightStore {
             by_name: shapes.into_iter().collect(),
-            used: HashSet::new(),
+            used: Vec::new(),
             nodes: HashMap::new(),
             pending: Vec::new(),
         }
@@ -135,11 +137,13 @@ impl WeightStore {
         weight_name(self.by_name.keys().map(String::as_str), layer, short)
     }
 
-    fn unused(&self) -> Vec<String> {
+    fn unused(&mut self) -> Vec<String> {
+        webinfer_tfjs::order::sort(&mut self.used);
+        let used = &self.used;
         let mut v: Vec<String> = self
             .by_name
             .keys()
-            .filter(|k| !self.used.contains(*k))
+            .filter(|k| used.binary_search(k).is_err())
             .cloned()
             .collect();
         webinfer_tfjs::order::sort(&mut v);
@@ -408,7 +412,7 @@ impl<'a> LayerCtx<'a> {
             });
         }
         let shape = shape.clone();
-        self.weights.used.insert(full.clone());
+        self.weights.used.push(full.clone());
         Ok(Some((full, shape)))
     }
 }
@@ -438,12 +442,17 @@ impl Lowered {
     /// one a constant, moved out of `weights` without a copy.
     pub fn fill(
         self,
-        weights: Vec<DecodedWeight>,
+        mut weights: Vec<DecodedWeight>,
         resident: &HashMap<String, usize>,
     ) -> Result<Graph> {
         let Lowered { mut graph, pending } = self;
-        let mut by_name: HashMap<String, DecodedWeight> =
-            weights.into_iter().map(|w| (w.name.clone(), w)).collect();
+        // Name -> index into `weights` (a map of the weights themselves was one more hash-map
+        // type in the browser module; the last of a repeated name counts, as before).
+        let index: HashMap<String, usize> = weights
+            .iter()
+            .enumerate()
+            .map(|(i, w)| (w.name.clone(), i))
+            .collect();
         // Values read in place first; then the weights taken as nodes.
         for p in &pending {
             if let Pending::BatchNorm {
@@ -464,7 +473,10 @@ impl Lowered {
                             ),
                         ));
                     }
-                    let w = by_name.get(name).ok_or_else(|| missing(layer, name))?;
+                    let w = index
+                        .get(name)
+                        .and_then(|&i| weights.get(i))
+                        .ok_or_else(|| missing(layer, name))?;
                     Ok(to_tensor(w)?.into_data())
                 };
                 let (mean, var) = (host(&params.mean)?, host(&params.var)?);
@@ -486,7 +498,7 @@ impl Lowered {
             let Pending::Weight { node, name } = p else {
                 continue;
             };
-            let w = match by_name.get_mut(&name) {
+            let w = match index.get(&name).and_then(|&i| weights.get_mut(i)) {
                 Some(w) => w,
                 None => return Err(missing(&graph.nodes[node].origin, &name)),
             };
@@ -574,8 +586,20 @@ pub fn lower_layers_structure(
     let mut graph = Graph::default();
     let mut ranks = Vec::new();
     let mut store = WeightStore::new(weights);
-    // (layer, node index) -> output values of that call.
-    let mut values: HashMap<(String, usize), Vec<ValueId>> = HashMap::new();
+    // The output values of each call: [layer index][node index], once lowered.
+    let mut values = Values {
+        by_layer: model
+            .layers
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (l.name.as_str(), i))
+            .collect(),
+        outputs: model
+            .layers
+            .iter()
+            .map(|l| vec![None; l.inbound_nodes.len().max(1)])
+            .collect(),
+    };
 
     for (index, r) in model.inputs.iter().enumerate() {
         let layer = model
@@ -595,7 +619,7 @@ pub fn lower_layers_structure(
         ranks.push(spec.shape.len());
         let v = graph.push(Op::Input { index }, vec![], &layer.name);
         graph.inputs.push(spec);
-        values.insert((layer.name.clone(), 0), vec![v]);
+        values.set(&layer.name, 0, vec![v]);
     }
 
     // Walk the calls (layer, node) until all are lowered; Keras lists layers in topological
@@ -608,7 +632,7 @@ pub fn lower_layers_structure(
         .flat_map(|(i, l)| (0..l.inbound_nodes.len()).map(move |n| (i, n)))
         .collect();
     for l in &model.layers {
-        if l.class_name == "InputLayer" && !values.contains_key(&(l.name.clone(), 0)) {
+        if l.class_name == "InputLayer" && values.get(&l.name, 0).is_none() {
             return Err(CoreError::Graph(format!(
                 "InputLayer \"{}\" is not among the model's inputs",
                 l.name
@@ -621,7 +645,7 @@ pub fn lower_layers_structure(
         for (li, ni) in pending {
             let layer = &model.layers[li];
             let refs = &layer.inbound_nodes[ni];
-            let resolved: Option<Vec<ValueId>> = refs.iter().map(|r| lookup(&values, r)).collect();
+            let resolved: Option<Vec<ValueId>> = refs.iter().map(|r| values.lookup(r)).collect();
             let Some(inputs) = resolved else {
                 rest.push((li, ni));
                 continue;
@@ -634,7 +658,7 @@ pub fn lower_layers_structure(
                 weights: &mut store,
             };
             let outs = (def.lower)(&mut ctx, &inputs)?;
-            values.insert((layer.name.clone(), ni), outs);
+            values.set(&layer.name, ni, outs);
         }
         if rest.len() == before {
             let names: Vec<String> = rest
@@ -650,7 +674,7 @@ pub fn lower_layers_structure(
     }
 
     for r in &model.outputs {
-        let v = lookup(&values, r).ok_or_else(|| {
+        let v = values.lookup(r).ok_or_else(|| {
             CoreError::Graph(format!("model output \"{}\" is never produced", r.layer))
         })?;
         graph.outputs.push(v);
@@ -672,11 +696,37 @@ pub fn lower_layers_structure(
     })
 }
 
-fn lookup(values: &HashMap<(String, usize), Vec<ValueId>>, r: &TensorRef) -> Option<ValueId> {
-    values
-        .get(&(r.layer.clone(), r.node_index))?
-        .get(r.tensor_index)
-        .copied()
+/// The values each layer call produced, while a layers-model is lowered. (One map by layer
+/// name, the values by index: a map keyed by (name, node) was one more hash-map type in the
+/// browser module, ~1.3 KB of code, and cloned the name for every lookup.)
+struct Values<'m> {
+    by_layer: HashMap<&'m str, usize>,
+    /// `[layer][node]`: that call's outputs once lowered.
+    outputs: Vec<Vec<Option<Vec<ValueId>>>>,
+}
+
+impl Values<'_> {
+    fn get(&self, layer: &str, node: usize) -> Option<&Vec<ValueId>> {
+        let &li = self.by_layer.get(layer)?;
+        self.outputs.get(li)?.get(node)?.as_ref()
+    }
+
+    fn set(&mut self, layer: &str, node: usize, outs: Vec<ValueId>) {
+        let slot = self
+            .by_layer
+            .get(layer)
+            .and_then(|&li| self.outputs.get_mut(li))
+            .and_then(|calls| calls.get_mut(node));
+        if let Some(slot) = slot {
+            *slot = Some(outs);
+        }
+    }
+
+    fn lookup(&self, r: &TensorRef) -> Option<ValueId> {
+        self.get(&r.layer, r.node_index)?
+            .get(r.tensor_index)
+            .copied()
+    }
 }
 
 /// The input shapes with the batch set to `batch`, when every other dim is known.
