@@ -10,7 +10,8 @@
 //! - DepthwiseConv2d: a direct kernel, output rows split over threads, channels innermost.
 //! - Conv2dTranspose: `[n*h*w, cin] x W^T [cin, kh*kw*cout]`, then a col2im scatter-add.
 //! - MatMul: the direct kernel from [`DENSE_DIRECT_ROWS`] rows on, matrixmultiply's GEMM
-//!   below (a direct row-times-matrix loop for a few rows).
+//!   below (a direct row-times-matrix loop for a few rows); in WebAssembly, which has no
+//!   matrixmultiply, the direct kernel from [`DENSE_STREAM_ROWS`] + 1 rows on.
 
 use std::cell::RefCell;
 
@@ -666,6 +667,10 @@ pub(crate) fn matmul(
     let packs = packs.filter(|_| w.data().len() * 4 <= DENSE_KEEP_PACKED_BYTES);
     let (stream_rows, direct_rows) = if packs.is_some() {
         (DENSE_CACHED_ROWS - 1, DENSE_CACHED_ROWS)
+    } else if cfg!(target_arch = "wasm32") {
+        // No matrixmultiply in WebAssembly (see `gemm`): the direct kernel, with its fused
+        // epilogue, wherever the weights are not streamed.
+        (DENSE_STREAM_ROWS, DENSE_STREAM_ROWS + 1)
     } else {
         (DENSE_STREAM_ROWS, DENSE_DIRECT_ROWS)
     };
@@ -677,33 +682,8 @@ pub(crate) fn matmul(
         // row of `x`, so that threads split the rows): as fast as matrixmultiply here, and
         // it keeps its speed when a thread is preempted (its rows are handed out in small
         // pieces, where matrixmultiply waits for a fixed half).
-        let g = Geo {
-            n: 1,
-            h: m,
-            w: 1,
-            c: k,
-            oh: m,
-            ow: 1,
-            kh: 1,
-            kw: 1,
-            sh: 1,
-            sw: 1,
-            dh: 1,
-            dw: 1,
-            pt: 0,
-            pl: 0,
-        };
-        let conv = igemm::Conv {
-            g,
-            x: x.data(),
-            w: w.data(),
-            bias: bias.map(Tensor::data),
-            groups: 1,
-            cout: n,
-            act,
-            packs,
-        };
-        igemm::conv(ctx, &conv, &mut out);
+        let bias = bias.map(Tensor::data);
+        igemm::matmul(ctx, m, k, n, x.data(), w.data(), bias, act, packs, &mut out);
         return Tensor::new(out_shape.to_vec(), out).map_err(|e| e.to_string());
     } else {
         gemm(

@@ -169,6 +169,51 @@ pub(crate) fn conv(ctx: Ctx, c: &Conv, out: &mut [f32]) {
     }
 }
 
+/// `out = act(x · w + bias)` for a row-major `x` (`m x k`) and `w` (`k x n`): [`conv`] as a
+/// 1x1 convolution over an `m x 1` image (one output row per row of `x`, so that threads
+/// split the rows).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn matmul(
+    ctx: Ctx,
+    m: usize,
+    k: usize,
+    n: usize,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    act: Activation,
+    packs: Option<&PackCache>,
+    out: &mut [f32],
+) {
+    let g = Geo {
+        n: 1,
+        h: m,
+        w: 1,
+        c: k,
+        oh: m,
+        ow: 1,
+        kh: 1,
+        kw: 1,
+        sh: 1,
+        sw: 1,
+        dh: 1,
+        dw: 1,
+        pt: 0,
+        pl: 0,
+    };
+    let conv = Conv {
+        g,
+        x,
+        w,
+        bias,
+        groups: 1,
+        cout: n,
+        act,
+        packs,
+    };
+    self::conv(ctx, &conv, out);
+}
+
 /// [`conv`] once the weights are in panels.
 fn run_plan(
     ctx: Ctx,

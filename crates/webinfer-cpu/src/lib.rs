@@ -13,10 +13,11 @@
 //!
 //! # Performance
 //! Conv2d runs on a direct implicit-GEMM kernel (`igemm.rs`: register tiles read straight
-//! from the NHWC input; AVX2+FMA natively, `simd128` intrinsics on wasm32). MatMul (and the
-//! old convolution path, `WEBINFER_CPU_CONV=gemm`) run on `matrixmultiply`'s sgemm
-//! (runtime-selected AVX-512 / AVX2 / NEON / wasm `simd128` kernels; threaded natively, up to
-//! `MATMUL_NUM_THREADS`, default the physical core count, at most 4). The other direct
+//! from the NHWC input; AVX2+FMA natively, `simd128` intrinsics on wasm32). Natively, MatMul
+//! (and the old convolution path, `WEBINFER_CPU_CONV=gemm`) run on `matrixmultiply`'s sgemm
+//! (runtime-selected AVX-512 / AVX2 / NEON kernels; threaded, up to `MATMUL_NUM_THREADS`,
+//! default the physical core count, at most 4); on wasm32 every GEMM runs on the direct
+//! kernel (matrixmultiply is not linked there). The other direct
 //! kernels are loops over contiguous channels, written for the auto-vectorizer and compiled a
 //! second time for AVX2+FMA on x86-64 (see `simd.rs`; set `WEBINFER_CPU_BASELINE=1` to run
 //! the baseline variant); the big ones split their output rows over a small persistent
