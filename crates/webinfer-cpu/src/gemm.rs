@@ -60,7 +60,10 @@ pub(crate) fn gemm(m: usize, k: usize, n: usize, a: Mat, b: Mat, c: &mut [f32], 
         extent(k, n, b.rs, b.cs) <= b.data.len(),
         "gemm: B too short"
     );
-    if m <= SMALL_M && b.cs == 1 {
+    // Not in WebAssembly, where the only GEMM with a row-major `B` (WEBINFER_CPU_CONV=gemm
+    // aside) is a transposed convolution of one input channel: `direct` takes it, and the
+    // module is 1 KB of gzip smaller without this loop.
+    if !cfg!(target_arch = "wasm32") && m <= SMALL_M && b.cs == 1 {
         for i in 0..m {
             let row = &mut c[i * ldc..i * ldc + n];
             vec_mat(a, i, k, b.data, b.rs, row);
