@@ -164,11 +164,11 @@ fn zip(dst: &mut [f32], src: &[f32], n: usize, step: usize, f: impl Fn(f32, f32)
     }
 }
 
-/// `dst[r, i] = f(dst[r, i], src[r * step])` over the `n`-long rows `r` of `dst`.
+/// `dst[r, i] = f(dst[r, i], src[r * step])` over the `n`-long rows `r` of `dst` (`step` 0
+/// only with one row: the plan merges a repeated scalar into the inner run).
 #[inline(never)]
 fn splat(dst: &mut [f32], src: &[f32], n: usize, step: usize, f: impl Fn(f32, f32) -> f32) {
-    for (r, row) in dst.chunks_exact_mut(n).enumerate() {
-        let y = src[r * step];
+    for (row, &y) in dst.chunks_exact_mut(n).zip(src.iter().step_by(step.max(1))) {
         for d in row {
             *d = f(*d, y);
         }
