@@ -99,8 +99,8 @@ pub(crate) fn gemm(m: usize, k: usize, n: usize, a: Mat, b: Mat, c: &mut [f32], 
 /// ([`igemm::matmul`]), on copies of `A` and `B` made row-major and contiguous where they are
 /// not, into a copy of `C` where its rows are padded. matrixmultiply is then not linked into
 /// the browser module (8.8 KB of code); the direct kernel, written for V8, measured faster
-/// than it on its uses there (node, wasm32-wasip1): a 3x3/2 transposed convolution
-/// 28x28x64 -> 64 1.61 -> 1.35 ms, MatMuls of 9-63 rows 16-27% less time.
+/// than it on the transposed convolution, its use there (node, wasm32-wasip1: 3x3/2,
+/// 28x28x64 -> 64, 1.61 -> 1.35 ms). MatMul has its own WebAssembly paths (`conv::matmul`).
 #[cfg(target_arch = "wasm32")]
 fn direct(m: usize, k: usize, n: usize, a: Mat, b: Mat, c: &mut [f32], ldc: usize) {
     fn contiguous(v: Mat, rows: usize, cols: usize) -> std::borrow::Cow<[f32]> {

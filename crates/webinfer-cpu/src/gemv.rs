@@ -315,6 +315,10 @@ mod tests {
             (5, 33, 650),
             (8, 1030, 130),
             (4, 600, 2000),
+            // Up to 63 rows: WebAssembly streams large weights for every MatMul below the
+            // direct kernel's 64 rows.
+            (40, 70, 300),
+            (63, 33, 200),
             (1, 0, 4),
             (3, 5, 0),
         ] {
