@@ -192,7 +192,7 @@ p();
 
 p('## Download size');
 p();
-p('What a page downloads to run a layers-model, besides the model itself (raw bytes and `gzip -9`; a server may use brotli instead). webinfer ships four modules: with both backends, or CPU-only (no WebGPU code), each built twice (plain SIMD and relaxed-SIMD); `webinfer.js` loads one of them: the full one where the page has WebGPU (`navigator.gpu`), the CPU-only one where it has not or when the page asks for it (`init({backend: \'cpu\'})`); tfjs needs core + layers + a backend (tf.min.js is the all-in-one bundle most pages use; it also contains the converter, data, webgl and cpu backends).');
+p('What a page downloads to run a layers-model, besides the model itself (raw bytes and `gzip -9`; a server may use brotli instead). webinfer ships three modules: with both backends, CPU-only (no WebGPU code), and CPU-only for layers-models (no graph-model code either), each built twice (plain SIMD and relaxed-SIMD); `webinfer.js` loads one of them: the full one where the page has WebGPU (`navigator.gpu`), the CPU-only one where it has not or when the page asks for it (`init({backend: \'cpu\'})`), the layers-only one when the page adds `graphModels: false` (what the webinfer-cpu cells above load); tfjs needs core + layers + a backend (tf.min.js is the all-in-one bundle most pages use; it also contains the converter, data, webgl and cpu backends).');
 p();
 p('| what | raw | gzip | files |');
 p('|---|---|---|---|');

@@ -74,7 +74,9 @@ async function setupEngine({ engine, backend }) {
   const memNow = () => (performance.memory ? performance.memory.usedJSHeapSize : null);
   if (engine === 'webinfer') {
     const wi = await import('/pkg/webinfer.js');
-    const exports = await wi.default();
+    // The CPU cells load what a page that runs layers-models on the CPU needs: the CPU-only
+    // module without graph-models (the smallest download; the same kernels as the full one).
+    const exports = await wi.default(backend === 'cpu' ? { backend: 'cpu', graphModels: false } : undefined);
     window.E = {
       wi,
       wasmBytes: () => exports.memory.buffer.byteLength,
@@ -85,7 +87,7 @@ async function setupEngine({ engine, backend }) {
         return Array.isArray(y) ? y : [y];
       },
       dispose: (m) => m.dispose(),
-      info: (m) => ({ backend: m.backend, backendReason: m.backendReason, module: wi.moduleVariant() }),
+      info: (m) => ({ backend: m.backend, backendReason: m.backendReason, module: `${wi.moduleKind()} ${wi.moduleVariant()}` }),
       engineMemory: () => { const st = wi.memoryStats(); return { wasmBytes: exports.memory.buffer.byteLength, gpuBytes: st.gpuBufferBytes, heapPeakBytes: st.heapPeakBytes }; },
       async clear(url) { await wi.deleteCachedModel(new URL(url, location.href).href); },
       // loadLayersModel resolves once the model can predict; the Cache API may still be
