@@ -28,7 +28,7 @@ export interface InitOptions {
    */
   backend?: 'auto' | 'webgpu' | 'cpu';
   /**
-   * `false`: where the CPU-only module is chosen, the one without graph-model code (~22 KB of
+   * `false`: where the CPU-only module is chosen, the one without graph-model code (~23 KB of
    * gzip smaller): `loadLayersModel` works as always, and loading a graph-model rejects with
    * an Error that says so. Default `true`. The full module always loads both formats.
    */

@@ -84,7 +84,7 @@ export function moduleFile() {
  *                             less); {backend: 'webgpu'} or 'auto': the full one;
  *   init({graphModels: false})
  *                             with the CPU-only module (backend 'cpu', or 'auto' without
- *                             WebGPU): the one that loads layers-models only, ~22 KB of gzip
+ *                             WebGPU): the one that loads layers-models only, ~23 KB of gzip
  *                             smaller; a graph-model's load then rejects, saying so. The full
  *                             module always loads both formats;
  *   init(moduleOrPath)        that module (a URL, a Response, bytes or a compiled module, as

@@ -1,6 +1,6 @@
 //! Graph-models (tf.GraphModel, the converter's output), behind the `graph-models` feature (on
 //! by default). Without it a `model.json` of that format is refused by [`parse`] with a clear
-//! error, and none of the graph-model code (its parsing, its lowering: ~22 KB of gzip in the
+//! error, and none of the graph-model code (its parsing, its lowering: ~23 KB of gzip in the
 //! browser module) is linked: the browser package's smallest module, for pages that run
 //! layers-models on the CPU (`init({backend: 'cpu', graphModels: false})`), is built so.
 
