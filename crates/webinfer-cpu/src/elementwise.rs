@@ -116,39 +116,36 @@ enum Kernel {
 }
 
 impl Kernel {
-    /// [`zip`] with this op.
-    fn zip(self, dst: &mut [f32], src: &[f32], n: usize, step: usize) {
-        match self {
-            Kernel::Set => zip(dst, src, n, step, |_, y| y),
-            Kernel::Add => zip(dst, src, n, step, add),
-            Kernel::Mul => zip(dst, src, n, step, mul),
-            Kernel::Sub => zip(dst, src, n, step, sub),
-            Kernel::SubRev => zip(dst, src, n, step, |y, x| sub(x, y)),
-            Kernel::Div => zip(dst, src, n, step, div),
-            Kernel::DivRev => zip(dst, src, n, step, |y, x| div(x, y)),
-            Kernel::Max => zip(dst, src, n, step, max),
-            Kernel::MaxRev => zip(dst, src, n, step, |y, x| max(x, y)),
-            Kernel::Min => zip(dst, src, n, step, min),
-            Kernel::MinRev => zip(dst, src, n, step, |y, x| min(x, y)),
-            Kernel::Prelu => zip(dst, src, n, step, prelu1),
+    /// This op's loop over the `n`-long rows of `dst`: [`splat`] where `src` holds one value
+    /// per row (`repeated`), [`zip`] where it holds a whole row.
+    fn rows(self, dst: &mut [f32], src: &[f32], n: usize, step: usize, repeated: bool) {
+        #[inline(always)]
+        fn run(
+            dst: &mut [f32],
+            src: &[f32],
+            (n, step, repeated): (usize, usize, bool),
+            f: impl Fn(f32, f32) -> f32,
+        ) {
+            if repeated {
+                splat(dst, src, n, step, f)
+            } else {
+                zip(dst, src, n, step, f)
+            }
         }
-    }
-
-    /// [`splat`] with this op.
-    fn splat(self, dst: &mut [f32], src: &[f32], n: usize, step: usize) {
+        let at = (n, step, repeated);
         match self {
-            Kernel::Set => splat(dst, src, n, step, |_, y| y),
-            Kernel::Add => splat(dst, src, n, step, add),
-            Kernel::Mul => splat(dst, src, n, step, mul),
-            Kernel::Sub => splat(dst, src, n, step, sub),
-            Kernel::SubRev => splat(dst, src, n, step, |y, x| sub(x, y)),
-            Kernel::Div => splat(dst, src, n, step, div),
-            Kernel::DivRev => splat(dst, src, n, step, |y, x| div(x, y)),
-            Kernel::Max => splat(dst, src, n, step, max),
-            Kernel::MaxRev => splat(dst, src, n, step, |y, x| max(x, y)),
-            Kernel::Min => splat(dst, src, n, step, min),
-            Kernel::MinRev => splat(dst, src, n, step, |y, x| min(x, y)),
-            Kernel::Prelu => splat(dst, src, n, step, prelu1),
+            Kernel::Set => run(dst, src, at, |_, y| y),
+            Kernel::Add => run(dst, src, at, add),
+            Kernel::Mul => run(dst, src, at, mul),
+            Kernel::Sub => run(dst, src, at, sub),
+            Kernel::SubRev => run(dst, src, at, |y, x| sub(x, y)),
+            Kernel::Div => run(dst, src, at, div),
+            Kernel::DivRev => run(dst, src, at, |y, x| div(x, y)),
+            Kernel::Max => run(dst, src, at, max),
+            Kernel::MaxRev => run(dst, src, at, |y, x| max(x, y)),
+            Kernel::Min => run(dst, src, at, min),
+            Kernel::MinRev => run(dst, src, at, |y, x| min(x, y)),
+            Kernel::Prelu => run(dst, src, at, prelu1),
         }
     }
 }
@@ -194,11 +191,7 @@ fn assign(acc: &mut [f32], acc_shape: &[usize], other: &[f32], osh: &[usize], k:
     let block = rows.size * n;
     for_each_run(&outer, block, |o, _, ob| {
         let dst = &mut acc[o..o + block];
-        if inner.sb != 0 {
-            k.zip(dst, &other[ob..], n, rows.sb);
-        } else {
-            k.splat(dst, &other[ob..], n, rows.sb);
-        }
+        k.rows(dst, &other[ob..], n, rows.sb, inner.sb == 0);
     });
 }
 

@@ -115,20 +115,16 @@ fn direct(m: usize, k: usize, n: usize, a: Mat, b: Mat, c: &mut [f32], ldc: usiz
         }
     }
     let (x, w) = (contiguous(a, m, k), contiguous(b, k, n));
-    let mut padded = if ldc == n {
-        Vec::new()
-    } else {
-        vec![0.0; m * n]
+    let product = |out: &mut [f32]| {
+        let (ctx, linear) = (Ctx { threads: 1 }, Activation::Linear);
+        igemm::matmul(ctx, m, k, n, &x, &w, None, linear, None, out);
     };
-    let out = if ldc == n {
-        &mut c[..m * n]
+    if ldc == n {
+        product(&mut c[..m * n]);
     } else {
-        &mut padded[..]
-    };
-    let (ctx, linear) = (Ctx { threads: 1 }, Activation::Linear);
-    igemm::matmul(ctx, m, k, n, &x, &w, None, linear, None, out);
-    if ldc != n {
-        for (dst, src) in c.chunks_mut(ldc).zip(padded.chunks_exact(n)) {
+        let mut packed = vec![0.0; m * n];
+        product(&mut packed);
+        for (dst, src) in c.chunks_mut(ldc).zip(packed.chunks_exact(n)) {
             dst[..n].copy_from_slice(src);
         }
     }
