@@ -19,8 +19,15 @@ fn elements(shape: &[usize]) -> u64 {
     })
 }
 
-fn over(node: &str, shape: String, elements: u64, context: &str, limit: u64) -> CoreError {
-    let zero = if shape.contains("[0,") || shape.contains(",0,") || shape.contains(",0]") {
+fn over(
+    node: &str,
+    shape: String,
+    zero: bool,
+    elements: u64,
+    context: &str,
+    limit: u64,
+) -> CoreError {
+    let zero = if zero {
         ", counting zero dims as 1"
     } else {
         ""
@@ -58,6 +65,7 @@ pub fn check_graph(graph: &Graph, limit: u64) -> Result<()> {
             return Err(over(
                 &format!("input \"{}\"", spec.name),
                 open_dims(&spec.shape),
+                spec.shape.contains(&Some(0)),
                 n,
                 "as declared, with open dims as 1",
                 limit,
@@ -89,7 +97,14 @@ pub fn check_graph(graph: &Graph, limit: u64) -> Result<()> {
         if let (Some(s), true) = (&shape, computed) {
             let n = elements(s);
             if n > limit {
-                return Err(over(&node_name(graph, id), dims(s), n, "at batch 1", limit));
+                return Err(over(
+                    &node_name(graph, id),
+                    dims(s),
+                    s.contains(&0),
+                    n,
+                    "at batch 1",
+                    limit,
+                ));
             }
         }
         shapes.push(shape);
@@ -107,6 +122,7 @@ pub fn check_run(graph: &Graph, input_shapes: &[Vec<usize>], limit: u64) -> Resu
             return Err(over(
                 &node_name(graph, id),
                 dims(s),
+                s.contains(&0),
                 n,
                 "for the inputs given",
                 limit,

@@ -175,10 +175,7 @@ pub fn fold_affine(g: &mut Graph) {
             .collect();
         let origin = g.nodes[a].origin.clone();
         let wv = g.constant(new_w, &origin);
-        let bv = g.constant(
-            Tensor::new(vec![cout], new_b).expect("cout elements"),
-            &origin,
-        );
+        let bv = g.constant(Tensor::vector(new_b), &origin);
         let x = g.nodes[a].inputs[0];
         g.nodes[a].inputs = vec![x, wv, bv];
         redirect(g, b, a);

@@ -48,6 +48,14 @@ impl Tensor {
         }
     }
 
+    /// A rank-1 tensor holding `data`.
+    pub fn vector(data: Vec<f32>) -> Self {
+        Tensor {
+            shape: vec![data.len()],
+            data,
+        }
+    }
+
     /// A rank-0 tensor.
     pub fn scalar(v: f32) -> Self {
         Tensor {

@@ -40,17 +40,19 @@ pub enum CacheKeyQuery {
 /// The fragment is dropped: it is never sent to a server.
 pub(crate) fn split_query(url: &str) -> (&str, &str) {
     let no_fragment = url.split_once('#').map_or(url, |(u, _)| u);
-    match no_fragment.find('?') {
-        Some(i) => no_fragment.split_at(i),
-        None => (no_fragment, ""),
-    }
+    no_fragment
+        .find('?')
+        .and_then(|i| no_fragment.split_at_checked(i))
+        .unwrap_or((no_fragment, ""))
 }
 
 /// The directory of the model URL, ending in `/` (or "" for a bare file name).
 pub fn model_dir(model_url: &str) -> &str {
     let (path, _) = split_query(model_url);
     // "https://host" (no path at all) is a directory itself.
-    if let Some(scheme_end) = path.find("://") {
+    // (A byte search: `str::find` with a `&str` pattern links core's substring searcher and
+    // its panic message machinery into the browser module.)
+    if let Some(scheme_end) = path.as_bytes().windows(3).position(|w| w == b"://") {
         let after = scheme_end.saturating_add(3);
         if !path.get(after..).is_some_and(|rest| rest.contains('/')) {
             return path;

@@ -20,13 +20,18 @@ pub(crate) fn type_name(v: &Value) -> &'static str {
 
 /// A short rendering of `v` for error messages, cut to about 60 characters.
 pub(crate) fn preview(v: &Value) -> String {
+    const MAX: usize = 60;
     let mut s = match v {
         Value::Array(a) if a.len() > 8 => format!("an array of {} items", a.len()),
         Value::Object(o) if o.len() > 4 => format!("an object with {} keys", o.len()),
-        _ => v.to_string(),
+        _ => {
+            let mut text = String::new();
+            write_compact(v, &mut text, MAX);
+            text
+        }
     };
-    if s.len() > 60 {
-        let mut cut = 57;
+    if s.len() > MAX {
+        let mut cut = MAX - 3;
         while !s.is_char_boundary(cut) {
             cut = cut.saturating_sub(1);
         }
@@ -34,6 +39,79 @@ pub(crate) fn preview(v: &Value) -> String {
         s.push_str("...");
     }
     s
+}
+
+/// `v` as compact JSON text (what `JSON.stringify` writes), appended to `out`; stops adding
+/// once `out` is longer than `max` bytes (a preview is cut there anyway). Written here
+/// rather than by serde_json's serializer: that one brings its own number formatting and
+/// I/O error machinery into the browser module for these messages alone (~3 KB of gzip).
+fn write_compact(v: &Value, out: &mut String, max: usize) {
+    use std::fmt::Write;
+    if out.len() > max {
+        return;
+    }
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => {
+            // Writing into a String cannot fail.
+            let _ = match (n.as_u64(), n.as_i64(), n.as_f64()) {
+                (Some(u), _, _) => write!(out, "{u}"),
+                (_, Some(i), _) => write!(out, "{i}"),
+                (_, _, Some(x)) => write!(out, "{}", Num::F64(x)),
+                _ => Ok(()),
+            };
+        }
+        Value::String(text) => write_quoted(text, out, max),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_compact(item, out, max);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            out.push('{');
+            for (i, (key, item)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_quoted(key, out, max);
+                out.push(':');
+                write_compact(item, out, max);
+            }
+            out.push('}');
+        }
+    }
+}
+
+/// `text` as a JSON string literal (JSON.stringify's escapes), appended to `out` (see
+/// [`write_compact`]).
+fn write_quoted(text: &str, out: &mut String, max: usize) {
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if c < ' ' => {
+                // Writing into a String cannot fail.
+                let _ = std::fmt::Write::write_fmt(out, format_args!("\\u{:04x}", u32::from(c)));
+            }
+            c => out.push(c),
+        }
+        if out.len() > max {
+            return;
+        }
+    }
+    out.push('"');
 }
 
 /// A JSON number as an `f64` (`None` if not finite). A number of model.json holds what
@@ -176,5 +254,21 @@ mod tests {
         assert!(p.len() <= 60, "{p}");
         assert!(p.ends_with("..."));
         assert_eq!(preview(&json!([1, 2])), "[1,2]");
+    }
+
+    #[test]
+    fn preview_writes_compact_json() {
+        // What serde_json (and JSON.stringify) write for the same values.
+        for v in [
+            json!(null),
+            json!([true, false, -3, 18446744073709551615u64, 0.5]),
+            json!({"a": [1, {"b": "x\"y\\z\n\u{1}\u{8}\u{c}"}], "c": null}),
+        ] {
+            assert_eq!(preview(&v), v.to_string(), "{v}");
+        }
+        assert_eq!(
+            preview(&json!([1, 2, 3, 4, 5, 6, 7, 8, 9])),
+            "an array of 9 items"
+        );
     }
 }

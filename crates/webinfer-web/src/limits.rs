@@ -105,7 +105,7 @@ pub fn set(limits: &mut Limits, key: &str, value: f64) -> Result<(), String> {
 /// shard files`, or the engine's own `max_activation_elements`).
 pub fn field_for_error(limits: &Limits, what: &str, limit: u64) -> Option<&'static LimitField> {
     let what = what.to_ascii_lowercase();
-    if let Some(f) = FIELDS.iter().find(|f| what.contains(f.rust)) {
+    if let Some(f) = FIELDS.iter().find(|f| mentions(&what, f.rust)) {
         return Some(f);
     }
     let candidates: Vec<&LimitField> = FIELDS.iter().filter(|f| f.get(limits) == limit).collect();
@@ -128,7 +128,17 @@ pub fn field_for_error(limits: &Limits, what: &str, limit: u64) -> Option<&'stat
     };
     candidates
         .into_iter()
-        .find(|f| hint(f).iter().any(|w| what.contains(w)))
+        .find(|f| hint(f).iter().any(|w| mentions(&what, w)))
+}
+
+/// Whether `text` contains `word` (a byte search: `str::contains` with a `&str` pattern links
+/// core's substring searcher and its panic message machinery into the module).
+fn mentions(text: &str, word: &str) -> bool {
+    word.is_empty()
+        || text
+            .as_bytes()
+            .windows(word.len())
+            .any(|w| w == word.as_bytes())
 }
 
 /// A limit error's message, with the option to raise appended: `..., raise it with

@@ -445,7 +445,7 @@ fn model_error(model_url: &str, e: &webinfer::Error, limits: &Limits) -> JsValue
             };
             crate::limits::explain(&format!("{model_url}: {at}{source}"), field, limits)
         }
-        webinfer::Error::Core(core) if core.to_string().contains("max_activation_elements") => {
+        webinfer::Error::Core(core @ webinfer::CoreError::ActivationLimit { .. }) => {
             let text = core.to_string();
             crate::limits::explain(
                 &format!("{model_url}: {text}"),

@@ -125,7 +125,7 @@ async fn predict_or_reload(
 /// `predict: ...`; an activation limit names the JavaScript option.
 fn predict_error(e: webinfer::Error) -> JsValue {
     let message = format!("predict: {e}");
-    if message.contains("max_activation_elements") {
+    if let webinfer::Error::Core(webinfer::CoreError::ActivationLimit { .. }) = e {
         js::error(format!(
             "{message} (a load option: options.limits.maxActivationElements)"
         ))

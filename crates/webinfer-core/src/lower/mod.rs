@@ -489,9 +489,8 @@ impl Lowered {
                     beta.as_deref(),
                     params.epsilon,
                 );
-                let c = s.len();
-                graph.nodes[*scale].op = Op::Constant(Tensor::new(vec![c], s)?);
-                graph.nodes[*shift].op = Op::Constant(Tensor::new(vec![c], t)?);
+                graph.nodes[*scale].op = Op::Constant(Tensor::vector(s));
+                graph.nodes[*shift].op = Op::Constant(Tensor::vector(t));
             }
         }
         for p in pending {
