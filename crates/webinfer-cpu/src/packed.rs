@@ -14,7 +14,6 @@
 //! Nothing is cached for a bare [`eval_op`](crate::eval_op) or for weights that are not graph
 //! constants (an input or a computed value may change between calls at the same address).
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Values of the original weight stored with an entry and checked on each use.
@@ -26,7 +25,7 @@ pub(crate) const MAX_BYTES: usize = 256 << 20;
 
 /// Identifies a packed weight: the original's address and length, and the layout parameters
 /// the packing depends on.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
 pub(crate) struct Key {
     ptr: usize,
     len: usize,
@@ -56,7 +55,9 @@ struct Entry {
 
 #[derive(Default)]
 struct Inner {
-    map: HashMap<Key, Entry>,
+    /// Sorted by key (a binary search per lookup: a model has a few hundred weights at most,
+    /// and a hash map of its own type was ~1.4 KB of gzip in the browser module).
+    map: Vec<(Key, Entry)>,
     /// Bytes of all panels in `map`.
     bytes: usize,
     /// Finished runs of the backend.
@@ -88,6 +89,13 @@ fn samples_of(w: &[f32]) -> [u32; SAMPLES] {
     std::array::from_fn(|i| w[sample_index(i, w.len())].to_bits())
 }
 
+impl Inner {
+    /// Where `key` is in `map`, or where it would go.
+    fn find(&self, key: &Key) -> Result<usize, usize> {
+        self.map.binary_search_by(|(k, _)| k.cmp(key))
+    }
+}
+
 impl PackCache {
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
@@ -110,17 +118,15 @@ impl PackCache {
         {
             let mut inner = self.lock();
             let runs = inner.runs;
-            match inner.map.get_mut(&key) {
-                Some(e) if e.samples == samples && e.panels.len() == len => {
+            if let Ok(at) = inner.find(&key) {
+                let e = &mut inner.map[at].1;
+                if e.samples == samples && e.panels.len() == len {
                     e.last_used = runs;
                     return Some(e.panels.clone());
                 }
-                Some(_) => {
-                    // Other values at the same address: a different weight.
-                    let old = inner.map.remove(&key).map_or(0, |e| e.panels.len());
-                    inner.bytes -= old * 4;
-                }
-                None => {}
+                // Other values at the same address: a different weight.
+                let old = inner.map.remove(at).1.panels.len();
+                inner.bytes -= old * 4;
             }
             if inner.bytes + len * 4 > MAX_BYTES {
                 return None;
@@ -131,18 +137,22 @@ impl PackCache {
         let panels = Arc::new(panels);
         let mut inner = self.lock();
         let runs = inner.runs;
-        if inner.bytes + len * 4 > MAX_BYTES || inner.map.contains_key(&key) {
+        let at = match inner.find(&key) {
+            Err(at) if inner.bytes + len * 4 <= MAX_BYTES => at,
             // Another run filled the room (or this entry) meanwhile: use these panels once.
-            return Some(panels);
-        }
+            _ => return Some(panels),
+        };
         inner.bytes += len * 4;
         inner.map.insert(
-            key,
-            Entry {
-                panels: panels.clone(),
-                samples,
-                last_used: runs,
-            },
+            at,
+            (
+                key,
+                Entry {
+                    panels: panels.clone(),
+                    samples,
+                    last_used: runs,
+                },
+            ),
         );
         Some(panels)
     }
@@ -153,7 +163,7 @@ impl PackCache {
         inner.runs += 1;
         let runs = inner.runs;
         let mut freed = 0;
-        inner.map.retain(|_, e| {
+        inner.map.retain(|(_, e)| {
             let keep = runs - e.last_used <= KEEP_RUNS;
             if !keep {
                 freed += e.panels.len() * 4;

@@ -602,9 +602,10 @@ fn parse_layer_head(v: &Value, path: &str) -> Result<(String, String, Map<String
 }
 
 fn validate(model: &LayersModel) -> Result<()> {
-    let mut by_name: HashMap<&str, usize> = HashMap::with_capacity(model.layers.len());
+    // String keys, like the engine's other name maps: one map type in the module, not two.
+    let mut by_name: HashMap<String, usize> = HashMap::with_capacity(model.layers.len());
     for (i, l) in model.layers.iter().enumerate() {
-        if let Some(first) = by_name.insert(l.name.as_str(), i) {
+        if let Some(first) = by_name.insert(l.name.clone(), i) {
             return Err(FormatError::topology(
                 layer_path(&l.name, i),
                 format!("duplicate layer name (also used by the layer at index {first})"),

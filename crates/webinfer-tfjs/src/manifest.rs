@@ -194,7 +194,7 @@ pub(crate) fn checked_element_count(shape: &[usize]) -> Option<u64> {
 
 /// Checks that no two weights of the manifest share a name.
 pub(crate) fn check_unique_names(manifest: &[WeightGroup]) -> Result<()> {
-    let mut seen: HashMap<&str, usize> = HashMap::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
     for (g, group) in manifest.iter().enumerate() {
         for w in &group.weights {
             if let Some(&first) = seen.get(w.name.as_str()) {
@@ -204,7 +204,7 @@ pub(crate) fn check_unique_names(manifest: &[WeightGroup]) -> Result<()> {
                     second_group: g,
                 });
             }
-            seen.insert(&w.name, g);
+            seen.insert(w.name.clone(), g);
         }
     }
     Ok(())

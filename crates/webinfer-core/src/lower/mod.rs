@@ -82,7 +82,10 @@ pub fn supported_layers() -> Vec<&'static str> {
 /// The manifest's weights by name (their shapes: lowering needs no values), tracking which
 /// ones some layer used and what each placeholder node gets once the values are in.
 pub struct WeightStore {
-    by_name: HashMap<String, Vec<usize>>,
+    /// Each weight's index in `shapes` (a map of names to indices, the engine's one hash-map
+    /// type for names: a map to the shapes themselves was another ~0.7 KB of gzip).
+    by_name: HashMap<String, usize>,
+    shapes: Vec<Vec<usize>>,
     /// Names of the weights some layer used (repeats possible; sorted once, by [`Self::unused`]:
     /// a hash set of names here was one more hash-map type in the browser module).
     used: Vec<String>,
@@ -119,8 +122,15 @@ pub(crate) struct BatchNormParams {
 
 impl WeightStore {
     pub fn new(shapes: impl IntoIterator<Item = (String, Vec<usize>)>) -> Self {
+        let mut by_name = HashMap::new();
+        let mut all = Vec::new();
+        for (name, shape) in shapes {
+            by_name.insert(name, all.len());
+            all.push(shape);
+        }
         WeightStore {
-            by_name: shapes.into_iter().collect(),
+            by_name,
+            shapes: all,
             used: Vec::new(),
             nodes: HashMap::new(),
             pending: Vec::new(),
@@ -395,7 +405,9 @@ impl<'a> LayerCtx<'a> {
         let Some(full) = self.weights.resolve(&self.layer.name, short) else {
             return Ok(None);
         };
-        let Some(shape) = self.weights.by_name.get(&full) else {
+        let Some(shape) =
+            (self.weights.by_name.get(&full)).and_then(|&i| self.weights.shapes.get(i))
+        else {
             return Ok(None);
         };
         let fits = shape.len() == expected.len()
@@ -591,7 +603,7 @@ pub fn lower_layers_structure(
             .layers
             .iter()
             .enumerate()
-            .map(|(i, l)| (l.name.as_str(), i))
+            .map(|(i, l)| (l.name.clone(), i))
             .collect(),
         outputs: model
             .layers
@@ -698,13 +710,14 @@ pub fn lower_layers_structure(
 /// The values each layer call produced, while a layers-model is lowered. (One map by layer
 /// name, the values by index: a map keyed by (name, node) was one more hash-map type in the
 /// browser module, ~1.3 KB of code, and cloned the name for every lookup.)
-struct Values<'m> {
-    by_layer: HashMap<&'m str, usize>,
+struct Values {
+    /// Keyed by `String` like the engine's other name maps: one hash-map type, not two.
+    by_layer: HashMap<String, usize>,
     /// `[layer][node]`: that call's outputs once lowered.
     outputs: Vec<Vec<Option<Vec<ValueId>>>>,
 }
 
-impl Values<'_> {
+impl Values {
     fn get(&self, layer: &str, node: usize) -> Option<&Vec<ValueId>> {
         let &li = self.by_layer.get(layer)?;
         self.outputs.get(li)?.get(node)?.as_ref()
