@@ -46,6 +46,8 @@ mod layout;
 mod packed;
 mod par;
 mod pool;
+// Without `graph-ops` only the softmax kernels of reduce.rs are used.
+#[cfg_attr(not(feature = "graph-ops"), allow(dead_code))]
 mod reduce;
 mod resize;
 mod simd;
@@ -543,9 +545,18 @@ fn eval(
         Op::LogSoftmax { axis } => {
             copy_then(&|d| reduce::softmax_assign(d, out_shape, *axis, true))
         }
+        #[cfg(feature = "graph-ops")]
         Op::Reduce { kind, axes, .. } => {
             tensor(reduce::reduce(*kind, ins[0].data(), ins[0].shape(), axes))
         }
+        // Only a graph-model's lowering makes a Reduce: a build without graph-models
+        // (the browser's layers-only module) leaves its kernel out.
+        #[cfg(not(feature = "graph-ops"))]
+        Op::Reduce { .. } => Err(
+            "reduce: this build of webinfer-cpu has no reduction kernels (its `graph-ops` \
+             feature is off)"
+                .into(),
+        ),
     }
 }
 

@@ -406,39 +406,39 @@ fn parse_inbound_nodes(v: &Value, here: &str) -> Result<Vec<Vec<TensorRef>>> {
             format!("expected an array, got {}", type_name(v)),
         )
     })?;
-    nodes
-        .iter()
-        .enumerate()
-        .map(|(n, node)| {
-            let npath = format!("{here}: inbound_nodes[{n}]");
-            let refs = match node {
-                // Keras 2 / tfjs: [[name, node, tensor, kwargs?], ...]
-                Value::Array(entries) => entries
-                    .iter()
-                    .enumerate()
-                    .map(|(k, e)| parse_triple(e, &format!("{npath}[{k}]")))
-                    .collect::<Result<Vec<_>>>()?,
-                // Keras 3: {"args": [...keras tensors, possibly nested in lists...], "kwargs": {...}}
-                Value::Object(call) => {
-                    let mut refs = Vec::new();
-                    if let Some(args) = call.get("args") {
-                        collect_keras_tensors(args, &format!("{npath}.args"), &mut refs)?;
-                    }
-                    refs
+    // Loops rather than `collect::<Result<Vec<_>>>()`: each of those is its own copy of the
+    // iterator adapters in the browser module (so throughout this file's parsing).
+    let mut out = Vec::with_capacity(nodes.len());
+    for (n, node) in nodes.iter().enumerate() {
+        let npath = format!("{here}: inbound_nodes[{n}]");
+        let mut refs = Vec::new();
+        match node {
+            // Keras 2 / tfjs: [[name, node, tensor, kwargs?], ...]
+            Value::Array(entries) => {
+                for (k, e) in entries.iter().enumerate() {
+                    refs.push(parse_triple(e, &format!("{npath}[{k}]"))?);
                 }
-                other => {
-                    return Err(FormatError::topology(
-                        npath,
-                        format!("expected an array of [layer, node, tensor] or a Keras 3 call object, got {}", type_name(other)),
-                    ))
-                }
-            };
-            if refs.is_empty() {
-                return Err(FormatError::topology(npath, "a node without input tensors"));
             }
-            Ok(refs)
-        })
-        .collect()
+            // Keras 3: {"args": [...keras tensors, possibly nested in lists...], "kwargs": {...}}
+            Value::Object(call) => {
+                if let Some(args) = call.get("args") {
+                    collect_keras_tensors(args, &format!("{npath}.args"), &mut refs)?;
+                }
+            }
+            other => return Err(FormatError::topology(
+                npath,
+                format!(
+                    "expected an array of [layer, node, tensor] or a Keras 3 call object, got {}",
+                    type_name(other)
+                ),
+            )),
+        }
+        if refs.is_empty() {
+            return Err(FormatError::topology(npath, "a node without input tensors"));
+        }
+        out.push(refs);
+    }
+    Ok(out)
 }
 
 /// Finds every `__keras_tensor__` in a Keras 3 `args` tree, depth first.
@@ -495,24 +495,24 @@ fn parse_triple(v: &Value, path: &str) -> Result<TensorRef> {
 /// object whose values are triples (Keras 3 dict inputs; keys in sorted order,
 /// as Keras flattens dicts).
 fn parse_ref_list(v: Option<&Value>, path: &str) -> Result<Vec<TensorRef>> {
-    let refs = match v {
+    let mut refs = Vec::new();
+    match v {
         None | Some(Value::Null) => return Err(FormatError::topology(path, "missing")),
         Some(single @ Value::Array(a)) if matches!(a.first(), Some(Value::String(_))) => {
-            vec![parse_triple(single, path)?]
+            refs.push(parse_triple(single, path)?);
         }
-        Some(Value::Array(a)) => a
-            .iter()
-            .enumerate()
-            .map(|(i, t)| parse_triple(t, &format!("{path}[{i}]")))
-            .collect::<Result<Vec<_>>>()?,
+        Some(Value::Array(a)) => {
+            for (i, t) in a.iter().enumerate() {
+                refs.push(parse_triple(t, &format!("{path}[{i}]"))?);
+            }
+        }
         // Keras 3's dict form: Keras flattens a dict in sorted key order.
         Some(Value::Object(o)) => {
             let mut entries: Vec<(&String, &Value)> = o.iter().collect();
             crate::order::sort_by(&mut entries, |a, b| a.0.cmp(b.0));
-            entries
-                .into_iter()
-                .map(|(k, t)| parse_triple(t, &format!("{path}.{k}")))
-                .collect::<Result<Vec<_>>>()?
+            for (k, t) in entries {
+                refs.push(parse_triple(t, &format!("{path}.{k}"))?);
+            }
         }
         Some(other) => {
             return Err(FormatError::topology(
@@ -523,7 +523,7 @@ fn parse_ref_list(v: Option<&Value>, path: &str) -> Result<Vec<TensorRef>> {
                 ),
             ))
         }
-    };
+    }
     if refs.is_empty() {
         return Err(FormatError::topology(
             path,
