@@ -3,7 +3,6 @@
 //! Cache API). Both work in a window and in a worker.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -62,7 +61,9 @@ pub(crate) fn js_message(value: &JsValue) -> String {
 pub struct BrowserTransport {
     credentials: Option<RequestCredentials>,
     /// Requests started by [`Transport::prefetch`], by URL, until a `get` takes them up.
-    prefetched: std::rc::Rc<RefCell<HashMap<String, Prefetched>>>,
+    /// (A list: a scan of a model's shard URLs costs nothing next to a fetch, and a hash map
+    /// of this type was its own ~0.5 KB of code in the module.)
+    prefetched: std::rc::Rc<RefCell<Vec<(String, Prefetched)>>>,
 }
 
 thread_local! {
@@ -131,7 +132,11 @@ impl BrowserTransport {
         copy: bool,
     ) -> Result<(Response<'static>, Option<BodyCopy>), TransportError> {
         // Aborted when the body is dropped unfinished, which also stops a copy.
-        let prefetched = self.prefetched.borrow_mut().remove(url);
+        let prefetched = {
+            let mut list = self.prefetched.borrow_mut();
+            let at = list.iter().position(|(u, _)| u == url);
+            at.map(|at| list.swap_remove(at).1)
+        };
         let (abort, promise) = match prefetched {
             Some(mut p) => match p.abort.take() {
                 Some(abort) => (abort, p.promise.clone()),
@@ -188,7 +193,7 @@ impl BrowserTransport {
 
 impl Transport for BrowserTransport {
     fn prefetch(&self, url: &str) {
-        if self.prefetched.borrow().contains_key(url) {
+        if self.prefetched.borrow().iter().any(|(u, _)| u == url) {
             return;
         }
         // A request that cannot start now is started (and its error reported) by the `get`.
@@ -199,13 +204,13 @@ impl Transport for BrowserTransport {
             IGNORE.with(|ignore| {
                 let _ = promise.catch(ignore);
             });
-            self.prefetched.borrow_mut().insert(
+            self.prefetched.borrow_mut().push((
                 url.to_owned(),
                 Prefetched {
                     promise,
                     abort: Some(abort),
                 },
-            );
+            ));
         }
     }
 
@@ -399,7 +404,8 @@ fn stream_of(bytes: &[u8]) -> Result<web_sys::ReadableStream, CacheError> {
 #[derive(Debug, Default)]
 pub struct BrowserCache {
     /// `caches.open(name)` of each cache used, started once.
-    opened: RefCell<HashMap<String, Promise>>,
+    /// (A list: a page uses one or two caches.)
+    opened: RefCell<Vec<(String, Promise)>>,
 }
 
 impl BrowserCache {
@@ -418,7 +424,7 @@ impl BrowserCache {
         cache: &str,
         key: &str,
     ) -> Result<Option<web_sys::Response>, CacheError> {
-        let opened = self.opened.borrow().contains_key(cache);
+        let opened = self.opened.borrow().iter().any(|(n, _)| n == cache);
         let found = if opened {
             let cache = self.open(cache).await?;
             cache.match_with_str(key)
@@ -439,7 +445,7 @@ impl BrowserCache {
 
     /// `caches.open(name)`, started on first use.
     fn open_promise(&self, name: &str) -> Result<Promise, CacheError> {
-        if let Some(p) = self.opened.borrow().get(name) {
+        if let Some((_, p)) = self.opened.borrow().iter().find(|(n, _)| n == name) {
             return Ok(p.clone());
         }
         let p = storage()?.open(name);
@@ -447,7 +453,7 @@ impl BrowserCache {
         IGNORE.with(|ignore| {
             let _ = p.catch(ignore);
         });
-        self.opened.borrow_mut().insert(name.to_owned(), p.clone());
+        self.opened.borrow_mut().push((name.to_owned(), p.clone()));
         Ok(p)
     }
 
@@ -459,7 +465,7 @@ impl BrowserCache {
         });
         if cache.is_err() {
             // Asked again next time.
-            self.opened.borrow_mut().remove(name);
+            self.opened.borrow_mut().retain(|(n, _)| n != name);
         }
         cache
     }

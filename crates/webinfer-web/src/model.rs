@@ -447,26 +447,23 @@ fn is_data(v: &JsValue) -> bool {
 
 /// The values of an input as float32 (copied out of JavaScript).
 fn data_f32(v: &JsValue, slot: &InputSlot<'_>) -> Result<Vec<f32>, String> {
-    macro_rules! convert {
-        ($($ty:ty),*) => {$(
-            if let Some(a) = v.dyn_ref::<$ty>() {
-                return Ok(a.to_vec().into_iter().map(|x| x as f32).collect());
-            }
-        )*};
-    }
     if let Some(a) = v.dyn_ref::<Float32Array>() {
         return Ok(a.to_vec());
     }
-    convert!(
-        Float64Array,
-        Int8Array,
-        Int16Array,
-        Int32Array,
-        Uint8Array,
-        Uint8ClampedArray,
-        Uint16Array,
-        Uint32Array
-    );
+    // Any other typed array but the BigInt ones: the JS engine converts it (`new
+    // Float32Array(x)` rounds each element to the nearest float32, as `as f32` does), rather
+    // than a conversion loop per element type in the module.
+    let typed = v.is_instance_of::<Float64Array>()
+        || v.is_instance_of::<Int8Array>()
+        || v.is_instance_of::<Int16Array>()
+        || v.is_instance_of::<Int32Array>()
+        || v.is_instance_of::<Uint8Array>()
+        || v.is_instance_of::<Uint8ClampedArray>()
+        || v.is_instance_of::<Uint16Array>()
+        || v.is_instance_of::<Uint32Array>();
+    if typed {
+        return Ok(Float32Array::new(v).to_vec());
+    }
     if let Some(a) = v.dyn_ref::<Array>() {
         return a
             .iter()

@@ -171,6 +171,14 @@ test('predict input forms: typed arrays, number arrays, {data, shape}, inferred 
     res.list = flat(await dense.predict([x.data], x.shape));
     res.numbers = flat(await dense.predict(Array.from(x.data), x.shape));
     res.f64 = flat(await dense.predict(new Float64Array(x.data), x.shape));
+    // Integer typed arrays are read as their values: the same output as those values as float32.
+    const ints = Array.from(x.data, (v) => Math.round(v * 50) % 120);
+    const naturals = ints.map((v) => Math.abs(v));
+    res.ints = { f32: new Float32Array(ints), i8: new Int8Array(ints), i16: new Int16Array(ints), i32: new Int32Array(ints) };
+    res.naturals = { f32: new Float32Array(naturals), u8: new Uint8Array(naturals), u8c: new Uint8ClampedArray(naturals), u16: new Uint16Array(naturals), u32: new Uint32Array(naturals) };
+    for (const group of [res.ints, res.naturals]) {
+      for (const [k, data] of Object.entries(group)) group[k] = flat(await dense.predict(data, x.shape));
+    }
     // The values are copied when predict is called: changing them afterwards changes nothing.
     const copy = new Float32Array(x.data);
     const pending = dense.predict(copy, x.shape);
@@ -201,6 +209,10 @@ test('predict input forms: typed arrays, number arrays, {data, shape}, inferred 
     assertMatchesTfjs(`dense_sequential (${k})`, [r[k]], denseExpected);
   }
   r.parallel.forEach((o, i) => assertMatchesTfjs(`dense_sequential (parallel ${i})`, [o], denseExpected));
+  for (const group of [r.ints, r.naturals]) {
+    assert.ok(group.f32.data.some((v) => v !== 0), 'the integer inputs give a non-zero output');
+    for (const [k, o] of Object.entries(group)) assert.deepEqual(o, group.f32, `${k} input vs the same values as a Float32Array`);
+  }
   assert.deepEqual(r.inputs, [{ name: r.inputs[0].name, shape: [null, 10], dtype: 'float32' }]);
   assert.deepEqual(r.outputs.map((o) => o.shape), [[null, 3]]);
   for (const k of ['twoArrays', 'twoObjects', 'twoInferred']) {
