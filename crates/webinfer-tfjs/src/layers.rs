@@ -425,13 +425,15 @@ fn parse_inbound_nodes(v: &Value, here: &str) -> Result<Vec<Vec<TensorRef>>> {
                     collect_keras_tensors(args, &format!("{npath}.args"), &mut refs)?;
                 }
             }
-            other => return Err(FormatError::topology(
-                npath,
-                format!(
+            other => {
+                return Err(FormatError::topology(
+                    npath,
+                    format!(
                     "expected an array of [layer, node, tensor] or a Keras 3 call object, got {}",
                     type_name(other)
                 ),
-            )),
+                ))
+            }
         }
         if refs.is_empty() {
             return Err(FormatError::topology(npath, "a node without input tensors"));
