@@ -114,6 +114,18 @@ fn write_quoted(text: &str, out: &mut String, max: usize) {
     out.push('"');
 }
 
+/// The value of a run of ASCII digits (`None` if empty, not all digits, or over `u64::MAX`).
+/// By hand: `str::parse` for each integer type is its own ~0.4 KB of code in the module.
+pub(crate) fn parse_digits(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, &c| {
+        let d = c.checked_sub(b'0').filter(|d| *d < 10)?;
+        n.checked_mul(10)?.checked_add(u64::from(d))
+    })
+}
+
 /// A JSON number as an `f64` (`None` if not finite). A number of model.json holds what
 /// JavaScript's `JSON.parse` reads, the nearest `f64` to the decimal as written: the parser
 /// reads it with [`parse_f64`].

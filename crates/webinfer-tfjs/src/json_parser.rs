@@ -364,12 +364,21 @@ impl Parser<'_> {
         // The grammar above admits ASCII only.
         let text = std::str::from_utf8(bytes).unwrap_or_default();
         if integral {
-            if let Ok(u) = text.parse::<u64>() {
-                return Ok(Number::from(u));
-            }
-            // Negative integers (`-0` is the float -0, as JSON.parse and serde_json read it).
-            if let Ok(i @ ..=-1) = text.parse::<i64>() {
-                return Ok(Number::from(i));
+            match bytes.split_first() {
+                Some((b'-', magnitude)) => {
+                    // Negative integers down to i64::MIN (`-0` is the float -0, as JSON.parse
+                    // and serde_json read it).
+                    if let Some(m @ 1..=0x8000_0000_0000_0000) =
+                        crate::json::parse_digits(magnitude)
+                    {
+                        return Ok(Number::from((m as i64).wrapping_neg()));
+                    }
+                }
+                _ => {
+                    if let Some(u) = crate::json::parse_digits(bytes) {
+                        return Ok(Number::from(u));
+                    }
+                }
             }
         }
         crate::json::parse_f64(text)

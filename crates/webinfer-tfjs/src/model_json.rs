@@ -224,10 +224,7 @@ fn entry(text: &[u8], i: usize, limits: &Limits) -> Option<((usize, u64, u64), u
                     .iter()
                     .take_while(|c| c.is_ascii_digit())
                     .count();
-                let n: u64 = std::str::from_utf8(text.get(d..d.checked_add(digits)?)?)
-                    .ok()?
-                    .parse()
-                    .ok()
+                let n = crate::json::parse_digits(text.get(d..d.checked_add(digits)?)?)
                     .filter(|&n| n <= limits.max_tensor_elements)?;
                 rank = rank.checked_add(1)?;
                 elements = elements.checked_mul(n)?;
