@@ -6,36 +6,65 @@ use webinfer_loader::{CachePolicy, CachedModel};
 
 use crate::js;
 
-use std::cell::RefCell;
-use std::future::Future;
-
-use futures::future::{FutureExt, LocalBoxFuture, Shared};
+use std::cell::{Cell, RefCell};
 
 thread_local! {
-    /// Loads still committing their cache writes.
-    static PENDING: RefCell<Vec<Shared<LocalBoxFuture<'static, ()>>>> = const { RefCell::new(Vec::new()) };
+    /// Loads still committing their cache writes: each one's id and a promise that resolves
+    /// when they end.
+    static PENDING: RefCell<Vec<(u64, Promise)>> = const { RefCell::new(Vec::new()) };
+    static NEXT_ID: Cell<u64> = const { Cell::new(0) };
 }
 
-/// Tracks `writes` (cache writes a load is still committing) until it ends.
-pub(crate) fn track(writes: impl Future<Output = ()> + 'static) {
-    let shared = writes.boxed_local().shared();
-    PENDING.with(|p| {
-        let mut p = p.borrow_mut();
-        p.retain(|f| f.peek().is_none());
-        p.push(shared.clone());
-    });
-    wasm_bindgen_futures::spawn_local(shared);
+/// The cache writes of one load. Once [`Writes::track`]ed, `whenCached()` and later loads wait
+/// for them; dropping this ends them (the load's task holds it to its end). A JS promise
+/// ([`js::Done`]) rather than a shared Rust future: futures' `Shared` and its waker
+/// bookkeeping were ~1.5 KB of gzip in the module for this alone.
+pub(crate) struct Writes {
+    id: u64,
+    done: js::Done,
 }
 
-/// Waits for every tracked task started so far.
+impl Writes {
+    pub(crate) fn new() -> Writes {
+        let id = NEXT_ID.with(|n| {
+            let id = n.get();
+            n.set(id.wrapping_add(1));
+            id
+        });
+        Writes {
+            id,
+            done: js::Done::new(),
+        }
+    }
+
+    /// From now on, [`settle_writes`] waits for these writes (once is enough).
+    pub(crate) fn track(&self) {
+        PENDING.with(|p| {
+            let mut p = p.borrow_mut();
+            if !p.iter().any(|(id, _)| *id == self.id) {
+                p.push((self.id, self.done.promise().clone()));
+            }
+        });
+    }
+}
+
+impl Drop for Writes {
+    fn drop(&mut self) {
+        // `done` resolves right after, as the field is dropped.
+        PENDING.with(|p| p.borrow_mut().retain(|(id, _)| *id != self.id));
+    }
+}
+
+/// Waits for every load's writes tracked so far.
 pub(crate) async fn settle_writes() {
-    let pending: Vec<_> = PENDING.with(|p| {
-        let mut p = p.borrow_mut();
-        p.retain(|f| f.peek().is_none());
-        p.clone()
+    let pending: Vec<Promise> = PENDING.with(|p| {
+        p.borrow()
+            .iter()
+            .map(|(_, promise)| promise.clone())
+            .collect()
     });
-    for task in pending {
-        task.await;
+    for promise in pending {
+        let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
     }
 }
 

@@ -2,7 +2,7 @@
 //! describing a value for an error message. Every JavaScript call that can throw goes
 //! through a `catch` binding (`Reflect`), so no exception unwinds through Rust frames.
 
-use js_sys::{Array, Object, Reflect};
+use js_sys::{Array, Function, Object, Promise, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 use webinfer_tfjs::Num;
 
@@ -155,4 +155,32 @@ pub(crate) fn describe(value: &JsValue) -> String {
         .js_typeof()
         .as_string()
         .unwrap_or_else(|| "a value".into())
+}
+
+/// A promise that resolves when this value is dropped: how one task tells others it has
+/// ended, without futures' channels and shared futures in the module.
+pub(crate) struct Done {
+    promise: Promise,
+    resolve: Option<Function>,
+}
+
+impl Done {
+    pub(crate) fn new() -> Done {
+        let mut resolve = None;
+        let promise = Promise::new(&mut |res, _| resolve = Some(res));
+        Done { promise, resolve }
+    }
+
+    /// Resolves (to `undefined`) once this is dropped.
+    pub(crate) fn promise(&self) -> &Promise {
+        &self.promise
+    }
+}
+
+impl Drop for Done {
+    fn drop(&mut self) {
+        if let Some(resolve) = self.resolve.take() {
+            let _ = resolve.call0(&JsValue::UNDEFINED);
+        }
+    }
 }

@@ -79,10 +79,15 @@ pub const FIELDS: &[LimitField] = &[
 /// Sets `options.limits[key] = value`: a non-negative integer (`Infinity`: no limit).
 pub fn set(limits: &mut Limits, key: &str, value: f64) -> Result<(), String> {
     let Some(field) = FIELDS.iter().find(|f| f.js == key) else {
-        let known: Vec<&str> = FIELDS.iter().map(|f| f.js).collect();
+        let mut known = String::new();
+        for f in FIELDS {
+            if !known.is_empty() {
+                known.push_str(", ");
+            }
+            known.push_str(f.js);
+        }
         return Err(format!(
-            "options.limits.{key} is not a limit webinfer knows (the limits are {})",
-            known.join(", ")
+            "options.limits.{key} is not a limit webinfer knows (the limits are {known})"
         ));
     };
     let v = if value == f64::INFINITY {

@@ -1,6 +1,9 @@
 //! `loadLayersModel(url, options)`: the options, the events, and the load itself
 //! (`webinfer-loader` for the bytes, `webinfer::ModelBuilder`, fed as the shards stream in, for the model).
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
 use webinfer::{BackendChoice, Limits};
@@ -263,11 +266,10 @@ pub(crate) async fn load_model(
     // in and checked, then finishes the cache writes the browser is still committing
     // (a failed one is a warning). From that moment on it is tracked, so `whenCached()`
     // and later loads wait for those writes (never for a download still running).
-    let (tx, rx) = futures::channel::oneshot::channel::<Result<Ready, JsValue>>();
+    let (tx, rx) = handover();
     let task_url = url.clone();
     wasm_bindgen_futures::spawn_local(async move {
-        let (writes_done, writes) = futures::channel::oneshot::channel::<()>();
-        let mut writes = Some(writes);
+        let writes = crate::cache::Writes::new();
         let url = task_url;
         let loader = webinfer_loader::browser::browser_loader();
         // The loader checks model.json against the limits before it downloads any shard.
@@ -295,7 +297,7 @@ pub(crate) async fn load_model(
             Ok(b) => b,
             Err(e) => {
                 if let Some(tx) = tx.take() {
-                    let _ = tx.send(Err(model_error(&model_url(), &e, &options.limits)));
+                    tx.send(Err(model_error(&model_url(), &e, &options.limits)));
                 }
                 return;
             }
@@ -325,13 +327,9 @@ pub(crate) async fn load_model(
                         }
                     },
                     &mut |loaded, Building(builder)| {
-                        if let Some(writes) = writes.take() {
-                            crate::cache::track(async move {
-                                let _ = writes.await;
-                            });
-                        }
+                        writes.track();
                         if let Some(tx) = tx.take() {
-                            let _ = tx.send(Ok(Ready {
+                            tx.send(Ok(Ready {
                                 model_url: loaded.model_url.clone(),
                                 builder,
                                 limits: options.limits,
@@ -348,7 +346,7 @@ pub(crate) async fn load_model(
                 other => break other,
             }
         };
-        drop(writes_done);
+        drop(writes);
         let error = match result {
             Ok(_) => return,
             Err(webinfer_loader::LoadIntoError::Load(e)) => load_error(&e, &options.limits),
@@ -358,12 +356,10 @@ pub(crate) async fn load_model(
             },
         };
         if let Some(tx) = tx.take() {
-            let _ = tx.send(Err(error));
+            tx.send(Err(error));
         }
     });
-    let ready = rx
-        .await
-        .map_err(|_| js::error(format!("loadLayersModel({url}): the load was abandoned")))??;
+    let ready = rx.receive(&url).await?;
     let model_url = ready.model_url;
     let model = ready
         .builder
@@ -371,6 +367,50 @@ pub(crate) async fn load_model(
         .await
         .map_err(|e| model_error(&model_url, &e, &ready.limits))?;
     Ok((model, model_url))
+}
+
+/// The load task's result, handed to the caller once (the task's side of [`handover`]).
+struct Sender {
+    slot: Rc<RefCell<Option<Result<Ready, JsValue>>>>,
+    _done: js::Done,
+}
+
+impl Sender {
+    /// Hands `result` over; the receiver wakes as this is dropped.
+    fn send(self, result: Result<Ready, JsValue>) {
+        *self.slot.borrow_mut() = Some(result);
+    }
+}
+
+/// The caller's side of [`handover`].
+struct Receiver {
+    slot: Rc<RefCell<Option<Result<Ready, JsValue>>>>,
+    done: Promise,
+}
+
+impl Receiver {
+    /// The result, once the task has sent it (or an error if it ended without one).
+    async fn receive(self, url: &str) -> Result<Ready, JsValue> {
+        let _ = wasm_bindgen_futures::JsFuture::from(self.done).await;
+        let sent = self.slot.borrow_mut().take();
+        sent.unwrap_or_else(|| {
+            Err(js::error(format!(
+                "loadLayersModel({url}): the load was abandoned"
+            )))
+        })
+    }
+}
+
+/// A one-shot channel from the load task to its caller, on a JS promise ([`js::Done`]) rather
+/// than futures' channel (one less piece of its code in the module).
+fn handover() -> (Sender, Receiver) {
+    let slot = Rc::new(RefCell::new(None));
+    let done = js::Done::new();
+    let receiver = Receiver {
+        slot: slot.clone(),
+        done: done.promise().clone(),
+    };
+    (Sender { slot, _done: done }, receiver)
 }
 
 /// What the load task hands over once every byte is in.

@@ -297,7 +297,6 @@ impl LayersModel {
         let names: Vec<String> = self.inputs.iter().map(|i| i.name.clone()).collect();
         let items = split_inputs(inputs, shapes, &names)?;
         if items.len() != self.inputs.len() {
-            let names: Vec<&str> = self.inputs.iter().map(|i| i.name.as_str()).collect();
             return Err(format!(
                 "the model has {} input{} ({}), got {}",
                 self.inputs.len(),
