@@ -364,12 +364,12 @@ fn split_inputs(inputs: &JsValue, shapes: &JsValue, names: &[String]) -> Result<
                 }
             },
         };
-        return items
-            .into_iter()
-            .zip(shapes)
-            .enumerate()
-            .map(|(i, (item, shape))| tensor_item(item, shape, i))
-            .collect();
+        // A loop rather than a `Result` collect (its own iterator-adapter code in the module).
+        let mut out = Vec::with_capacity(items.len());
+        for (i, (item, shape)) in items.into_iter().zip(shapes).enumerate() {
+            out.push(tensor_item(item, shape, i)?);
+        }
+        return Ok(out);
     }
     // Named inputs, as tfjs graph models take them: `{inputName: data | {data, shape}}`.
     if inputs.is_object()
@@ -464,20 +464,19 @@ fn data_f32(v: &JsValue, slot: &InputSlot<'_>) -> Result<Vec<f32>, String> {
         return Ok(Float32Array::new(v).to_vec());
     }
     if let Some(a) = v.dyn_ref::<Array>() {
-        return a
-            .iter()
-            .enumerate()
-            .map(|(i, x)| {
-                x.as_f64().map(|x| x as f32).ok_or_else(|| {
-                    format!(
-                        "input {} (\"{}\"): element {i} is {}, not a number",
-                        slot.index,
-                        slot.name,
-                        js::describe(&x)
-                    )
-                })
-            })
-            .collect();
+        let mut out = Vec::with_capacity(a.length() as usize);
+        for (i, x) in a.iter().enumerate() {
+            let Some(n) = x.as_f64() else {
+                return Err(format!(
+                    "input {} (\"{}\"): element {i} is {}, not a number",
+                    slot.index,
+                    slot.name,
+                    js::describe(&x)
+                ));
+            };
+            out.push(n as f32);
+        }
+        return Ok(out);
     }
     Err(format!(
         "input {} (\"{}\"): the data must be a Float32Array (or another typed array except \
